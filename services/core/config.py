@@ -1,0 +1,180 @@
+"""The seed-compatible command line: `config=PRESET`, short aliases, dotted overrides, validation.
+
+Hydra composes the presets in configs/; this module only rewrites the user's words into Hydra
+overrides, checks values once at start, and turns every refusal into one line naming the key.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+PRESETS = ("config", "train_headless", "test", "test_viewer", "test_stream")
+
+# alias -> config key. `task` is a Hydra group choice; the rest are plain keys.
+ALIASES = {
+    "task": "task",
+    "checkpoint": "train.checkpoint",
+    "testGamesNum": "train.testGamesNum",
+    "reloadInterval": "train.reloadInterval",
+    "numEnvs": "env.numEnvs",
+    "maxIterations": "train.maxIterations",
+    "seed": "train.seed",
+    "streamBindAll": "stream.bindAll",
+    "streamPort": "stream.port",
+    "streamToken": "stream.token",
+    "headless": "headless",
+    "runsDir": "runsDir",
+}
+
+
+class ConfigError(Exception):
+    """A refused command line; str() is the one line to print."""
+
+
+def _int(lo=None, hi=None):
+    def check(v):
+        return isinstance(v, int) and not isinstance(v, bool) and (lo is None or v >= lo) and (hi is None or v <= hi)
+    what = "an integer" + (f" >= {lo}" if lo is not None and hi is None else "") + (
+        f" in {lo}..{hi}" if lo is not None and hi is not None else "")
+    return check, what
+
+
+def _number(lo=0):
+    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= lo), f"a number >= {lo}"
+
+
+_BOOL = (lambda v: isinstance(v, bool)), "true or false"
+_DEVICE = (lambda v: isinstance(v, str) and re.fullmatch(r"cpu|cuda(:\d+)?", v) is not None), "cpu, cuda or cuda:N"
+
+RULES = {
+    "mode": ((lambda v: v in ("train", "test")), "train or test"),
+    "device": _DEVICE,
+    "headless": _BOOL,
+    "runsDir": ((lambda v: isinstance(v, str) and v != ""), "a directory path"),
+    "env.numEnvs": _int(1),
+    "train.seed": _int(0),
+    "train.maxIterations": _int(1),
+    "train.saveFrequency": _int(0),
+    "train.testGamesNum": _int(0),
+    "train.reloadInterval": _number(0),
+    "train.followLatest": _BOOL,
+    "train.printInterval": _int(1),
+    "test.deterministic": _BOOL,
+    "test.render.width": _int(16, 4096),
+    "test.render.height": _int(16, 4096),
+    "test.render.tile": _int(1, 64),
+    "test.render.fps": _number(0.1),
+    "test.render.jpegQuality": _int(1, 100),
+    "test.control.port": _int(0, 65535),
+    "stream.enabled": _BOOL,
+    "stream.port": _int(1, 65535),
+    "stream.bindAll": _BOOL,
+    "viewer.enabled": _BOOL,
+}
+
+
+def choices(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def _alias_of(key: str) -> str:
+    for alias, k in ALIASES.items():
+        if k == key:
+            return f"{alias} ({key})" if alias != key else key
+    return key
+
+
+def split_argv(argv: list[str], default_preset: str = "config") -> tuple[str, list[str]]:
+    """`config=NAME` picks the preset; aliases become dotted keys; `train=` follows `task=`."""
+    preset, overrides, task, train_given = default_preset, [], None, False
+    for arg in argv:
+        if "=" not in arg or arg.startswith("-") and not arg.lstrip("+~").count("="):
+            raise ConfigError(f"argument '{arg}': expected key=value (see `python train.py --help`)")
+        key, value = arg.split("=", 1)
+        if key == "config":
+            if value not in PRESETS:
+                raise ConfigError(f"config={value}: unknown preset; accepts {', '.join(PRESETS)}")
+            preset = value
+            continue
+        key = ALIASES.get(key, key)
+        if key == "task":
+            if value not in choices("task"):
+                raise ConfigError(f"task={value}: unknown task; accepts {', '.join(choices('task'))}")
+            task = value
+        train_given |= key == "train"
+        overrides.append(f"{key}={value}")
+    if task and not train_given and f"{task}PPO" in choices("train"):
+        overrides.append(f"train={task}PPO")
+    return preset, overrides
+
+
+def load_config(argv: list[str], default_preset: str = "config") -> DictConfig:
+    """Compose the config a command line asks for, or raise ConfigError with one line."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    preset, overrides = split_argv(argv, default_preset)
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose(config_name=preset, overrides=overrides)
+    except HydraException as e:
+        raise ConfigError(_hydra_message(e)) from None
+    validate(cfg)
+    return cfg
+
+
+def _hydra_message(e: Exception) -> str:
+    text = str(e)
+    m = re.search(r"Key '([^']+)' is not in struct", text) or re.search(r"Could not override '([^']+)'", text)
+    if m:
+        key = m.group(1)
+        return f"{key}: unknown key (see `python train.py --help` for the keys and aliases)"
+    m = re.search(r"Could not find '([^/']+)/([^']+)'", text)
+    if m:
+        return f"{m.group(1)}={m.group(2)}: unknown choice; accepts {', '.join(choices(m.group(1)))}"
+    return text.strip().splitlines()[0]
+
+
+def validate(cfg: DictConfig) -> None:
+    for key, (check, what) in RULES.items():
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is None and key not in ("mode", "device"):
+            continue
+        if not check(value):
+            raise ConfigError(f"{_alias_of(key)}={value!r}: not accepted; expects {what}")
+    if cfg.mode == "test" and not cfg.train.checkpoint:
+        raise ConfigError("checkpoint: test mode needs one (latest, latest_train, latest_test, "
+                          "an experiment directory, a .pth file or part of an experiment name)")
+
+
+def stream_token(cfg: DictConfig) -> str | None:
+    """The control token: `streamToken=` wins, then $POLICYCAST_TOKEN."""
+    return cfg.stream.token or os.environ.get("POLICYCAST_TOKEN") or None
+
+
+def help_text() -> str:
+    base = load_config([], "config")
+    lines = [
+        "policycast — watch an RL policy improve while it trains",
+        "",
+        "usage: python train.py [config=PRESET] [alias=value ...] [dotted.key=value ...]",
+        "",
+        "presets (config=):",
+    ]
+    for name in PRESETS:
+        first = (CONFIG_DIR / f"{name}.yaml").read_text().splitlines()[0].lstrip("# ").strip()
+        lines.append(f"  {name:<15} {first}")
+    lines += ["", f"tasks (task=): {', '.join(choices('task'))}", "", "aliases (default):"]
+    for alias, key in ALIASES.items():
+        default = base.task.name if key == "task" else OmegaConf.select(base, key)
+        target = "" if alias == key else f" -> {key}"
+        lines.append(f"  {alias + '=':<16} {str(default):<12}{target}")
+    lines += ["", "Any dotted key works too, e.g. env.numEnvs=64 train.seed=3 test.render.fps=15.",
+              "Examples:",
+              "  python train.py config=train_headless task=Reach",
+              "  python train.py config=test_stream testGamesNum=0 checkpoint=latest reloadInterval=30"]
+    return "\n".join(lines)

@@ -1,0 +1,64 @@
+"""Experiment directories and the relative `latest_*` links that point at them."""
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from datetime import datetime
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+MODES = ("train", "test")
+
+
+def experiment_name(task: str, mode: str, now: datetime | None = None) -> str:
+    assert mode in MODES, mode
+    return f"{task}_{mode}_{(now or datetime.now()).strftime('%Y%m%d_%H%M%S')}"
+
+
+def create_experiment(runs_dir, task: str, mode: str, cfg=None) -> Path:
+    """Make `runs/<Task>_<mode>_<stamp>/` with nn/, write config.yaml, point latest_<mode> at it."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):  # names have 1 s resolution: a second run in the same second waits for the next
+        exp = runs_dir / experiment_name(task, mode)
+        try:
+            exp.mkdir()
+            break
+        except FileExistsError:
+            time.sleep(1.01 - datetime.now().microsecond / 1e6)
+    else:
+        raise FileExistsError(f"cannot create a new experiment directory in {runs_dir}")
+    (exp / "nn").mkdir()
+    if cfg is not None:
+        write_config(exp, cfg)
+    update_latest_link(runs_dir, exp, mode)
+    return exp
+
+
+def write_config(experiment, cfg) -> Path:
+    path = Path(experiment) / "config.yaml"
+    tmp = path.with_name(f".config.yaml.{secrets.token_hex(4)}.tmp")
+    tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    os.replace(tmp, path)
+    return path
+
+
+def update_latest_link(runs_dir, experiment, mode: str) -> Path:
+    """Atomically point `runs/latest_<mode>` at `experiment` with a *relative* symlink.
+
+    Relative, so the link survives rsync and a volume mounted at another path; atomic (symlink to a
+    temp name, then rename over), so a reader never finds the link missing.
+    """
+    runs_dir = Path(runs_dir)
+    link = runs_dir / f"latest_{mode}"
+    target = os.path.relpath(Path(experiment).resolve(), runs_dir.resolve())
+    tmp = runs_dir / f".latest_{mode}.{secrets.token_hex(4)}.tmp"
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, link)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return link
