@@ -1,5 +1,8 @@
 """Shared test set-up: headless MuJoCo rendering and a fresh runs/ root per test."""
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 # MUJOCO_GL is read when mujoco is imported; EGL (Mesa) works without a display.
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -14,3 +17,20 @@ def runs_dir(tmp_path):
     d = tmp_path / "runs"
     d.mkdir()
     return d
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def reach_run(tmp_path_factory):
+    """A real, short rl_games PPO run on Reach (several periodic checkpoints), shared by the session.
+
+    Returns the experiment directory; tests copy from it rather than write into it.
+    """
+    runs = tmp_path_factory.mktemp("trained") / "runs"
+    cmd = [sys.executable, "train.py", "config=train_headless", "task=Reach", "maxIterations=12",
+           "numEnvs=16", "train.saveFrequency=3", f"runsDir={runs}"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"training failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return (runs / "latest_train").resolve()
