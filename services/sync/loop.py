@@ -1,0 +1,104 @@
+"""The service loop: wait for a trigger, run a pass, record it, back off on failure; stop on SIGTERM."""
+from __future__ import annotations
+
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.sync.health import SyncState, serve
+from services.sync.passes import PassResult, base_args, sync_pass
+from services.sync.rsync import Rsync, RsyncError, Stopped
+from services.sync.trigger import Trigger, watch
+
+log = logging.getLogger("sync")
+
+MAX_BACKOFF = 60.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: str            # with trailing slash
+    dest: Path
+    remote: bool
+    interval: float
+    once: bool
+    delete: bool
+    debounce: float
+    metrics_port: int      # 0: no HTTP server
+    metrics_bind: str
+    ssh_command: str | None
+    bwlimit: int
+    io_timeout: int
+    unhealthy_after: int
+
+
+def backoff(failures: int, interval: float) -> float:
+    """1, 2, 4, ... s, capped at max(interval, 60 s): fast recovery from a blip, no hammering."""
+    return min(2.0 ** (failures - 1), max(interval, MAX_BACKOFF))
+
+
+def run(s: Settings) -> int:
+    state = SyncState(s.source, str(s.dest), s.unhealthy_after)
+    server = serve(state, s.metrics_bind, s.metrics_port) if s.metrics_port else None
+    rsync = Rsync(base_args(s.ssh_command, s.bwlimit, s.io_timeout))
+    trigger = Trigger(s.debounce)
+    observer = None if (s.remote or s.once) else watch(s.source, trigger)
+
+    def on_signal(signum, _frame):
+        log.info("%s: stopping (an interrupted transfer resumes on the next start)", signal.Signals(signum).name)
+        trigger.stop()
+        rsync.terminate()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    log.info("syncing %s -> %s (%s, interval %gs%s%s)", s.source, s.dest,
+             "ssh" if s.remote else "local, file events", s.interval,
+             ", --delete" if s.delete else "", f", http {s.metrics_bind}:{s.metrics_port}" if server else "")
+    s.dest.mkdir(parents=True, exist_ok=True)
+    exit_code, delay, use_events = 0, 0.0, True
+    try:
+        while trigger.wait(delay, use_events) != "stop":
+            try:
+                result = sync_pass(rsync, s.source, s.dest, s.delete)
+            except Stopped:
+                break
+            except (RsyncError, OSError) as e:
+                failures = state.record_failure(str(e))
+                if s.once:
+                    log.error("pass failed: %s", e)
+                    exit_code = 1
+                    break
+                delay, use_events = backoff(failures, s.interval), False
+                log.warning("pass failed (%d in a row): %s; retry in %gs", failures, e, delay)
+                continue
+            state.record_success(result)
+            _log_pass(result)
+            if s.once:
+                break
+            # A link waiting for its experiment: look again soon rather than after a full interval.
+            delay, use_events = (max(s.debounce, 0.5) if result.links_pending else s.interval), True
+    finally:
+        if observer is not None:
+            observer.stop()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    log.info("stopped")
+    return exit_code
+
+
+def _log_pass(r: PassResult) -> None:
+    if not r.moved_anything:
+        log.debug("pass: nothing new (%.2fs)", r.seconds)
+        return
+    s = r.stats
+    log.info("pass: %d files, %s (wire %s), %d deleted, links %s in %.2fs", s.files, _size(s.bytes),
+             _size(s.wire_bytes), s.deleted, ",".join(r.links_updated) or "-", r.seconds)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
