@@ -1,0 +1,117 @@
+"""Tester service: play the policy forever (or N games), hot-reload newer checkpoints, stream frames.
+
+    python train.py config=test checkpoint=latest testGamesNum=0 reloadInterval=30
+    python -m services.tester checkpoint=latest          # the same, as a service
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+log = logging.getLogger("tester")
+LATEST_SPECS = ("latest", "latest_train", "latest_test")
+
+
+def run(cfg, hub=None) -> int:
+    """Run the tester the config asks for; returns the process exit code."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from services.core.checkpoints import ResolveError, resolve
+    from services.core.config import stream_token
+    from services.core.experiments import create_experiment
+    from services.core.logs import add_log_file
+    from services.sim import make_env
+
+    from .control import ControlServer
+    from .frames import FrameMaker
+    from .policy import PolicyBuilder
+    from .publish import HttpPublisher
+    from .reloader import HotReloader
+    from .tester import Tester
+
+    runs_dir, spec, t = Path(cfg.runsDir), str(cfg.train.checkpoint), cfg.test
+    try:
+        resolve(spec, runs_dir)  # a typo fails now; `latest*` may legitimately not exist yet
+    except ResolveError as e:
+        if spec not in LATEST_SPECS:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    test_exp = _test_experiment(runs_dir, cfg, create_experiment)
+    if test_exp is not None:
+        add_log_file(test_exp / "test.log")
+
+    env = make_env(cfg.task, num_envs=int(t.numEnvs), device=cfg.device, seed=int(cfg.train.seed),
+                   backend=cfg.env.backend)
+    builder = PolicyBuilder(cfg.train.params, env.num_obs, env.num_actions, cfg.device)
+    reloader = HotReloader(spec, runs_dir, builder.from_state, builder.reference,
+                           interval=float(cfg.train.reloadInterval), follow_latest=bool(cfg.train.followLatest),
+                           watch_events=bool(t.get("watchEvents", True)))
+    tester_id = t.id or f"{cfg.task.name}-{os.getpid()}"
+    r = t.render
+    tester = Tester(tester_id, cfg.task.name, env, reloader,
+                    frames=FrameMaker(cfg.task.name, r.width, r.height, r.jpegQuality), fps=r.fps,
+                    render={"width": r.width, "height": r.height, "camera": r.camera, "tile": r.tile},
+                    deterministic=bool(t.deterministic), realtime=bool(t.get("realtime", True)),
+                    test_experiment=test_exp)
+    token = stream_token(cfg) if t.control.bind != "127.0.0.1" else None
+    control = ControlServer(tester, t.control.bind, int(t.control.port), token)
+    tester.control_url = t.control.advertiseUrl or control.url
+    if hub is not None:
+        tester.publisher = hub.local_publisher(tester_id, tester)
+    elif t.streamerUrl:
+        tester.publisher = HttpPublisher(t.streamerUrl, tester_id, token=stream_token(cfg))
+
+    stop = threading.Event()
+    restore = _stop_on_signals(stop)
+    reloader.start()
+    games = int(cfg.train.testGamesNum)
+    log.info("tester %s: checkpoint=%s, %s, reload every %s s%s", tester_id, spec,
+             f"{games} games" if games else "until stopped", cfg.train.reloadInterval,
+             f", frames -> {t.streamerUrl}" if t.streamerUrl and hub is None else "")
+    try:
+        if cfg.viewer.enabled:
+            from .viewer import watch
+
+            watch(tester, games, stop)
+        else:
+            tester.play(games, stop)
+    finally:
+        restore()
+        reloader.stop()
+        control.stop()
+        if hasattr(tester.publisher, "close"):
+            tester.publisher.close()
+        tester.close()
+        env.close()
+    _print_summary(tester.summary())
+    return 0
+
+
+def _test_experiment(runs_dir: Path, cfg, create_experiment):
+    """runs/<Task>_test_<stamp>/ (+ latest_test); a read-only runs root only costs the log and eval files."""
+    try:
+        return create_experiment(runs_dir, cfg.task.name, "test", cfg)
+    except OSError as e:
+        log.warning("no test experiment (%s): test.log and eval go nowhere unless the run is writable", e)
+        return None
+
+
+def _stop_on_signals(stop: threading.Event):
+    """SIGINT/SIGTERM end the loop cleanly (exit 0): containers are stopped with SIGTERM."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    handler = lambda signum, frame: stop.set()  # noqa: E731
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    return lambda: [signal.signal(s, h) for s, h in old.items()]
+
+
+def _print_summary(s: dict) -> None:
+    def fmt(v, spec):
+        return "n/a" if v is None else format(v, spec)
+
+    print(f"test summary: episodes {s['episodes']}, mean return {fmt(s['mean_return'], '.3f')}, "
+          f"success rate {fmt(s['success_rate'], '.3f')}, checkpoint {s['checkpoint']} (epoch {s['epoch']}), "
+          f"reloads {s['reloads']}", flush=True)

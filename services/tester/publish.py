@@ -1,0 +1,79 @@
+"""Push status and frames to a streamer service over its ingest API, never blocking the stepping loop.
+
+`publish_frame` / `publish_status` only drop the newest item into a one-slot mailbox; a background
+thread posts it with one requests.Session. A slow or absent streamer costs dropped frames, never a
+stall. Errors are logged once (and once more when the streamer is back), and retried on the next item.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+import requests
+
+log = logging.getLogger("tester.publish")
+
+
+class HttpPublisher:
+    """Same two methods as the streamer's in-process publisher: publish_status(dict), publish_frame(bytes)."""
+
+    def __init__(self, streamer_url: str, tester_id: str, token: str | None = None, timeout: float = 2.0):
+        self.base = f"{streamer_url.rstrip('/')}/ingest/{tester_id}"
+        self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+        self.timeout = timeout
+        self.cond = threading.Condition()
+        self.frame: bytes | None = None
+        self.status: dict | None = None
+        self.failing = False
+        self.sent_frames = 0
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="publisher", daemon=True)
+        self.thread.start()
+
+    def publish_frame(self, jpeg: bytes) -> None:
+        with self.cond:
+            self.frame = jpeg  # an unsent older frame is replaced: viewers want the newest
+            self.cond.notify()
+
+    def publish_status(self, status: dict) -> None:
+        with self.cond:
+            self.status = status
+            self.cond.notify()
+
+    def close(self) -> None:
+        with self.cond:
+            self.stopping = True
+            self.cond.notify()
+        self.thread.join(timeout=self.timeout + 1)
+        self.session.close()
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                while self.frame is None and self.status is None and not self.stopping:
+                    self.cond.wait()
+                if self.stopping:
+                    return
+                status, self.status = self.status, None
+                frame, self.frame = self.frame, None
+            # Status first: it registers the tester (and its control URL) with the streamer.
+            if status is not None:
+                self._post("status", json=status)
+            if frame is not None and self._post("frame", data=frame, headers={"Content-Type": "image/jpeg"}):
+                self.sent_frames += 1
+
+    def _post(self, what: str, **kwargs) -> bool:
+        try:
+            r = self.session.post(f"{self.base}/{what}", timeout=self.timeout, **kwargs)
+            r.raise_for_status()
+        except requests.RequestException as e:
+            if not self.failing:
+                log.warning("streamer unreachable at %s (%s); retrying quietly", self.base, type(e).__name__)
+            self.failing = True
+            return False
+        if self.failing:
+            log.info("streamer reachable again at %s", self.base)
+        self.failing = False
+        return True

@@ -1,0 +1,211 @@
+"""The tester: obs -> policy -> env.step -> render -> publish, with hot-reloaded weights.
+
+`Tester.step_once()` is one control step (the swap point is at its top); `Tester.play()` is the loop
+that `config=test` runs; the MuJoCo viewer (viewer.py) drives `step_once()` itself. The control
+methods (status, reload_now, pin, ...) may be called from any thread: HTTP handlers or the streamer.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from pathlib import Path
+
+
+from services.core.checkpoints import epoch_of, list_checkpoints
+
+from .evalrec import EvalRecorder, eval_dir_for
+from .frames import FrameMaker, RateLimiter
+from .policy import act
+
+log = logging.getLogger("tester")
+STATUS_PERIOD_S = 1.0
+
+
+class Tester:
+    def __init__(self, tester_id: str, task: str, env, reloader, frames: FrameMaker | None = None,
+                 publisher=None, fps: float = 25, render: dict | None = None, deterministic: bool = True,
+                 realtime: bool = True, test_experiment: Path | None = None, control_url: str | None = None):
+        self.id, self.task, self.env, self.reloader = tester_id, task, env, reloader
+        self.frames, self.publisher, self.render_args = frames, publisher, render or {}
+        self.deterministic, self.realtime = deterministic, realtime
+        self.test_experiment, self.control_url = test_experiment, control_url
+        self.limiter = RateLimiter(fps)
+        self.current = None  # reloader.Loaded now acting
+        self.paused = False
+        self.recorder = EvalRecorder(None)
+        self._recorder_for = object()
+        self.episodes = 0
+        self.returns: list[float] = []  # every episode of this run, for the summary
+        self.successes = 0
+        self.per_ckpt = [0, 0.0, 0]  # episodes, return sum, successes under the current checkpoint
+        self.ep_return = 0.0  # world 0's running return, shown on frames
+        self.frame_times = collections.deque(maxlen=50)
+        self.frames_published = 0
+        self.obs = None
+        self._next_status = 0.0
+        self._next_step = None
+
+    # --- control (any thread) -------------------------------------------------------------------
+    def status(self) -> dict:
+        cur, r = self.current, self.reloader
+        n, ret_sum, succ = self.per_ckpt
+        times = list(self.frame_times)
+        fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+        exp = (cur.experiment if cur else None) or r.experiment
+        return {
+            "id": self.id, "task": self.task,
+            "experiment": exp.name if exp else None,
+            "checkpoint": self._show_path(cur.path) if cur else None,
+            "epoch": cur.epoch if cur else None,
+            "reloads": r.reloads, "last_reload_time": r.last_reload_time, "last_reload_error": r.last_error,
+            "reload_interval": r.interval, "paused": self.paused,
+            "pinned": self._show_path(r.pinned) if r.pinned else None,
+            "episodes": self.episodes,
+            "mean_return": ret_sum / n if n else None, "success_rate": succ / n if n else None,
+            "fps": round(fps, 1),
+            "state": "waiting" if cur is None else "paused" if self.paused else "running",
+            "control_url": self.control_url,
+        }
+
+    def reload_now(self) -> dict:
+        self.reloader.reload_now()
+        return self.status()
+
+    def set_reload_interval(self, seconds) -> dict:
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+            raise ValueError("seconds: expects a number >= 0")
+        self.reloader.set_interval(seconds)
+        log.info("reload interval set to %s s", seconds)
+        return self.status()
+
+    def pin(self, checkpoint) -> dict:
+        path = self.reloader.pin(checkpoint)
+        log.info("pinned %s", path)
+        return self.status()
+
+    def unpin(self) -> dict:
+        self.reloader.unpin()
+        return self.status()
+
+    def pause(self) -> dict:
+        self.paused = True
+        return self.status()
+
+    def resume(self) -> dict:
+        self.paused = False
+        self._next_step = None
+        return self.status()
+
+    def checkpoints(self) -> list[dict]:
+        out = []
+        for p in list_checkpoints(self.reloader.experiment) if self.reloader.experiment else []:
+            try:
+                mtime = p.stat().st_mtime
+            except OSError:
+                continue
+            out.append({"path": self._show_path(p), "name": p.name, "epoch": epoch_of(p), "mtime": mtime})
+        return out
+
+    def eval_history(self) -> list[dict]:
+        return self.recorder.history()
+
+    def _show_path(self, path) -> str:
+        """Paths relative to the runs root: what pin accepts, and valid in every container."""
+        try:
+            return Path(path).resolve().relative_to(self.reloader.runs_dir.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    # --- the loop -------------------------------------------------------------------------------
+    def play(self, games: int, stop: threading.Event) -> None:
+        """Step until `games` episodes have finished (0 = until `stop` is set)."""
+        while not stop.is_set() and not (games and self.episodes >= games):
+            if not self.step_once():
+                stop.wait(0.05)  # waiting for a checkpoint, or paused: keep status and frames alive
+            self.publish()
+            self.pace()
+
+    def step_once(self) -> bool:
+        """Swap in new weights if ready, then one control step. False when there is nothing to step."""
+        loaded = self.reloader.take()
+        if loaded is not None:
+            self.swap(loaded)
+        if self.current is None or self.paused:
+            return False
+        if self.obs is None:
+            self.obs = self.env.reset()
+        actions = act(self.current.model, self.obs, self.deterministic)
+        self.obs, reward, done, info = self.env.step(actions)
+        self.ep_return += float(reward[0])
+        if bool(done[0]):
+            self.ep_return = 0.0
+        for episode in info.get("episodes", ()):
+            self.finished(episode)
+        return True
+
+    def swap(self, loaded) -> None:
+        """The explicit swap point: between two steps, without resetting the episode."""
+        old, self.current = self.current, loaded
+        self.reloader.swapped(old, loaded)
+        self.per_ckpt = [0, 0.0, 0]
+        if self.frames is not None and old is not None:
+            self.frames.flash()
+        if loaded.experiment != self._recorder_for:  # first checkpoint, or latest_train moved
+            self.recorder.close()
+            self.recorder = EvalRecorder(eval_dir_for(loaded.experiment, self.test_experiment))
+            self._recorder_for = loaded.experiment
+
+    def finished(self, episode: dict) -> None:
+        cur = self.current
+        self.recorder.record(episode, cur.path.name, cur.epoch)
+        self.episodes += 1
+        self.returns.append(float(episode["return"]))
+        self.successes += int(bool(episode.get("success", False)))
+        self.per_ckpt[0] += 1
+        self.per_ckpt[1] += float(episode["return"])
+        self.per_ckpt[2] += int(bool(episode.get("success", False)))
+
+    def publish(self) -> None:
+        if self.publisher is None:
+            return
+        now = time.monotonic()
+        if self.frames is not None and self.limiter.due(now):
+            if self.current is None:
+                jpeg = self.frames.waiting(self.reloader.experiment and self.reloader.experiment.name,
+                                           self.reloader.last_error or "")
+            else:
+                rgb = self.env.render(**self.render_args)
+                extra = "PAUSED" if self.paused else ""
+                exp = self.current.experiment.name if self.current.experiment else ""
+                jpeg = self.frames.frame(rgb, exp, self.current.epoch, self.ep_return, extra)
+            self.publisher.publish_frame(jpeg)
+            self.frames_published += 1
+            self.frame_times.append(now)
+        if now >= self._next_status:
+            self._next_status = now + STATUS_PERIOD_S
+            self.publisher.publish_status(self.status())
+
+    def pace(self) -> None:
+        """Real time: one control step per env.dt, so viewers see the motion at its true speed."""
+        if not self.realtime or self.current is None or self.paused:
+            return
+        now = time.monotonic()
+        if self._next_step is None or now - self._next_step > 0.25:  # far behind: do not sprint to catch up
+            self._next_step = now
+        self._next_step += float(self.env.dt)
+        delay = self._next_step - now
+        if delay > 0:
+            time.sleep(delay)
+
+    def summary(self) -> dict:
+        n = len(self.returns)
+        cur = self.current
+        return {"episodes": n, "mean_return": sum(self.returns) / n if n else None,
+                "success_rate": self.successes / n if n else None,
+                "checkpoint": str(cur.path) if cur else None, "epoch": cur.epoch if cur else None,
+                "reloads": self.reloader.reloads}
+
+    def close(self) -> None:
+        self.recorder.close()
