@@ -1,0 +1,148 @@
+"""Trainer service: rl_games PPO on a services.sim task, writing checkpoints into runs/<exp>/nn/.
+
+    python -m services.trainer task=Reach numEnvs=64      (= python train.py config=train_headless ...)
+
+One run: check the device, resolve a resume checkpoint, create the experiment (latest_train moves to
+it), build the batched env, hand it to rl_games, train until maxIterations or a signal, save last.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import sys
+from pathlib import Path
+
+log = logging.getLogger("trainer")
+
+
+class TrainError(Exception):
+    """A refused start (bad device, unusable resume checkpoint); str() is the one line to print."""
+
+
+def run(cfg) -> int:
+    """Train as `cfg` says; return the process exit code (0 also after SIGINT/SIGTERM, 2 if refused)."""
+    try:
+        check_device(str(cfg.device))
+        return _train(cfg, resume_state(cfg))
+    except TrainError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _train(cfg, resume) -> int:
+    import numpy as np
+    import torch
+    from rl_games.torch_runner import Runner
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from services.core.experiments import create_experiment
+    from services.core.logs import add_log_file
+    from services.sim import make_env
+
+    from . import rlgames_env
+    from .params import rl_games_params
+    from .progress import Progress
+    from .rlgames_io import patched_checkpoint_io, quiet_prints
+    from .stopping import StopRequested, stop_on_signals
+
+    task, seed = str(cfg.task.name), int(cfg.train.seed)
+    experiment = create_experiment(cfg.runsDir, task, "train", cfg)  # latest_train -> this run, now
+    add_log_file(experiment / "train.log")
+    log.info("experiment %s (%s, %d envs, %s)", experiment, task, cfg.env.numEnvs, cfg.device)
+    if resume is not None:
+        log.info("resuming from %s (epoch %d)", resume[0], resume[1]["epoch"])
+    # rl_games seeds only for seed != 0; seed 0 must be reproducible too.
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+    env = make_env(cfg.task, num_envs=int(cfg.env.numEnvs), device=str(cfg.device), seed=seed,
+                   backend=str(cfg.env.backend))
+    rlgames_env.register(env, str(cfg.device))
+    params = rl_games_params(cfg, experiment)
+
+    with stop_on_signals() as stop, patched_checkpoint_io(), quiet_prints(), logging_redirect_tqdm():
+        progress = Progress(int(cfg.train.maxIterations), int(cfg.train.printInterval), stop)
+        runner = Runner(algo_observer=progress)
+        runner.load({"params": params})
+        agent = runner.algo_factory.create(runner.algo_name, base_name="run", params=runner.params)
+        if resume is not None:
+            restore(agent, *resume)
+        if params["config"].get("torch_compile", False):
+            agent.model = torch.compile(agent.model)  # after restore: compiled keys get a prefix
+        progress.start(agent.epoch_num)
+        try:
+            agent.train()
+            log.info("done: %d epochs; checkpoints in %s", agent.epoch_num, experiment / "nn")
+        except StopRequested:
+            save_final(agent, progress, stop.signal_name)
+        finally:
+            progress.close()
+            if agent.writer is not None:
+                agent.writer.close()
+            env.close()
+    return 0
+
+
+def check_device(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise TrainError(f"device={device}: CUDA is not available here (torch {torch.__version__}); "
+                             "use device=cpu")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise TrainError(f"device={device}: only {torch.cuda.device_count()} CUDA device(s) here")
+
+
+def resume_state(cfg):
+    """`checkpoint=` in train mode: (path, state) of the checkpoint to continue, or None.
+
+    Resolved before the new experiment exists, since that moves latest_train.
+    """
+    spec = cfg.train.checkpoint
+    if not spec:
+        return None
+    from services.core.checkpoints import CheckpointError, ResolveError, load_checkpoint, resolve
+
+    try:
+        found = resolve(str(spec), cfg.runsDir)
+    except ResolveError as e:
+        raise TrainError(str(e)) from None
+    if found.checkpoint is None:
+        raise TrainError(f"checkpoint={spec}: {found.experiment} has no checkpoint yet")
+    try:
+        state = load_checkpoint(found.checkpoint)
+    except CheckpointError as e:
+        raise TrainError(f"checkpoint={spec}: {e}") from None
+    epoch = int(state.get("epoch", 0))
+    if epoch >= int(cfg.train.maxIterations):
+        raise TrainError(f"checkpoint={spec}: {found.checkpoint.name} is at epoch {epoch}, "
+                         f"maxIterations={cfg.train.maxIterations}; raise maxIterations to train on")
+    return found.checkpoint, state
+
+
+def restore(agent, path: Path, state: dict) -> None:
+    """Weights, normalizers, optimizer, epoch and frame count from `state` (shapes checked first)."""
+    from services.core.checkpoints import CheckpointError, check_compatible
+
+    try:
+        check_compatible(state["model"], agent.model.state_dict(), path)
+    except CheckpointError as e:
+        raise TrainError(f"checkpoint: {e} (trained on another task or network?)") from None
+    agent.set_full_state_weights(state, set_epoch=True)
+
+
+def save_final(agent, progress, signal_name: str) -> None:
+    """The signal's checkpoint: the weights of the last finished epoch, atomically, rl_games-named."""
+    import os
+
+    epoch = progress.completed_epoch
+    if epoch <= progress.start_epoch:
+        log.info("%s before the first epoch finished: nothing new to save", signal_name)
+        return
+    agent.epoch_num = epoch  # a stop mid-rollout has already counted the unfinished epoch
+    ret = progress.mean_return()
+    name = f"last_{agent.config['name']}_ep_{epoch}_rew_{ret if ret is not None else float('-inf')}"
+    agent.save(os.path.join(agent.nn_dir, name))
+    log.info("%s: saved final checkpoint at epoch %d; exiting", signal_name, epoch)

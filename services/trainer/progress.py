@@ -1,0 +1,97 @@
+"""What a person watching training sees: a progress line every few epochs, a bar on a terminal, and
+success-rate scalars next to rl_games' own TensorBoard summaries.
+
+It is an rl_games AlgoObserver: rl_games calls `process_infos` after every env step and
+`after_print_stats` once per epoch. It is also where a stop request enters rl_games' loop.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import sys
+import time
+
+from rl_games.common.algo_observer import AlgoObserver
+from tqdm import tqdm
+
+from .stopping import StopRequested
+
+log = logging.getLogger("trainer")
+
+
+class Progress(AlgoObserver):
+    def __init__(self, max_epochs: int, print_interval: int, stop_flag, window: int = 100):
+        self.max_epochs, self.print_interval, self.stop = max_epochs, print_interval, stop_flag
+        self.successes = collections.deque(maxlen=window)  # of the last finished episodes
+        self.algo = None
+        self.completed_epoch = 0
+        self.bar = None
+
+    # --- rl_games hooks ------------------------------------------------------------------------
+    def after_init(self, algo):
+        self.algo = algo
+
+    def process_infos(self, infos, done_indices):
+        for episode in infos.get("episodes", ()) if isinstance(infos, dict) else ():
+            if "success" in episode:
+                self.successes.append(float(episode["success"]))
+        if self.stop.requested:  # mid-rollout: the weights are those of the last finished epoch
+            raise StopRequested
+
+    def after_print_stats(self, frame, epoch_num, total_time):
+        self.completed_epoch = epoch_num
+        success = self.success_rate()
+        if success is not None and self.algo.writer is not None:
+            # rl_games passes the frame count of the previous epoch; algo.frame is this one's.
+            self.algo.writer.add_scalar("success_rate/step", success, self.algo.frame)
+            self.algo.writer.add_scalar("success_rate/iter", success, epoch_num)
+            self.algo.writer.add_scalar("success_rate/time", success, total_time)
+        self._report(epoch_num)
+        if self.stop.requested:
+            raise StopRequested
+
+    # --- our side ------------------------------------------------------------------------------
+    def start(self, first_epoch: int):
+        """Call once the agent is built (and restored): epochs before `first_epoch` were not ours."""
+        self.start_epoch = self.completed_epoch = first_epoch
+        self.start_time = self.last_time = time.monotonic()
+        self.last_frame = self.algo.frame
+        self.bar = tqdm(total=self.max_epochs, initial=first_epoch, unit="epoch", dynamic_ncols=True,
+                        disable=not sys.stderr.isatty(), leave=False)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+    def mean_return(self) -> float | None:
+        meter = self.algo.game_rewards
+        return float(meter.get_mean()[0]) if meter.current_size > 0 else None
+
+    def success_rate(self) -> float | None:
+        return sum(self.successes) / len(self.successes) if self.successes else None
+
+    def _report(self, epoch: int):
+        ret, success = self.mean_return(), self.success_rate()
+        ret_text = "n/a" if ret is None else f"{ret:.2f}"
+        success_text = "n/a" if success is None else f"{100 * success:.0f}%"
+        self.bar.update(1)
+        self.bar.set_postfix_str(f"return {ret_text} success {success_text}", refresh=False)
+        if (epoch - self.start_epoch) % self.print_interval and epoch < self.max_epochs:
+            return
+        now = time.monotonic()
+        steps_per_s = (self.algo.frame - self.last_frame) / max(now - self.last_time, 1e-9)
+        self.last_time, self.last_frame = now, self.algo.frame
+        per_epoch = (now - self.start_time) / max(epoch - self.start_epoch, 1)
+        log.info("epoch %d/%d | %s env-steps/s | mean return %s | success %s | ETA %s",
+                 epoch, self.max_epochs, f"{steps_per_s:,.0f}", ret_text, success_text,
+                 _duration(per_epoch * max(self.max_epochs - epoch, 0)))
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"

@@ -1,0 +1,114 @@
+"""Route rl_games' checkpoint files and console prints through policycast's rules.
+
+rl_games writes with a plain `torch.save` to the final name (a reader can see half a file), stores
+`last_mean_rewards` as a numpy scalar (refused by `weights_only=True`), loads with
+`weights_only=False`, and prints on every save. `A2CAgent` calls `torch_ext.save_checkpoint` /
+`load_checkpoint` as module attributes, so swapping those two attributes reroutes every file access.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from rl_games.algos_torch import torch_ext
+
+from services.core.checkpoints import load_checkpoint, save_atomic
+
+log = logging.getLogger("trainer")
+rl_log = logging.getLogger("rl_games")
+
+# rl_games names the final file `..._rew__12.3_` (str of a 1-element array) and the periodic one
+# `..._rew_12.345678` (str of a float32): one spelling for both, two decimals.
+_REW_RE = re.compile(r"_rew_+\[?\s*(-?(?:inf|nan|[\d.]+(?:e[-+]?\d+)?))\s*\]?_*$", re.IGNORECASE)
+
+
+def checkpoint_path(filename: str) -> Path:
+    """The `.pth` path rl_games meant by `filename` (it passes names without the suffix)."""
+    m = _REW_RE.search(filename)
+    if m:
+        reward = float(m.group(1))
+        text = f"{reward:.2f}" if math.isfinite(reward) else str(reward)
+        filename = filename[:m.start()] + f"_rew_{text}"
+    return Path(filename + ".pth")
+
+
+def plain(value):
+    """numpy values as Python/torch ones, so the file loads with weights_only=True everywhere."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.copy())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+_last_saved: list[Path] = []  # rl_games saves the final epoch twice when it is also a periodic one
+
+
+def save_checkpoint(filename: str, state: dict) -> Path:
+    state = plain(state)
+    # A torch.compile'd model prefixes every key; testers load into an uncompiled one.
+    state["model"] = {k.removeprefix("_orig_mod."): v for k, v in state["model"].items()}
+    path = save_atomic(state, checkpoint_path(filename))
+    # Periodic and final files are news; the best file is rewritten on nearly every improvement.
+    news = path.name.startswith("last_") and _last_saved[-1:] != [path]
+    (log.info if news else log.debug)("saved %s/%s", path.parent.name, path.name)
+    _last_saved[:] = [path]
+    return path
+
+
+def load(filename) -> dict:
+    return load_checkpoint(filename)
+
+
+@contextlib.contextmanager
+def patched_checkpoint_io():
+    """Every rl_games save is atomic and weights_only-clean; every load is weights_only=True."""
+    saved = torch_ext.save_checkpoint, torch_ext.load_checkpoint
+    torch_ext.save_checkpoint, torch_ext.load_checkpoint = save_checkpoint, load
+    try:
+        yield
+    finally:
+        torch_ext.save_checkpoint, torch_ext.load_checkpoint = saved
+
+
+class _PrintsToLog(io.TextIOBase):
+    """rl_games' start-up and per-save prints go to the DEBUG log; its warnings stay visible."""
+
+    def __init__(self):
+        self._buffer = ""
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        self._buffer += text
+        *lines, self._buffer = self._buffer.split("\n")
+        for line in lines:
+            if line.strip():
+                (rl_log.warning if "WARNING" in line else rl_log.debug)(line.strip())
+        return len(text)
+
+    def flush(self):
+        if self._buffer.strip():
+            rl_log.debug(self._buffer.strip())
+        self._buffer = ""
+
+
+@contextlib.contextmanager
+def quiet_prints():
+    sink = _PrintsToLog()
+    try:
+        with contextlib.redirect_stdout(sink):
+            yield
+    finally:
+        sink.flush()
