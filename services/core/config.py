@@ -64,6 +64,8 @@ RULES = {
     "train.followLatest": _BOOL,
     "train.printInterval": _int(1),
     "test.deterministic": _BOOL,
+    "test.watchEvents": _BOOL,
+    "test.realtime": _BOOL,
     "test.render.width": _int(16, 4096),
     "test.render.height": _int(16, 4096),
     "test.render.tile": _int(1, 64),
