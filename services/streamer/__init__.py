@@ -1,0 +1,45 @@
+"""Streamer: MJPEG dashboard on :58080 — testers push JPEG frames once, every viewer gets the same bytes.
+
+    server, hub = start_in_process(port=58080, bind_all=False, token=None)
+    publisher = hub.local_publisher("Reach-1", tester)   # tester: the control methods of docs/design.md
+    publisher.publish_status(tester.status()); publisher.publish_frame(jpeg_bytes)
+    server.stop()
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+
+from .app import create_app
+from .hub import Hub
+from .server import DEFAULT_THREADS, PortInUseError, StreamerServer
+
+__all__ = ["start_in_process", "PortInUseError", "Hub", "create_app", "StreamerServer"]
+log = logging.getLogger("streamer")
+
+
+def start_in_process(port: int = 58080, bind_all: bool = False, token: str | None = None,
+                     threads: int = DEFAULT_THREADS, announce: bool = True) -> tuple[StreamerServer, Hub]:
+    """Serve the dashboard from a background thread; returns (server, hub). Raises PortInUseError.
+
+    bind_all: listen on 0.0.0.0 (warned) and require `Authorization: Bearer <token>` on every non-GET;
+    with no token given one is generated and printed once. A token without bind_all is only forwarded to
+    testers' control URLs.
+    """
+    generated = bind_all and not token
+    if generated:
+        token = secrets.token_urlsafe(18)
+    hub = Hub()
+    app = create_app(hub, token=token, require_token=bind_all)
+    host = "0.0.0.0" if bind_all else "127.0.0.1"
+    server = StreamerServer(app, host, port, threads=threads, on_stop=hub.close)
+    if bind_all:
+        log.warning("streamer listens on ALL interfaces (port %d): anyone who can reach this machine can "
+                    "watch; control and ingest calls need the bearer token", server.port)
+        if generated:
+            # printed once, on stdout, so a user can copy it; never logged again
+            print(f"policycast streamer token: {token}\n"
+                  f"  dashboard with controls: http://<this-host>:{server.port}/?token={token}", flush=True)
+    if announce:
+        log.info("dashboard on %s", server.url)
+    return server, hub

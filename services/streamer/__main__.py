@@ -1,0 +1,45 @@
+"""python -m services.streamer [--port 58080] [--bind-all] [--token T] — the stack's streamer service."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+from services.core.logs import setup_logging
+
+from . import PortInUseError, start_in_process
+from .server import DEFAULT_THREADS
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m services.streamer", description=__doc__.splitlines()[0])
+    p.add_argument("--port", type=int, default=58080, help="listen port (default 58080)")
+    p.add_argument("--bind-all", action="store_true",
+                   help="listen on all interfaces (default 127.0.0.1); every non-GET then needs the token")
+    p.add_argument("--token", default=os.environ.get("POLICYCAST_TOKEN"),
+                   help="bearer token (default $POLICYCAST_TOKEN; generated and printed with --bind-all)")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                   help=f"worker threads = most concurrent viewers + API calls (default {DEFAULT_THREADS})")
+    args = p.parse_args(argv)
+    if not 1 <= args.port <= 65535:
+        p.error(f"--port {args.port}: accepts 1..65535")
+    if args.threads < 2:
+        p.error(f"--threads {args.threads}: accepts an integer >= 2")
+    setup_logging()
+    try:
+        server, _hub = start_in_process(args.port, args.bind_all, args.token or None, threads=args.threads)
+    except PortInUseError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

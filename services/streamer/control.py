@@ -1,0 +1,82 @@
+"""Control calls from the dashboard to a tester: in-process method calls or HTTP to its control URL.
+
+Both kinds of `control` expose the same methods (docs/design.md, tester control API); `invoke` turns
+every failure into a ControlError carrying the HTTP status the streamer should answer.
+"""
+from __future__ import annotations
+
+import requests
+
+
+class ControlError(Exception):
+    def __init__(self, http_status: int, error: str, field: str | None = None):
+        super().__init__(error)
+        self.http_status, self.error, self.field = http_status, error, field
+
+    def body(self) -> dict:
+        return {"error": self.error, **({"field": self.field} if self.field else {})}
+
+
+class RemoteControl:
+    """A tester reached over HTTP (the stack). Short timeouts: a hung tester must not hang the page."""
+
+    def __init__(self, url: str, token: str | None = None, timeout=(1.0, 5.0)):
+        self.url, self.token, self.timeout = url.rstrip("/"), token, timeout
+
+    def _call(self, method: str, path: str, body: dict | None = None):
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            r = requests.request(method, self.url + path, json=body, headers=headers, timeout=self.timeout)
+        except requests.RequestException as e:
+            raise ControlError(502, f"tester unreachable at {self.url}: {type(e).__name__}") from None
+        try:
+            data = r.json()
+        except ValueError:
+            raise ControlError(502, f"tester at {self.url} answered {r.status_code} without JSON") from None
+        if r.status_code >= 400:
+            error = data.get("error", f"tester answered {r.status_code}") if isinstance(data, dict) else str(data)
+            field = data.get("field") if isinstance(data, dict) else None
+            # 400/401/403/404 mean something to the caller; anything else is the tester's failure
+            raise ControlError(r.status_code if r.status_code in (400, 401, 403, 404) else 502, error, field)
+        return data
+
+    def status(self):
+        return self._call("GET", "/status")
+
+    def reload_now(self):
+        return self._call("POST", "/reload")
+
+    def set_reload_interval(self, seconds):
+        return self._call("PUT", "/reload-interval", {"seconds": seconds})
+
+    def pin(self, checkpoint):
+        return self._call("POST", "/pin", {"checkpoint": checkpoint})
+
+    def unpin(self):
+        return self._call("DELETE", "/pin")
+
+    def pause(self):
+        return self._call("POST", "/pause")
+
+    def resume(self):
+        return self._call("POST", "/resume")
+
+    def checkpoints(self):
+        return self._call("GET", "/checkpoints")
+
+    def eval_history(self):
+        return self._call("GET", "/eval")
+
+
+def invoke(control, method: str, *args, field: str | None = None):
+    """Call `control.<method>(*args)`; a ValueError from the tester is the caller's fault (400, `field`)."""
+    if control is None:
+        raise ControlError(503, "this tester registered no control URL")
+    try:
+        return getattr(control, method)(*args)
+    except ControlError:
+        raise
+    except ValueError as e:
+        raise ControlError(400, str(e), field) from None
+    except Exception as e:  # an in-process tester's bug must not take the dashboard down
+        raise ControlError(500, f"{method} failed in the tester: {type(e).__name__}: {e}") from None

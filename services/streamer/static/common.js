@@ -1,0 +1,53 @@
+// Shared by the pages: JSON calls with the bearer token when the streamer asks for one.
+// The token comes from ?token=... once (then kept in this browser's localStorage) or from a prompt on 401.
+"use strict";
+const TOKEN_KEY = "policycast-token";
+(function takeTokenFromUrl() {
+  const url = new URL(location.href);
+  const t = url.searchParams.get("token");
+  if (t) {
+    localStorage.setItem(TOKEN_KEY, t);
+    url.searchParams.delete("token");
+    history.replaceState(null, "", url.pathname + url.search + url.hash);  // keep it out of history
+  }
+})();
+
+async function api(method, path, body) {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const headers = {};
+    const token = localStorage.getItem(TOKEN_KEY);
+    if (token) headers["Authorization"] = "Bearer " + token;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    if (resp.status === 401 && method !== "GET" && attempt === 0) {
+      const t = prompt("This streamer needs its control token:");
+      if (!t) throw new Error("no token given");
+      localStorage.setItem(TOKEN_KEY, t.trim());
+      continue;
+    }
+    const data = await resp.json().catch(() => ({}));
+    if (!resp.ok) throw new Error(data.error || (method + " " + path + ": " + resp.status));
+    return data;
+  }
+}
+
+function fmt(value, digits) {
+  if (value === null || value === undefined || value === "") return "–";
+  if (typeof value === "number" && digits !== undefined) return value.toFixed(digits);
+  return String(value);
+}
+
+function baseName(path) {
+  return path ? String(path).split("/").pop() : "–";
+}
+
+function ago(unixSeconds) {
+  if (!unixSeconds) return "never";
+  const s = Math.max(0, Date.now() / 1000 - unixSeconds);
+  return s < 90 ? Math.round(s) + " s ago" : s < 5400 ? Math.round(s / 60) + " min ago" : Math.round(s / 3600) + " h ago";
+}
+
+// A broken <img> stream (streamer restarted, network blip) reconnects by itself.
+function keepStreaming(img, src) {
+  img.addEventListener("error", () => setTimeout(() => { img.src = src + "?r=" + Date.now(); }, 2000));
+}

@@ -1,0 +1,67 @@
+// Dashboard: one tile per tester, refreshed from /api/testers every second (no page reload).
+"use strict";
+// Browsers open at most 6 HTTP/1.1 connections per host and every MJPEG <img> keeps one: the first
+// tiles stream, later ones show snapshots refreshed twice a second, so the page never starves itself.
+const MAX_STREAMS = 4;
+const grid = document.getElementById("grid");
+const tiles = new Map();
+
+function makeTile(t) {
+  const a = document.createElement("a");
+  a.className = "tile";
+  a.id = "tile-" + t.id;
+  a.href = "/tester/" + encodeURIComponent(t.id);
+  const img = document.createElement("img");
+  img.className = "stream";
+  img.alt = "live stream of " + t.id;
+  if (tiles.size < MAX_STREAMS) {
+    const src = "/stream/" + encodeURIComponent(t.id);
+    img.src = src;
+    keepStreaming(img, src);
+  } else {
+    const refresh = () => { img.src = "/snapshot/" + encodeURIComponent(t.id) + "?t=" + Date.now(); };
+    refresh();
+    setInterval(refresh, 500);
+  }
+  const meta = document.createElement("dl");
+  meta.className = "meta";
+  a.append(img, meta);
+  grid.append(a);
+  return { a, meta };
+}
+
+function fillMeta(tile, t) {
+  const rows = [["status", t.status], ["experiment", t.experiment], ["epoch", fmt(t.epoch)],
+                ["checkpoint", baseName(t.checkpoint)], ["reloads", fmt(t.reloads)],
+                ["last reload", ago(t.last_reload_time)], ["episodes", fmt(t.episodes)],
+                ["mean return", fmt(t.mean_return, 2)]];
+  tile.meta.replaceChildren();
+  const name = document.createElement("span");
+  name.className = "name";
+  name.textContent = t.id;
+  tile.meta.append(name);
+  for (const [k, v] of rows) {
+    const dt = document.createElement("dt"); dt.textContent = k;
+    const dd = document.createElement("dd"); dd.textContent = fmt(v);
+    dd.dataset.field = k.replace(" ", "-");
+    tile.meta.append(dt, dd);
+  }
+  tile.a.classList.toggle("offline", !t.online);
+}
+
+async function refresh() {
+  try {
+    const testers = await api("GET", "/api/testers");
+    document.getElementById("empty").classList.toggle("hidden", testers.length > 0);
+    for (const t of testers) {
+      if (!tiles.has(t.id)) tiles.set(t.id, makeTile(t));
+      fillMeta(tiles.get(t.id), t);
+    }
+    const online = testers.filter(t => t.online).length;
+    document.getElementById("summary").textContent = testers.length + " tester(s), " + online + " online";
+  } catch (e) {
+    document.getElementById("summary").textContent = "streamer unreachable: " + e.message;
+  }
+}
+refresh();
+setInterval(refresh, 1000);

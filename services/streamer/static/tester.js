@@ -1,0 +1,108 @@
+// Tester page: status (1 s), checkpoint list and eval chart (5 s), and the control buttons.
+"use strict";
+const ID = document.body.dataset.tester;
+const BASE = "/api/testers/" + encodeURIComponent(ID);
+const $ = (id) => document.getElementById(id);
+keepStreaming($("stream"), "/stream/" + encodeURIComponent(ID));
+
+function show(s) {
+  $("state").textContent = s.status;
+  $("state").className = "badge " + s.status;
+  $("experiment").textContent = fmt(s.experiment);
+  $("checkpoint").textContent = baseName(s.checkpoint);
+  $("epoch").textContent = fmt(s.epoch);
+  $("reloads").textContent = fmt(s.reloads);
+  $("last-reload").textContent = ago(s.last_reload_time);
+  $("last-error").textContent = fmt(s.last_reload_error);
+  $("reload-interval").textContent = s.reload_interval === 0 ? "0 (keeps its checkpoint)" : fmt(s.reload_interval) + " s";
+  $("pinned").textContent = s.pinned ? baseName(s.pinned) : "no";
+  $("episodes").textContent = fmt(s.episodes);
+  $("mean-return").textContent = fmt(s.mean_return, 2);
+  $("success-rate").textContent = s.success_rate == null ? "–" : (100 * s.success_rate).toFixed(0) + " %";
+  $("fps").textContent = fmt(s.fps, 1);
+  $("viewers").textContent = fmt(s.viewers);
+}
+
+async function refreshStatus() {
+  try { show(await api("GET", BASE)); } catch (e) { $("state").textContent = "unreachable"; }
+}
+
+async function refreshCheckpoints() {
+  let list;
+  try { list = await api("GET", BASE + "/checkpoints"); } catch (e) { return; }
+  const select = $("checkpoint-select");
+  const keep = select.value;
+  select.replaceChildren(...list.slice().reverse().map(c => {
+    const o = document.createElement("option");
+    o.value = c.path;
+    o.textContent = (c.epoch == null ? "" : "ep " + c.epoch + " · ") + c.name;
+    return o;
+  }));
+  if (keep) select.value = keep;
+}
+
+// Eval return vs checkpoint epoch, drawn as a small SVG line chart.
+function drawChart(points) {
+  const svg = $("eval-chart");
+  const NS = "http://www.w3.org/2000/svg";
+  const W = 640, H = 260, L = 50, R = 15, T = 15, B = 30;
+  const el = (name, attrs, text) => {
+    const e = document.createElementNS(NS, name);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    svg.append(e);
+    return e;
+  };
+  svg.replaceChildren();
+  const pts = points.filter(p => p.epoch != null && p.mean_return != null).sort((a, b) => a.epoch - b.epoch);
+  el("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" });
+  el("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" });
+  if (pts.length === 0) {
+    el("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, "no evaluated checkpoints yet");
+    return;
+  }
+  const xs = pts.map(p => p.epoch), ys = pts.map(p => p.mean_return);
+  let [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  if (x0 === x1) { x0 -= 1; x1 += 1; }
+  if (y0 === y1) { y0 -= 1; y1 += 1; }
+  const X = x => L + (x - x0) / (x1 - x0) * (W - L - R);
+  const Y = y => H - B - (y - y0) / (y1 - y0) * (H - T - B);
+  el("polyline", { class: "line", points: pts.map(p => X(p.epoch) + "," + Y(p.mean_return)).join(" ") });
+  for (const p of pts) {
+    el("circle", { class: "dot", cx: X(p.epoch), cy: Y(p.mean_return), r: 3.5 })
+      .append(document.createElementNS(NS, "title"));
+    svg.lastChild.firstChild.textContent = "epoch " + p.epoch + ": " + p.mean_return.toFixed(2) + " (" + p.episodes + " episodes)";
+  }
+  el("text", { x: L - 6, y: Y(y1) + 4, "text-anchor": "end" }, y1.toFixed(1));
+  el("text", { x: L - 6, y: Y(y0) + 4, "text-anchor": "end" }, y0.toFixed(1));
+  el("text", { x: X(x0), y: H - B + 16, "text-anchor": "middle" }, "ep " + x0);
+  el("text", { x: X(x1), y: H - B + 16, "text-anchor": "middle" }, "ep " + x1);
+  el("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, "checkpoint epoch → mean eval return");
+}
+
+async function refreshEval() {
+  try { drawChart(await api("GET", BASE + "/eval")); } catch (e) { /* tester offline: keep the last chart */ }
+}
+
+function control(method, path, body) {
+  return async () => {
+    $("message").textContent = "";
+    try { await api(method, BASE + path, body); await refreshStatus(); }
+    catch (e) { $("message").textContent = e.message; }
+  };
+}
+
+$("reload-now").addEventListener("click", control("POST", "/reload"));
+$("pause").addEventListener("click", control("POST", "/pause"));
+$("resume").addEventListener("click", control("POST", "/resume"));
+$("unpin").addEventListener("click", control("DELETE", "/pin"));
+$("set-interval").addEventListener("click", () => {
+  const v = $("interval").value;
+  control("PUT", "/reload-interval", { seconds: v === "" ? null : Number(v) })();
+});
+$("pin").addEventListener("click", () => control("POST", "/pin", { checkpoint: $("checkpoint-select").value })());
+
+refreshStatus(); refreshCheckpoints(); refreshEval();
+setInterval(refreshStatus, 1000);
+setInterval(refreshCheckpoints, 5000);
+setInterval(refreshEval, 5000);
