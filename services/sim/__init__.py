@@ -1,0 +1,22 @@
+"""Batched MuJoCo hand tasks (Reach, BlindGrasping) with offscreen rendering, shared by services.
+
+    env = make_env(cfg.task, num_envs=64, device="cpu", seed=42)   # see docs/design.md
+"""
+from __future__ import annotations
+
+import os
+
+# MUJOCO_GL is read when mujoco is imported: headless EGL unless the user chose otherwise.
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+from services.sim.backends import backends, get_backend, register_backend  # noqa: E402
+
+
+def make_env(task_cfg, num_envs: int, device: str = "cpu", seed: int = 0, backend: str = "mujoco", **kwargs):
+    """A batched env of `task_cfg.name` with `num_envs` worlds on the named simulator backend."""
+    if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
+        raise ValueError(f"numEnvs={num_envs!r}: not accepted; expects an integer >= 1")
+    return get_backend(backend)(task_cfg, num_envs, device=device, seed=seed, **kwargs)
+
+
+__all__ = ["make_env", "register_backend", "get_backend", "backends"]
