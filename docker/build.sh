@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Build the policycast images: policycast-base:$TAG (Python deps, cached until they change) and one thin
+# image per service, policycast-<service>:$TAG (the source). Skips what is already up to date.
+#   docker/build.sh                       BASE=python:3.11-slim (default), TAG=local
+#   BASE=local/debian:bookworm docker/build.sh     (no registry: see docker/local-base.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TAG=${TAG:-local}
+BASE=${BASE:-python:3.11-slim}
+PY=${PYTHON:-.venv/bin/python}; [ -x "$PY" ] || PY=python3
+SERVICES=(trainer sync tester streamer)
+CTX=.docker-build/base
+
+# A BuildKit-capable client: one with buildx, else an engine-bundled client older than 23 (BuildKit built
+# in, e.g. Debian's /usr/bin/docker 20.10) with DOCKER_BUILDKIT=1.
+BUILD=()
+for c in docker /usr/bin/docker; do
+  command -v "$c" >/dev/null || continue
+  if "$c" buildx version >/dev/null 2>&1; then BUILD=("$c" build); break; fi
+  major=$("$c" version --format '{{.Client.Version}}' 2>/dev/null | cut -d. -f1)
+  if [ -n "$major" ] && [ "$major" -lt 23 ] 2>/dev/null; then BUILD=(env DOCKER_BUILDKIT=1 "$c" build); break; fi
+done
+[ ${#BUILD[@]} -gt 0 ] || { echo "build: no BuildKit-capable docker client (install docker-buildx)" >&2; exit 1; }
+DOCKER=docker
+ARGS=(--network host)
+CA=${HOST_CA:-/etc/ssl/certs/ca-certificates.crt}
+[ -s "$CA" ] && ARGS+=(--secret "id=hostca,src=$CA")
+
+label() { $DOCKER image inspect -f "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev/null || true; }
+
+# --- base: requirements from pyproject.toml + a CPU torch wheel from pip's find-links, if this host has one
+mkdir -p "$CTX/wheelhouse"
+"$PY" - "$CTX/requirements.txt" <<'PYEOF'
+import sys, tomllib
+deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
+open(sys.argv[1], "w").write("\n".join(deps) + "\n")
+PYEOF
+TORCH=$(grep -E '^torch==' "$CTX/requirements.txt" || echo torch)
+find "$CTX/wheelhouse" -type f -delete
+if [ "${USE_HOST_WHEELS:-1}" = 1 ] && [ "$TORCH" != torch ]; then
+  ver=${TORCH#torch==}
+  for dir in $("$PY" -m pip config list 2>/dev/null | sed -n "s/.*find-links='\(.*\)'/\1/p" | tr ' ' '\n' | sort -u); do
+    for whl in "$dir"/torch-"$ver"+cpu-cp311-*.whl; do
+      [ -f "$whl" ] || continue
+      ln -f "$whl" "$CTX/wheelhouse/" 2>/dev/null || cp "$whl" "$CTX/wheelhouse/"
+      echo "build: using the CPU torch wheel $(basename "$whl")"; break 2
+    done
+  done
+fi
+base_hash=$( (echo "$BASE"; cat docker/Dockerfile "$CTX/requirements.txt"; ls "$CTX/wheelhouse") | sha256sum | cut -c1-16)
+if [ "$(label "policycast-base:$TAG" policycast.hash)" = "$base_hash" ]; then
+  echo "build: policycast-base:$TAG is up to date"
+else
+  echo "build: policycast-base:$TAG from $BASE (first time: a few minutes; torch is the big part)"
+  t0=$(date +%s)
+  "${BUILD[@]}" "${ARGS[@]}" -f docker/Dockerfile --build-arg "BASE=$BASE" --build-arg "TORCH=$TORCH" \
+    --label "policycast.hash=$base_hash" -t "policycast-base:$TAG" "$CTX"
+  echo "build: policycast-base:$TAG built in $(( $(date +%s) - t0 )) s"
+fi
+
+# --- services: the source on top of the base; rebuilt when the source or the base changes
+src_hash=$( (echo "$base_hash"; find services configs train.py pyproject.toml .dockerignore -type f \
+  ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)
+for s in "${SERVICES[@]}"; do
+  img="policycast-$s:$TAG"
+  if [ "$(label "$img" policycast.hash)" = "$src_hash" ]; then echo "build: $img is up to date"; continue; fi
+  "${BUILD[@]}" "${ARGS[@]}" -q -f "services/$s/Dockerfile" --build-arg "BASE_IMAGE=policycast-base:$TAG" \
+    --label "policycast.hash=$src_hash" -t "$img" . >/dev/null
+  echo "build: $img built"
+done
