@@ -1,0 +1,43 @@
+"""Helpers shared by the tester tests (plain functions; fixtures live in conftest.py)."""
+import os
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from services.core.config import load_config
+from services.tester.policy import act
+
+
+def land(src: Path, dest: Path) -> Path:
+    """Put a checkpoint into an nn/ dir the way the trainer does: temp file, then rename into place."""
+    tmp = dest.with_name(f".{dest.name}.landing.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dest)
+    return dest
+
+
+def tester_config(runs_dir, *extra):
+    """The `config=test` a user would get, on this runs root, stepping as fast as the CPU allows."""
+    return load_config(["config=test", f"runsDir={runs_dir}", "test.realtime=false", *extra], "test")
+
+
+def wait_for(predicate, timeout=20.0, step=0.02):
+    """Poll until predicate() is truthy (bounded, so every test stops by itself); returns its value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def actions_of(model, obs):
+    return act(model, obs, deterministic=True)
+
+
+def same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)

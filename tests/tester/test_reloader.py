@@ -1,0 +1,176 @@
+"""Hot reload with real rl_games checkpoints: new saves are picked up, bad files never change the weights."""
+import io
+import logging
+import pickle
+
+import pytest
+import torch
+
+from services.core.checkpoints import load_checkpoint
+from services.core.experiments import update_latest_link
+from services.tester.reloader import HotReloader
+from tests.tester.helpers import actions_of, land, same_weights, wait_for
+
+
+def reloader_for(builder, runs_dir, spec="latest", **kwargs) -> HotReloader:
+    return HotReloader(spec, runs_dir, builder.from_state, builder.reference, **kwargs).start()
+
+
+def take_next(reloader, timeout=20.0):
+    """What the stepping loop would swap in next (and report the swap as the loop does)."""
+    loaded = wait_for(reloader.take, timeout)
+    reloader.swapped(None, loaded)
+    return loaded
+
+
+@pytest.mark.parametrize("watch_events, interval", [(True, 3600), (False, 0.3)], ids=["events", "polling-only"])
+def test_a_new_save_is_loaded_and_acts(builder, reach_checkpoints, probe_obs, new_run, runs_dir,
+                                       watch_events, interval):
+    first, second = reach_checkpoints[0], reach_checkpoints[-1]
+    exp = new_run(first)
+    # events mode polls once an hour: only a filesystem event can explain a prompt reload
+    reloader = reloader_for(builder, runs_dir, interval=interval, watch_events=watch_events)
+    try:
+        old = take_next(reloader)
+        assert old.path.name == first.name
+        land(second, exp / "nn" / second.name)
+        new = take_next(reloader)
+    finally:
+        reloader.stop()
+    assert new.path == exp / "nn" / second.name and new.epoch == load_checkpoint(second)["epoch"]
+    expected = builder.from_state(load_checkpoint(second)["model"])
+    assert same_weights(new.model, expected)
+    assert torch.equal(actions_of(new.model, probe_obs), actions_of(expected, probe_obs))
+    assert not torch.equal(actions_of(new.model, probe_obs), actions_of(old.model, probe_obs))
+
+
+def test_a_rewritten_file_with_the_same_name_is_a_new_checkpoint(builder, reach_checkpoints, new_run, runs_dir):
+    exp = new_run()
+    best = exp / "nn" / "Reach.pth"  # rl_games rewrites the best file in place on every improvement
+    land(reach_checkpoints[0], best)
+    reloader = reloader_for(builder, runs_dir, interval=0.2)
+    try:
+        assert take_next(reloader).epoch == load_checkpoint(reach_checkpoints[0])["epoch"]
+        land(reach_checkpoints[-1], best)
+        assert take_next(reloader).epoch == load_checkpoint(reach_checkpoints[-1])["epoch"]
+    finally:
+        reloader.stop()
+
+
+def test_reload_interval_zero_keeps_the_first_checkpoint(builder, reach_checkpoints, new_run, runs_dir):
+    exp = new_run(reach_checkpoints[0])
+    reloader = reloader_for(builder, runs_dir, interval=0)
+    try:
+        assert take_next(reloader).path.name == reach_checkpoints[0].name
+        land(reach_checkpoints[-1], exp / "nn" / reach_checkpoints[-1].name)
+        reloader.check()  # what a poll or an event would do
+        assert reloader.take() is None
+        reloader.reload_now()  # an explicit request still works
+        assert take_next(reloader).path.name == reach_checkpoints[-1].name
+    finally:
+        reloader.stop()
+
+
+@pytest.mark.parametrize("follow", [True, False], ids=["follows", "stays"])
+def test_latest_train_moving_is_followed(builder, reach_checkpoints, new_run, runs_dir, follow):
+    first_run = new_run(reach_checkpoints[0])
+    reloader = reloader_for(builder, runs_dir, interval=0.3, follow_latest=follow)
+    try:
+        assert take_next(reloader).experiment == first_run
+        second_run = new_run(reach_checkpoints[-1])  # a new training run moves runs/latest_train
+        assert (runs_dir / "latest_train").resolve() == second_run
+        if follow:
+            loaded = take_next(reloader)
+            assert loaded.experiment == second_run and loaded.path.parent == second_run / "nn"
+        else:
+            wait_for(lambda: reloader.check() is None and reloader.experiment == first_run, 5)
+            assert reloader.take() is None and reloader.experiment == first_run
+    finally:
+        reloader.stop()
+
+
+# --- hostile files ------------------------------------------------------------------------------
+
+class _RunsCode:
+    """Unpickling this would run a shell command that leaves a marker file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def hostile_files(good, tmp_path):
+    """name -> bytes of each kind of bad checkpoint a tester may meet."""
+    raw = good.read_bytes()
+    state = load_checkpoint(good)
+    wrong_shape = dict(state, model=dict(state["model"]))
+    wrong_shape["model"]["a2c_network.mu.weight"] = torch.zeros(3, 3)
+    wrong_keys = dict(state, model={k.replace("actor_mlp", "policy_mlp"): v for k, v in state["model"].items()})
+
+    def saved(obj):
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        return buf.getvalue()
+
+    return {
+        "truncated": raw[: len(raw) // 2],
+        "zero_byte": b"",
+        "random_bytes": bytes(torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(1),
+                                            dtype=torch.uint8).tolist()),
+        "pickled_code": saved({"model": {}, "epoch": 1, "x": _RunsCode(tmp_path / "PWNED")}),
+        "plain_pickle_code": pickle.dumps(_RunsCode(tmp_path / "PWNED")),
+        "wrong_shape": saved(wrong_shape),
+        "wrong_keys": saved(wrong_keys),
+    }
+
+
+def test_hostile_checkpoints_never_change_the_weights(builder, reach_checkpoints, probe_obs, new_run, runs_dir,
+                                                      tmp_path, caplog):
+    good = reach_checkpoints[0]
+    exp = new_run(good)
+    reloader = reloader_for(builder, runs_dir, interval=0.2)
+    caplog.set_level(logging.WARNING, logger="tester.reload")
+    try:
+        current = take_next(reloader)
+        weights, actions = {k: v.clone() for k, v in current.model.state_dict().items()}, actions_of(current.model, probe_obs)
+        for i, (kind, data) in enumerate(hostile_files(good, tmp_path).items()):
+            bad = exp / "nn" / f"last_Reach_ep_{900 + i}_rew_0.00.pth"
+            bad.write_bytes(data)
+            if data:  # a 0-byte file is not a complete checkpoint yet: it is skipped, not loaded
+                wait_for(lambda: bad.name in (reloader.last_error or ""), 10)
+                assert reloader.last_error.split()[0] in ("corrupt", "refused", "incompatible", "not_checkpoint")
+            reloader.check()
+            assert reloader.take() is None, kind
+            assert all(torch.equal(v, weights[k]) for k, v in current.model.state_dict().items()), kind
+            assert torch.equal(actions_of(current.model, probe_obs), actions), kind
+            bad.unlink()
+        assert not (tmp_path / "PWNED").exists(), "a hostile checkpoint ran code"
+        refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+        assert len(refusals) == len(set(refusals)) >= 5  # one line per bad file, not one per poll
+
+        # still alive: a good checkpoint after all that is loaded
+        land(reach_checkpoints[-1], exp / "nn" / reach_checkpoints[-1].name)
+        assert take_next(reloader).path.name == reach_checkpoints[-1].name
+    finally:
+        reloader.stop()
+
+
+def test_a_refused_file_is_retried_when_it_changes(builder, reach_checkpoints, new_run, runs_dir):
+    exp = new_run(reach_checkpoints[0])
+    reloader = reloader_for(builder, runs_dir, interval=0.2)
+    try:
+        take_next(reloader)
+        target = exp / "nn" / reach_checkpoints[-1].name
+        raw = reach_checkpoints[-1].read_bytes()
+        target.write_bytes(raw[:1000])  # e.g. a copy tool that writes in place, seen half-way
+        wait_for(lambda: target.name in (reloader.last_error or ""), 10)
+        assert reloader.take() is None
+        target.write_bytes(raw)  # the same name, now complete: a new version, tried again
+        assert take_next(reloader).path == target
+        assert reloader.last_error is None
+    finally:
+        reloader.stop()
