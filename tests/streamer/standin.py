@@ -1,0 +1,255 @@
+"""A tester stand-in for the streamer's tests: the control API of docs/design.md (in-process methods and
+over HTTP) and real JPEG frames (OpenCV-encoded from changing numpy images) pushed through the real
+ingest API. The real tester has its own tests; these exercise the streamer's side of the contract.
+"""
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import cv2
+import numpy as np
+import requests
+
+
+
+def jpeg_of(i: int, width=320, height=240, quality=80, noise=False) -> bytes:
+    """Frame i: a gradient with a square that moves with i (so pixels visibly change frame to frame)."""
+    x = np.linspace(0, 255, width, dtype=np.uint8)
+    img = np.dstack([np.tile(x, (height, 1)), np.full((height, width), (i * 7) % 256, np.uint8),
+                     np.tile(x[::-1], (height, 1))]).copy()
+    s = height // 4
+    x0 = (i * 9) % (width - s)
+    img[s:2 * s, x0:x0 + s] = (255, 255, 255)
+    if noise:  # incompressible: big frames for the memory test
+        img = np.random.default_rng(i).integers(0, 256, img.shape, dtype=np.uint8)
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return buf.tobytes()
+
+
+class StandInTester:
+    """The tester's control methods (same names and answers as docs/design.md), no simulation."""
+
+    def __init__(self, tester_id="reach-1", experiment="Reach_train_20261125_200000"):
+        self.lock = threading.Lock()
+        self.id, self.experiment = tester_id, experiment
+        self.reloads, self.interval, self.paused, self.pinned = 0, 30.0, False, None
+        self.ckpts = [{"path": f"runs/{experiment}/nn/last_Reach_ep_{e}_rew_{e / 3:.1f}.pth",
+                       "name": f"last_Reach_ep_{e}_rew_{e / 3:.1f}.pth", "epoch": e, "mtime": 1e9 + e}
+                      for e in (3, 6, 9)]
+
+    def status(self):
+        with self.lock:
+            ck = self.pinned or self.ckpts[-1]["path"]
+            return {"id": self.id, "task": "Reach", "experiment": self.experiment, "checkpoint": ck,
+                    "epoch": 9, "reloads": self.reloads, "last_reload_time": time.time(),
+                    "last_reload_error": None, "reload_interval": self.interval, "paused": self.paused,
+                    "pinned": self.pinned, "episodes": 4, "mean_return": 1.5, "success_rate": 0.25,
+                    "fps": 25.0, "state": "paused" if self.paused else "running"}
+
+    def reload_now(self):
+        with self.lock:
+            self.reloads += 1
+        return self.status()
+
+    def set_reload_interval(self, seconds):
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+            raise ValueError("seconds must be a number >= 0")
+        with self.lock:
+            self.interval = float(seconds)
+        return self.status()
+
+    def pin(self, checkpoint):
+        if checkpoint not in [c["path"] for c in self.ckpts]:
+            raise ValueError(f"{checkpoint} is outside the runs root")
+        with self.lock:
+            self.pinned = checkpoint
+        return self.status()
+
+    def unpin(self):
+        with self.lock:
+            self.pinned = None
+        return self.status()
+
+    def pause(self):
+        with self.lock:
+            self.paused = True
+        return self.status()
+
+    def resume(self):
+        with self.lock:
+            self.paused = False
+        return self.status()
+
+    def checkpoints(self):
+        return list(self.ckpts)
+
+    def eval_history(self):
+        return [{"epoch": c["epoch"], "checkpoint": c["path"], "episodes": 5, "mean_return": c["epoch"] / 3,
+                 "success_rate": 0.1 * c["epoch"] / 3} for c in self.ckpts]
+
+
+class ControlServer:
+    """The stand-in's control API over HTTP on 127.0.0.1 (what the stack's streamer proxies to)."""
+
+    ROUTES = {("GET", "/status"): "status", ("POST", "/reload"): "reload_now",
+              ("PUT", "/reload-interval"): "set_reload_interval", ("POST", "/pin"): "pin",
+              ("DELETE", "/pin"): "unpin", ("POST", "/pause"): "pause", ("POST", "/resume"): "resume",
+              ("GET", "/checkpoints"): "checkpoints", ("GET", "/eval"): "eval_history"}
+
+    def __init__(self, tester: StandInTester, token=None):
+        outer = self
+        self.tester, self.token, self.auth_seen = tester, token, []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _handle(self):
+                name = outer.ROUTES.get((self.command, self.path))
+                outer.auth_seen.append(self.headers.get("Authorization"))
+                if name is None:
+                    return self._send(404, {"error": "no such path"})
+                if outer.token and self.command != "GET" and \
+                        self.headers.get("Authorization") != f"Bearer {outer.token}":
+                    return self._send(401, {"error": "token", "field": "Authorization"})
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                args = {"set_reload_interval": ["seconds"], "pin": ["checkpoint"]}.get(name, [])
+                try:
+                    self._send(200, getattr(outer.tester, name)(*[body.get(a) for a in args]))
+                except ValueError as e:
+                    self._send(400, {"error": str(e), "field": args[0] if args else None})
+
+            def _send(self, code, obj):
+                data = json.dumps(obj).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class Pusher:
+    """Pushes status (with control_url) and frames to a streamer over the real ingest API."""
+
+    def __init__(self, streamer_url, tester: StandInTester, control_url=None, token=None, fps=25.0,
+                 frames=None, size=(320, 240), noise=False):
+        self.base = f"{streamer_url}/ingest/{tester.id}"
+        self.tester, self.control_url, self.fps, self.size, self.noise = tester, control_url, fps, size, noise
+        self.frames = frames  # None = until stop()
+        self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+        self.sent: list[bytes] = []  # every frame pushed, in order (seq n is sent[n-1])
+        self._stop = threading.Event()
+        self._thread = None
+
+    def push_status(self):
+        body = {**self.tester.status(), **({"control_url": self.control_url} if self.control_url else {})}
+        r = self.session.post(self.base + "/status", json=body, timeout=5)
+        r.raise_for_status()
+
+    def push_frame(self, jpeg):
+        r = self.session.post(self.base + "/frame", data=jpeg, headers={"Content-Type": "image/jpeg"}, timeout=5)
+        r.raise_for_status()
+        self.sent.append(jpeg)
+
+    def _run(self):
+        i, last_status = len(self.sent), 0.0
+        while not self._stop.is_set() and (self.frames is None or i < self.frames):
+            if time.monotonic() - last_status > 0.5:
+                self.push_status()
+                last_status = time.monotonic()
+            self.push_frame(jpeg_of(i, *self.size, quality=70 if self.noise else 80, noise=self.noise))
+            i += 1
+            self._stop.wait(1.0 / self.fps)
+
+    def start(self):
+        self._stop.clear()
+        self.push_status()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def join(self, timeout=120):
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "pusher did not finish"
+
+    def stop(self):
+        self._stop.set()
+        if self._thread:
+            self._thread.join(10)
+
+
+def iter_parts(resp, chunk_size=65536):
+    """(seq, jpeg) pairs from a requests streaming response of multipart/x-mixed-replace."""
+    return parse_parts(resp.iter_content(chunk_size))
+
+
+def parse_parts(chunks):
+    """Parse MJPEG parts (our `X-Sequence` header numbers each frame) out of a stream of byte chunks."""
+    buf = b""
+    for data in chunks:
+        buf += data
+        while True:
+            start = buf.find(b"--frame\r\n")
+            head_end = buf.find(b"\r\n\r\n", start)
+            if start < 0 or head_end < 0:
+                break
+            headers = dict(line.split(": ", 1) for line in buf[start + 9:head_end].decode().split("\r\n"))
+            size, body = int(headers["Content-Length"]), head_end + 4
+            if len(buf) < body + size:
+                break
+            yield int(headers["X-Sequence"]), buf[body:body + size]
+            buf = buf[body + size:]
+
+
+def slow_chunks(url_base, path, fast_after: threading.Event, pause=0.05, rcvbuf=16384):
+    """A viewer on a slow link: small receive buffer, 1 KB every `pause` s until `fast_after` is set.
+
+    Plain socket and HTTP/1.0 (no chunked encoding), so nothing in between reads ahead for it.
+    """
+    host, port = url_base.split("//")[1].split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(30)
+    sock.connect((host, int(port)))
+    try:
+        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1)
+        assert b" 200 " in head.split(b"\r\n")[0], head
+        while True:
+            data = sock.recv(1024)
+            if not data:
+                return
+            yield data
+            if not fast_after.is_set():
+                time.sleep(pause)
+    finally:
+        sock.close()
+
+
+def wait_for(predicate, timeout=20.0, what="condition"):
+    """Poll until predicate() is truthy (bounded); returns its value or fails naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
