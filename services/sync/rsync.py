@@ -90,8 +90,13 @@ class Rsync:
 
 
 def _one_line(e: sh.ErrorReturnCode) -> str:
-    """rsync's most telling line: the first `rsync:`/`ssh:` complaint, else the last stderr line."""
-    lines = [l.strip() for l in e.stderr.decode(errors="replace").splitlines() if l.strip()]
-    telling = [l for l in lines if not l.startswith("rsync error:")]
-    detail = (telling or lines or ["no message"])[0]
+    """The telling part of rsync/ssh stderr on one line: first and last meaningful lines (ssh's
+    banners are '@' frames; rsync's own 'rsync error:' / 'connection unexpectedly closed' only echo
+    the cause)."""
+    lines = [l.strip(" @\t") for l in e.stderr.decode(errors="replace").splitlines()]
+    echo = ("rsync error:", "rsync: connection unexpectedly closed", "rsync: [receiver]", "rsync: [sender]")
+    telling = [l for l in lines if any(c.isalpha() for c in l) and not l.startswith(echo)]
+    if not telling:
+        telling = [l for l in lines if l] or ["no message"]
+    detail = telling[0] if len(telling) == 1 or telling[0] == telling[-1] else f"{telling[0]} ... {telling[-1]}"
     return f"rsync exit {e.exit_code}: {detail}"
