@@ -163,9 +163,9 @@ class Pusher:
         r.raise_for_status()
 
     def push_frame(self, jpeg):
+        self.sent.append(jpeg)  # before the POST: a viewer may see it before the POST returns
         r = self.session.post(self.base + "/frame", data=jpeg, headers={"Content-Type": "image/jpeg"}, timeout=5)
         r.raise_for_status()
-        self.sent.append(jpeg)
 
     def _run(self):
         i, last_status = len(self.sent), 0.0

@@ -1,0 +1,215 @@
+"""The JSON API and control proxy: contract paths, bad bodies, unknown testers, auth, metrics, ports."""
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from services.streamer import PortInUseError, start_in_process
+from tests.streamer.standin import ControlServer, Pusher, StandInTester, jpeg_of
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def registered(streamer, standin):
+    """A stand-in tester registered over the ingest API with its HTTP control URL and one frame."""
+    server, hub, url = streamer
+    tester, ctl = standin
+    pusher = Pusher(url, tester, control_url=ctl.url)
+    pusher.push_status()
+    pusher.push_frame(jpeg_of(0))
+    return url, tester, hub
+
+
+def test_api_testers_lists_the_contract_fields(registered):
+    url, tester, _ = registered
+    [t] = requests.get(f"{url}/api/testers").json()
+    for field in ("id", "experiment", "checkpoint", "epoch", "reloads", "reload_interval", "status", "episodes"):
+        assert field in t, field
+    assert (t["id"], t["experiment"], t["epoch"], t["status"]) == (tester.id, tester.experiment, 9, "running")
+    stats = requests.get(f"{url}/stats").json()
+    for field in ("frames_received", "frames_served", "frames_dropped", "clients_connected",
+                  "uptime_seconds", "current_fps"):
+        assert field in stats, field
+    assert stats["frames_received"] == 1
+    assert requests.get(f"{url}/healthz").json()["ok"] is True
+
+
+def test_control_calls_are_proxied_to_the_tester(registered):
+    url, tester, _ = registered
+    base = f"{url}/api/testers/{tester.id}"
+    assert requests.post(f"{base}/reload").json()["reloads"] == 1
+    assert tester.reloads == 1
+    assert requests.get(f"{url}/api/testers").json()[0]["reloads"] == 1  # shown at once
+    assert requests.put(f"{base}/reload-interval", json={"seconds": 7}).json()["reload_interval"] == 7
+    ck = tester.ckpts[0]["path"]
+    assert requests.post(f"{base}/pin", json={"checkpoint": ck}).json()["pinned"] == ck
+    assert requests.delete(f"{base}/pin").json()["pinned"] is None
+    assert requests.post(f"{base}/pause").json()["state"] == "paused"
+    assert requests.post(f"{base}/resume").json()["state"] == "running"
+    assert [c["epoch"] for c in requests.get(f"{base}/checkpoints").json()] == [3, 6, 9]
+    assert [e["epoch"] for e in requests.get(f"{base}/eval").json()] == [3, 6, 9]
+    all_ = requests.put(f"{url}/api/reload-interval", json={"seconds": 60})
+    assert all_.status_code == 200 and all_.json()["testers"][0]["status"]["reload_interval"] == 60
+    assert tester.interval == 60
+
+
+def test_in_process_tester_is_controlled_directly(streamer):
+    server, hub, url = streamer
+    tester = StandInTester("local-1")
+    pub = hub.local_publisher("local-1", tester)
+    pub.publish_status(tester.status())
+    pub.publish_frame(jpeg_of(1))
+    assert requests.post(f"{url}/api/testers/local-1/reload").json()["reloads"] == 1
+    r = requests.post(f"{url}/api/testers/local-1/pin", json={"checkpoint": "/etc/passwd"})
+    assert r.status_code == 400 and r.json()["field"] == "checkpoint"  # the tester's ValueError
+    assert tester.pinned is None
+    with requests.get(f"{url}/stream/local-1", stream=True, timeout=10) as resp:
+        assert jpeg_of(1) in next(resp.iter_content(65536))
+
+
+@pytest.mark.parametrize("method,path,body,field", [
+    ("put", "/reload-interval", {"seconds": -1}, "seconds"),
+    ("put", "/reload-interval", {"seconds": "ten"}, "seconds"),
+    ("put", "/reload-interval", {"secs": 10}, "seconds"),
+    ("put", "/reload-interval", "not json", "seconds"),
+    ("post", "/pin", {}, "checkpoint"),
+    ("post", "/pin", {"checkpoint": ""}, "checkpoint"),
+    ("post", "/pin", {"checkpoint": "runs/../../etc/passwd"}, "checkpoint"),  # refused by the tester
+])
+def test_bad_bodies_are_400_naming_the_field(registered, method, path, body, field):
+    url, tester, _ = registered
+    kwargs = {"data": body} if isinstance(body, str) else {"json": body}
+    r = getattr(requests, method)(f"{url}/api/testers/{tester.id}{path}", **kwargs)
+    assert r.status_code == 400
+    assert r.json()["field"] == field and r.json()["error"]
+    assert tester.interval == 30.0 and tester.pinned is None
+
+
+def test_bad_ingest_is_400(streamer):
+    _, hub, url = streamer
+    r = requests.post(f"{url}/ingest/t1/frame", data=b"GIF89a...", headers={"Content-Type": "image/jpeg"})
+    assert (r.status_code, r.json()["field"]) == (400, "body")
+    r = requests.post(f"{url}/ingest/t1/frame", data=jpeg_of(0), headers={"Content-Type": "text/plain"})
+    assert (r.status_code, r.json()["field"]) == (400, "Content-Type")
+    r = requests.post(f"{url}/ingest/t1/status", data="[1, 2]", headers={"Content-Type": "application/json"})
+    assert (r.status_code, r.json()["field"]) == (400, "body")
+    r = requests.post(f"{url}/ingest/t1/status", json={"control_url": "file:///etc"})
+    assert (r.status_code, r.json()["field"]) == (400, "control_url")
+    r = requests.post(f"{url}/ingest/bad%20id!/status", json={})
+    assert (r.status_code, r.json()["field"]) == (400, "id")
+    assert hub.channels() == []
+
+
+@pytest.mark.parametrize("method,path", [
+    ("get", "/tester/ghost"), ("get", "/stream/ghost"), ("get", "/api/testers/ghost"),
+    ("get", "/api/testers/ghost/checkpoints"), ("get", "/api/testers/ghost/eval"),
+    ("post", "/api/testers/ghost/reload"), ("put", "/api/testers/ghost/reload-interval"),
+    ("post", "/api/testers/ghost/pin"), ("delete", "/api/testers/ghost/pin"),
+    ("post", "/api/testers/ghost/pause"), ("post", "/api/testers/ghost/resume"),
+])
+def test_unknown_tester_is_404(registered, method, path):
+    url, _, _ = registered
+    r = getattr(requests, method)(url + path, json={"seconds": 1, "checkpoint": "x"}, timeout=10)
+    assert r.status_code == 404
+    assert "ghost" in r.json()["error"]
+
+
+def test_unreachable_tester_is_502(streamer):
+    _, _, url = streamer
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    requests.post(f"{url}/ingest/gone/status", json={"id": "gone", "control_url": dead}).raise_for_status()
+    r = requests.post(f"{url}/api/testers/gone/reload")
+    assert r.status_code == 502 and "unreachable" in r.json()["error"]
+
+
+def test_bind_all_needs_the_token_for_everything_but_get():
+    token = "s3cret-token"
+    server, hub = start_in_process(0, bind_all=True, token=token, announce=False)
+    tester = StandInTester("auth-1")
+    ctl = ControlServer(tester, token=token)  # the tester checks the token the streamer forwards
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        auth = {"Authorization": f"Bearer {token}"}
+        # ingest without the token: refused, nothing registered
+        r = requests.post(f"{url}/ingest/auth-1/status", json={"control_url": ctl.url})
+        assert r.status_code == 401 and r.json()["field"] == "Authorization"
+        assert requests.get(f"{url}/api/testers").json() == []
+        Pusher(url, tester, control_url=ctl.url, token=token).push_status()
+        Pusher(url, tester, token=token).push_frame(jpeg_of(0))
+        # GETs stay open
+        for path in ("/", "/tester/auth-1", "/api/testers", "/stats", "/healthz", "/metrics",
+                     "/api/testers/auth-1/checkpoints"):
+            assert requests.get(url + path).status_code == 200, path
+        for method, path, body in [("post", "/reload", None), ("put", "/reload-interval", {"seconds": 5}),
+                                   ("post", "/pause", None), ("delete", "/pin", None)]:
+            r = getattr(requests, method)(f"{url}/api/testers/auth-1{path}", json=body)
+            assert r.status_code == 401, path
+            r = getattr(requests, method)(f"{url}/api/testers/auth-1{path}", json=body,
+                                          headers={"Authorization": "Bearer wrong"})
+            assert r.status_code == 401, path
+        assert tester.reloads == 0 and not tester.paused and tester.interval == 30.0
+        assert requests.post(f"{url}/api/testers/auth-1/reload", headers=auth).json()["reloads"] == 1
+        assert ctl.auth_seen[-1] == f"Bearer {token}"  # forwarded to the tester
+        assert requests.put(f"{url}/api/reload-interval", json={"seconds": 5}).status_code == 401
+    finally:
+        server.stop()
+        ctl.close()
+
+
+def test_without_bind_all_controls_are_open(registered):
+    url, tester, _ = registered
+    assert requests.post(f"{url}/api/testers/{tester.id}/reload").status_code == 200
+
+
+def test_metrics_are_prometheus_text_per_tester(registered):
+    url, tester, _ = registered
+    with requests.get(f"{url}/stream/{tester.id}", stream=True, timeout=10) as resp:
+        next(resp.iter_content(1024))
+        text = requests.get(f"{url}/metrics").text
+    assert f'policycast_stream_viewers{{tester="{tester.id}"}} 1.0' in text
+    assert f'policycast_stream_frames_in_total{{tester="{tester.id}"}} 1.0' in text
+    assert f'policycast_stream_frames_out_total{{tester="{tester.id}"}} 1.0' in text
+    assert f'policycast_stream_frames_dropped_total{{tester="{tester.id}"}} 0.0' in text
+
+
+def test_port_in_use_is_one_clear_error():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(PortInUseError, match=f"port {port}"):
+            start_in_process(port, bind_all=False, token=None, announce=False)
+        done = subprocess.run([sys.executable, "-m", "services.streamer", "--port", str(port)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"port {port}" in done.stderr and "already in use" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_main_serves_and_prints_a_generated_token_with_bind_all():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "POLICYCAST_TOKEN"}
+    proc = subprocess.Popen([sys.executable, "-m", "services.streamer", "--port", str(port), "--bind-all"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("policycast streamer token: ")
+        token = line.split(": ", 1)[1].strip()
+        url = f"http://127.0.0.1:{port}"
+        assert requests.post(f"{url}/ingest/x/status", json={}, timeout=10).status_code == 401
+        r = requests.post(f"{url}/ingest/x/status", json={}, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert "ALL interfaces" in err and token not in err  # warned; the token is printed once, on stdout
