@@ -4,10 +4,11 @@
 """
 from __future__ import annotations
 
-import os
+from services.sim.render import choose_gl
 
-# MUJOCO_GL is read when mujoco is imported: headless EGL unless the user chose otherwise.
-os.environ.setdefault("MUJOCO_GL", "egl")
+# MUJOCO_GL is read when mujoco is imported: headless EGL unless the user chose otherwise
+# (osmesa when only it is installed).
+choose_gl()
 
 from services.sim.backends import backends, get_backend, register_backend  # noqa: E402
 

@@ -24,7 +24,7 @@ PALM_HALF = (0.045, 0.04, 0.01)
 BOX_HALF = 0.025
 BOX_MASS = 0.1
 BASE_JOINTS = ("ARTx", "ARTy", "ARTz", "ARRx", "ARRy", "ARRz")
-BASE_RANGES = {"ARTx": (-0.2, 0.2), "ARTy": (-0.2, 0.2), "ARTz": (-0.22, 0.2),
+BASE_RANGES = {"ARTx": (-0.2, 0.2), "ARTy": (-0.2, 0.2), "ARTz": (-0.23, 0.2),
                "ARRx": (-0.8, 0.8), "ARRy": (-0.8, 0.8), "ARRz": (-1.57, 1.57)}
 FINGERS = ("th", "ff", "mf", "rf", "lf")  # thumb, fore, middle, ring, little
 # finger: (y offset on the palm's front edge, spread range or None, phalanx lengths)
@@ -151,8 +151,8 @@ def build_mjcf(with_box: bool = True, offscreen: tuple[int, int] = (1280, 960),
   <worldbody>
     <light name="key" pos="0.4 -0.4 1.2" dir="-0.3 0.3 -1" directional="true" castshadow="false"/>
     <geom name="floor" type="plane" size="2 2 0.05" pos="0 0 -0.75" material="floor" {_WORLD_COL}/>
-    <geom name="table" type="box" size="0.4 0.4 0.375" pos="0 0 -0.375" rgba="{_COLORS['table']}" {_WORLD_COL}/>
-    <camera name="fixed" pos="0.55 -0.55 0.50" xyaxes="{_look_at((0.55, -0.55, 0.5), (0, 0, 0.1))}"/>
+    <geom name="table" type="box" size="0.3 0.3 0.375" pos="0 0 -0.375" rgba="{_COLORS['table']}" {_WORLD_COL}/>
+    <camera name="fixed" pos="0.5 -0.5 0.5" xyaxes="{_look_at((0.5, -0.5, 0.5), (0.03, 0, 0.17))}"/>
     <body name="hand" pos="0 0 {PALM_HEIGHT}" gravcomp="1">
       {base_joints}
       <camera name="track" mode="trackcom" pos="0.35 -0.35 0.15" xyaxes="{_look_at((0.35, -0.35, 0.15), (0, 0, -0.08))}"/>

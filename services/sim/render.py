@@ -19,6 +19,24 @@ class RenderError(RuntimeError):
     """Offscreen rendering is unavailable; str() says which library is missing."""
 
 
+def choose_gl() -> str:
+    """Set MUJOCO_GL before mujoco is imported: the user's choice, else egl, else osmesa if only it exists."""
+    if "MUJOCO_GL" not in os.environ:
+        from ctypes.util import find_library
+        egl_ok = find_library("EGL") and find_library("OpenGL")
+        os.environ["MUJOCO_GL"] = "osmesa" if not egl_ok and find_library("OSMesa") else "egl"
+    return os.environ["MUJOCO_GL"]
+
+
+def import_mujoco():
+    """`import mujoco`, turning a GL library failure (it loads its GL backend at import) into one line."""
+    try:
+        import mujoco
+    except (ImportError, OSError, RuntimeError, AttributeError) as e:
+        raise gl_error(e) from e
+    return mujoco
+
+
 def gl_error(exc: BaseException) -> RenderError:
     backend = os.environ.get("MUJOCO_GL", "glfw").lower()
     need = _GL_LIBS.get(backend, "an OpenGL library")
@@ -36,15 +54,14 @@ class FrameRenderer:
     def _renderer(self, height: int, width: int):
         key = (height, width)
         if key not in self._renderers:
+            mujoco = import_mujoco()
             try:
-                import mujoco
                 r = mujoco.Renderer(self.model, height=height, width=width)
             except ValueError:
                 raise  # size larger than the offscreen buffer: a caller error, keep MuJoCo's message
             except Exception as e:  # GL missing: FatalError, ImportError, AttributeError, OSError
                 raise gl_error(e) from e
             flags = r.scene.flags
-            import mujoco
             flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
             flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
             self._renderers[key] = r

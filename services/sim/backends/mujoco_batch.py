@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from services.sim import hand
-from services.sim.render import FrameRenderer
+from services.sim.render import FrameRenderer, import_mujoco
 from services.sim.tasks import Cfg, SimState, task_class
 
 
@@ -30,7 +30,7 @@ class MujocoBatchEnv:
 
     def __init__(self, task_cfg, num_envs: int, device: str = "cpu", seed: int = 0, threads: int | None = None,
                  offscreen: tuple[int, int] = (1280, 960)):
-        import mujoco
+        import_mujoco()  # a missing GL library fails here, as one line naming it
         import mujoco.batch
 
         cfg = Cfg(task_cfg)

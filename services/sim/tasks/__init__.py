@@ -21,10 +21,8 @@ def task_class(cfg: Cfg) -> type:
 from services.sim.tasks.reach import Reach  # noqa: E402
 
 register_task(Reach)
-try:
-    from services.sim.tasks.blind_grasping import BlindGrasping  # noqa: E402
-    register_task(BlindGrasping)
-except ImportError:  # pragma: no cover - while it is being written
-    pass
+from services.sim.tasks.blind_grasping import BlindGrasping  # noqa: E402
+
+register_task(BlindGrasping)
 
 __all__ = ["Cfg", "HandTask", "SimState", "TaskConfigError", "TASKS", "register_task", "task_class"]

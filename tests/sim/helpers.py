@@ -1,0 +1,34 @@
+"""Task configs and scripted controllers shared by the sim tests."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "task"
+
+
+def task_cfg(task_name: str, **overrides):
+    cfg = OmegaConf.load(CONFIGS / f"{task_name}.yaml")
+    for key, value in overrides.items():
+        OmegaConf.update(cfg, key, value)
+    return cfg
+
+
+def hand_actions(env, base_goal: np.ndarray, fingers: dict[str, float]) -> torch.Tensor:
+    """Actions that steer a BlindGrasping hand (delta base, absolute fingers) to a pose.
+
+    base_goal: (N, 6) joint targets for ARTx..ARRz; fingers: joint name -> angle (others 0).
+    """
+    t = env.task
+    a = np.zeros((env.num_envs, env.num_actions))
+    a[:, :6] = np.clip((base_goal - t.targets[:, :6]) / t.delta[:6], -1, 1)
+    q = np.array([fingers.get(n, 0.0) for n in t.act_joints[6:]])
+    a[:, 6:] = 2 * (q - t.ctrl_lo[6:]) / (t.ctrl_hi[6:] - t.ctrl_lo[6:]) - 1
+    return torch.as_tensor(a, dtype=torch.float32)
+
+
+CLOSED = {"th_mcp": 1.2, "th_pip": 1.0, **{f"{f}_mcp": 1.2 for f in ("ff", "mf", "rf", "lf")},
+          **{f"{f}_pip": 1.0 for f in ("ff", "mf", "rf", "lf")}}

@@ -1,0 +1,87 @@
+"""BlindGrasping: blind observations, a scripted lift succeeds, the table fails, seeded resets."""
+import numpy as np
+import torch
+
+from services.sim import hand, make_env
+from tests.sim.helpers import CLOSED, hand_actions, task_cfg
+
+PALM0 = hand.PALM_HEIGHT
+
+
+def test_observations_are_blind_to_the_box():
+    cfg = task_cfg("BlindGrasping")
+    a, b = make_env(cfg, 2, seed=5), make_env(cfg, 2, seed=5)
+    a.reset(), b.reset()
+    # move only the box in b, well clear of the hand (which hovers 25 cm up)
+    q = b.task.box_q
+    b.state.qpos[:, q:q + 2] += [0.06, -0.05]
+    b._batch.forward()
+    rng = np.random.default_rng(0)
+    for _ in range(15):
+        act = torch.as_tensor(rng.uniform(-0.3, 0.3, (2, a.num_actions)), dtype=torch.float32)
+        oa, ra, *_ = a.step(act)
+        ob, rb, *_ = b.step(act)
+        assert torch.equal(oa, ob)
+    assert not np.allclose(a.privileged()["box_pos"], b.privileged()["box_pos"])  # the box really moved
+    assert not torch.equal(ra, rb)  # ...and the rewards (privileged) saw it
+    # the observations do follow the hand: a different action changes them
+    oc, *_ = a.step(torch.ones(2, a.num_actions))
+    assert not torch.equal(oc, ob)
+
+
+def test_scripted_lift_raises_success_and_lift_reward():
+    env = make_env(task_cfg("BlindGrasping"), 2, seed=3)
+    env.reset()
+    goal = np.zeros((2, 6))
+    pre = env.task.pre_height - PALM0
+    stages, heights, lift_rewards, episodes = [], [], [], []
+    for k in range(200):
+        goal[:, 2] = pre if k < 100 else 0.2
+        fingers = CLOSED if k >= 60 else {}
+        _, reward, done, info = env.step(hand_actions(env, goal, fingers))
+        stages.append(info["stage"].numpy().copy())
+        heights.append(info["box_height"].numpy().copy())
+        if k >= 100 and not done.any():
+            lift_rewards.append(reward.numpy().copy())
+        episodes += info["episodes"]
+        if done.all():
+            break
+    assert [e["success"] for e in episodes] == [True, True], episodes
+    assert np.max(stages) == 2
+    assert max(h.max() for h in heights) >= env.task.lift_height
+    lift = np.array(lift_rewards)[:, 0]
+    assert lift[-1] > lift[0] + 1.0  # the lift reward grows with the box's height
+    assert all(e["return"] > 50 for e in episodes)  # the success bonus landed in the return
+
+
+def test_hand_driven_into_the_table_fails():
+    env = make_env(task_cfg("BlindGrasping"), 1, seed=0)
+    env.reset()
+    goal = np.zeros((1, 6))
+    goal[0, 1] = -0.15  # beside the box first, so only the table is below
+    for k in range(120):
+        if k > 20:
+            goal[0, 2] = -0.23
+        _, _, done, info = env.step(hand_actions(env, goal, CLOSED))
+        if done.any():
+            break
+    assert done.all(), "the hand reached the table without ending the episode"
+    (episode,) = info["episodes"]
+    assert not episode["success"] and episode["length"] < env.max_episode_length
+    assert info["failure"][0] and info["table_contact"][0] and not info["time_outs"][0]
+
+
+def test_reset_is_randomized_but_seeded():
+    cfg = task_cfg("BlindGrasping")
+    a, b, c = make_env(cfg, 3, seed=11), make_env(cfg, 3, seed=11), make_env(cfg, 3, seed=12)
+    oa, ob, oc = a.reset(), b.reset(), c.reset()
+    assert torch.equal(oa, ob)
+    assert np.array_equal(a.privileged()["box_pos"], b.privileged()["box_pos"])
+    assert not torch.equal(oa, oc)
+    boxes = a.privileged()["box_pos"]
+    assert len({tuple(np.round(p, 6)) for p in boxes}) == 3  # each world its own box position
+    assert np.all(np.abs(boxes[:, :2]) <= 0.02 + 1e-9)  # within the configured +-2 cm
+    # a second reset draws new states, and the same ones for the same seed
+    oa2, ob2 = a.reset(), b.reset()
+    assert not torch.equal(oa2, oa) and torch.equal(oa2, ob2)
+    assert np.array_equal(a.state.qpos, b.state.qpos)
