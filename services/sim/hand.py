@@ -92,7 +92,7 @@ def _finger(name: str, pos, lengths, spread, thumb: bool) -> str:
 
 
 def build_mjcf(with_box: bool = True, offscreen: tuple[int, int] = (1280, 960),
-               timestep: float = 0.005) -> str:
+               timestep: float = 0.005, with_target: bool = False) -> str:
     """The whole scene as an MJCF string."""
     ph = PALM_HALF
     fingers = [_finger("th", (-ph[0] - 0.004, -0.01, 0.0), _THUMB, None, thumb=True)]
@@ -121,6 +121,11 @@ def build_mjcf(with_box: bool = True, offscreen: tuple[int, int] = (1280, 960),
       <geom name="box" type="box" size="{_v(BOX_HALF, BOX_HALF, BOX_HALF)}" mass="{BOX_MASS}"
             rgba="{_COLORS['box']}" {_WORLD_COL} friction="1.0 0.01 0.001"/>
     </body>""" if with_box else "")
+    # a mocap marker moved by the task (Reach's target): drawn, never collides, costs no physics
+    box += ("""
+    <body name="target" mocap="true" pos="0 0 0.3">
+      <geom name="target" type="sphere" size="0.015" rgba="0.2 0.85 0.3 0.7" contype="0" conaffinity="0"/>
+    </body>""" if with_target else "")
     w, h = offscreen
     return f"""
 <mujoco model="policycast_hand">
@@ -184,11 +189,11 @@ def actuated_joints() -> list[str]:
 
 
 def build_model(with_box: bool = True, offscreen: tuple[int, int] = (1280, 960), timestep: float = 0.005,
-                contacts: bool = True):
+                contacts: bool = True, with_target: bool = False):
     """Compile the scene; `contacts=False` switches collision off (Reach needs none, and steps faster)."""
     import mujoco
 
-    model = mujoco.MjModel.from_xml_string(build_mjcf(with_box, offscreen, timestep))
+    model = mujoco.MjModel.from_xml_string(build_mjcf(with_box, offscreen, timestep, with_target))
     if not contacts:
         model.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_CONTACT)
     # gravcomp on the root body only compensates that body: set it on every hand body.

@@ -36,7 +36,8 @@ class MujocoBatchEnv:
         cfg = Cfg(task_cfg)
         cls = task_class(cfg)
         self.model = hand.build_model(with_box=cls.with_box, offscreen=offscreen,
-                                      timestep=cfg.num("sim.timestep", 1e-4, 0.02), contacts=cfg.bool("sim.contacts"))
+                                      timestep=cfg.num("sim.timestep", 1e-4, 0.02), contacts=cfg.bool("sim.contacts"),
+                                      with_target=cls.with_target)
         self.task = cls(cfg, self.model, num_envs)
         self.num_envs, self.device, self.seed = num_envs, torch.device(device), seed
         self.num_obs, self.num_actions = self.task.num_obs, self.task.num_actions
@@ -47,7 +48,8 @@ class MujocoBatchEnv:
         self._batch = mujoco.batch.Batch(self.model, num_envs, nthread=self.threads)
         b = self._batch
         self.state = SimState(qpos=b.bind("qpos"), qvel=b.bind("qvel"), ctrl=b.bind("ctrl"),
-                              sensordata=b.bind("sensordata"), site_xpos=b.bind("site_xpos"))
+                              sensordata=b.bind("sensordata"), site_xpos=b.bind("site_xpos"),
+                              mocap_pos=b.bind("mocap_pos"))
         self.task.bind(self.state)
         # one generator per world, seeded by (seed, world): world i is the same in any batch size
         self._rngs = [np.random.default_rng([seed, i]) for i in range(num_envs)]

@@ -82,6 +82,7 @@ class SimState:
     ctrl: np.ndarray        # (N, nu)
     sensordata: np.ndarray  # (N, nsensordata)
     site_xpos: np.ndarray   # (N, nsite, 3)
+    mocap_pos: np.ndarray   # (N, nmocap, 3): markers (Reach's target), state
 
 
 class HandTask:
@@ -89,6 +90,7 @@ class HandTask:
 
     name = "HandTask"
     with_box = False
+    with_target = False  # a visible mocap target marker in the scene
 
     def __init__(self, cfg, model, num_envs: int):
         import mujoco

@@ -15,6 +15,7 @@ from services.sim.tasks.base import HandTask
 class Reach(HandTask):
     name = "Reach"
     with_box = False
+    with_target = True
 
     def __init__(self, cfg, model, num_envs):
         super().__init__(cfg, model, num_envs)
@@ -39,6 +40,7 @@ class Reach(HandTask):
         self.reset_hand(ids, rngs, self.base_noise, self.finger_noise)
         for i in ids:
             self.target[i] = self.nominal + rngs[i].uniform(self.target_low, self.target_high)
+        self.state.mocap_pos[ids, 0] = self.target[ids]  # the green marker in rendered frames
 
     def centroid(self) -> np.ndarray:
         return self.fingertips().mean(axis=1)
