@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "for a local source, file events also trigger a pass")
     p.add_argument("--once", action="store_true", help="one pass, then exit (0 ok, 1 failed)")
     p.add_argument("--delete", action="store_true", help="also delete what SRC no longer has (off by default)")
+    p.add_argument("--no-watch", action="store_true",
+                   help="no file events, interval only (for filesystems without inotify, e.g. NFS)")
     p.add_argument("--debounce", type=float, default=0.5, help="quiet seconds after a file event before a pass")
     p.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT,
                    help=f"port of /healthz and /metrics (default {DEFAULT_METRICS_PORT}; 0 = off)")
@@ -77,7 +79,7 @@ def parse_settings(argv=None) -> Settings:
         parser.error("--source and --dest are the same directory")
     setup_logging(a.log_level)
     logging.getLogger("sh").setLevel(logging.WARNING)  # sh logs every process start at INFO
-    return Settings(with_trailing_slash(a.source), dest, remote, a.interval, a.once, a.delete, a.debounce,
+    return Settings(with_trailing_slash(a.source), dest, remote, a.interval, a.once, a.delete, a.debounce, a.no_watch,
                     a.metrics_port, a.metrics_bind, ssh_command, a.bwlimit, a.io_timeout, a.unhealthy_after)
 
 

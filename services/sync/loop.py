@@ -25,6 +25,7 @@ class Settings:
     once: bool
     delete: bool
     debounce: float
+    no_watch: bool
     metrics_port: int      # 0: no HTTP server
     metrics_bind: str
     ssh_command: str | None
@@ -43,7 +44,7 @@ def run(s: Settings) -> int:
     server = serve(state, s.metrics_bind, s.metrics_port) if s.metrics_port else None
     rsync = Rsync(base_args(s.ssh_command, s.bwlimit, s.io_timeout))
     trigger = Trigger(s.debounce)
-    observer = None if (s.remote or s.once) else watch(s.source, trigger)
+    observer = None if (s.remote or s.once or s.no_watch) else watch(s.source, trigger)
 
     def on_signal(signum, _frame):
         log.info("%s: stopping (an interrupted transfer resumes on the next start)", signal.Signals(signum).name)
@@ -53,7 +54,7 @@ def run(s: Settings) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     log.info("syncing %s -> %s (%s, interval %gs%s%s)", s.source, s.dest,
-             "ssh" if s.remote else "local, file events", s.interval,
+             "ssh" if s.remote else ("local" if s.no_watch else "local, file events"), s.interval,
              ", --delete" if s.delete else "", f", http {s.metrics_bind}:{s.metrics_port}" if server else "")
     s.dest.mkdir(parents=True, exist_ok=True)
     exit_code, delay, use_events = 0, 0.0, True

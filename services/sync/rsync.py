@@ -55,7 +55,7 @@ class Rsync:
     def __init__(self, base_args: list[str]):
         self._cmd = sh.Command("rsync")  # raises sh.CommandNotFound: checked by the CLI first
         self._base = base_args
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # terminate() may run in a signal handler while run() holds it
         self._proc = None
         self._stopping = False
         # C locale: --stats numbers and messages in one stable format.
