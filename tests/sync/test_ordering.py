@@ -52,3 +52,22 @@ def test_latest_train_only_ever_resolves_to_a_complete_experiment(tmp_path, sync
     assert not violations, violations[:5]
     assert seen == {"Reach_train_1", "Reach_train_2"}
     assert sync.stop()[0] == 0
+
+
+def test_a_link_whose_experiment_has_not_arrived_is_held_back(tmp_path):
+    from services.sync.passes import install_links
+    staging, dst = tmp_path / "dst" / ".sync-links", tmp_path / "dst"
+    staging.mkdir(parents=True)
+    (dst / "Reach_train_1").mkdir()
+    os.symlink("Reach_train_1", dst / "latest_train")
+    os.symlink("Reach_train_2", staging / "latest_train")   # SRC moved on; DST lacks Reach_train_2
+    os.symlink("Reach_test_1", staging / "latest_test")
+    (dst / "Reach_test_1").mkdir()
+
+    updated, pending = install_links(staging, dst, delete=False)
+
+    assert (updated, pending) == (["latest_test"], ["latest_train"])
+    assert os.readlink(dst / "latest_train") == "Reach_train_1" and os.readlink(dst / "latest_test") == "Reach_test_1"
+    (dst / "Reach_train_2").mkdir()
+    assert install_links(staging, dst, delete=False) == (["latest_train"], [])
+    assert os.readlink(dst / "latest_train") == "Reach_train_2"
