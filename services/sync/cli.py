@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from services.core.logs import setup_logging
-from services.sync.loop import Settings, run
+from services.sync.loop import SetupError, Settings, run
 from services.sync.source import SshOptions, is_remote, with_trailing_slash
 
 DEFAULT_METRICS_PORT = 58090
@@ -99,6 +99,6 @@ def main(argv=None) -> int:
         return 2
     try:
         return run(settings)
-    except OSError as e:  # the metrics port taken, DST not creatable: a setup problem, not transient
+    except SetupError as e:
         print(f"sync: error: {e}", file=sys.stderr)
         return 2

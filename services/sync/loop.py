@@ -39,9 +39,20 @@ def backoff(failures: int, interval: float) -> float:
     return min(2.0 ** (failures - 1), max(interval, MAX_BACKOFF))
 
 
+class SetupError(Exception):
+    """A start-up problem the user must fix (port taken, DST not creatable): exit 2, not retried."""
+
+
 def run(s: Settings) -> int:
     state = SyncState(s.source, str(s.dest), s.unhealthy_after)
-    server = serve(state, s.metrics_bind, s.metrics_port) if s.metrics_port else None
+    try:
+        s.dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SetupError(f"--dest {s.dest}: {e.strerror}") from None
+    try:
+        server = serve(state, s.metrics_bind, s.metrics_port) if s.metrics_port else None
+    except OSError as e:
+        raise SetupError(f"--metrics-port {s.metrics_port}: cannot listen on {s.metrics_bind}: {e.strerror}") from None
     rsync = Rsync(base_args(s.ssh_command, s.bwlimit, s.io_timeout))
     trigger = Trigger(s.debounce)
     observer = None if (s.remote or s.once or s.no_watch) else watch(s.source, trigger)
@@ -56,7 +67,6 @@ def run(s: Settings) -> int:
     log.info("syncing %s -> %s (%s, interval %gs%s%s)", s.source, s.dest,
              "ssh" if s.remote else ("local" if s.no_watch else "local, file events"), s.interval,
              ", --delete" if s.delete else "", f", http {s.metrics_bind}:{s.metrics_port}" if server else "")
-    s.dest.mkdir(parents=True, exist_ok=True)
     exit_code, delay, use_events = 0, 0.0, True
     try:
         while trigger.wait(delay, use_events) != "stop":

@@ -2,6 +2,7 @@
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -72,6 +73,17 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path):
         assert done.returncode == 2, (args, done.stderr)
         assert needle in done.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "d").exists()
+
+
+def test_metrics_port_taken_is_a_start_error(tmp_path):
+    (tmp_path / "src").mkdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_once("--source", tmp_path / "src", "--dest", tmp_path / "d", "--metrics-port", port)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == f"sync: error: --metrics-port {port}: cannot listen on 127.0.0.1: Address already in use"
 
 
 def test_missing_rsync_is_one_clear_line(tmp_path):
