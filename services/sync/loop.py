@@ -55,7 +55,12 @@ def run(s: Settings) -> int:
         raise SetupError(f"--metrics-port {s.metrics_port}: cannot listen on {s.metrics_bind}: {e.strerror}") from None
     rsync = Rsync(base_args(s.ssh_command, s.bwlimit, s.io_timeout))
     trigger = Trigger(s.debounce)
-    observer = None if (s.remote or s.once or s.no_watch) else watch(s.source, trigger)
+    observer = None
+    if not (s.remote or s.once or s.no_watch):
+        try:
+            observer = watch(s.source, trigger)
+        except OSError as e:  # e.g. inotify watch limit reached: the interval still syncs
+            log.warning("no file events (%s); syncing every %gs", e, s.interval)
 
     def on_signal(signum, _frame):
         log.info("%s: stopping (an interrupted transfer resumes on the next start)", signal.Signals(signum).name)
@@ -67,7 +72,7 @@ def run(s: Settings) -> int:
     log.info("syncing %s -> %s (%s, interval %gs%s%s)", s.source, s.dest,
              "ssh" if s.remote else ("local" if s.no_watch else "local, file events"), s.interval,
              ", --delete" if s.delete else "", f", http {s.metrics_bind}:{s.metrics_port}" if server else "")
-    exit_code, delay, use_events = 0, 0.0, True
+    exit_code, delay, use_events, was_pending = 0, 0.0, True, False
     try:
         while trigger.wait(delay, use_events) != "stop":
             try:
@@ -87,8 +92,10 @@ def run(s: Settings) -> int:
             _log_pass(result)
             if s.once:
                 break
-            # A link waiting for its experiment: look again soon rather than after a full interval.
-            delay, use_events = (max(s.debounce, 0.5) if result.links_pending else s.interval), True
+            # A link waiting for its experiment: look again soon (once; a link to an experiment that
+            # never comes, e.g. dangling in SRC, then waits for the interval like everything else).
+            soon = result.links_pending and not was_pending
+            delay, use_events, was_pending = (max(s.debounce, 0.5) if soon else s.interval), True, bool(result.links_pending)
     finally:
         if observer is not None:
             observer.stop()
