@@ -12,7 +12,7 @@ def register_task(cls: type) -> type:
 
 
 def task_class(cfg: Cfg) -> type:
-    name = cfg._raw("name")
+    name = cfg.raw("name")
     if name not in TASKS:
         raise TaskConfigError(f"task.name={name!r}: unknown task; accepts {', '.join(sorted(TASKS))}")
     return TASKS[name]

@@ -30,7 +30,7 @@ class Cfg:
             pass
         self.data, self.prefix = dict(data or {}), prefix
 
-    def _raw(self, path: str):
+    def raw(self, path: str):
         node = self.data
         for part in path.split("."):
             if not isinstance(node, dict) or part not in node:
@@ -39,7 +39,7 @@ class Cfg:
         return node
 
     def num(self, path: str, lo: float | None = None, hi: float | None = None) -> float:
-        v = self._raw(path)
+        v = self.raw(path)
         ok = isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) \
             and (lo is None or v >= lo) and (hi is None or v <= hi)
         if not ok:
@@ -48,25 +48,25 @@ class Cfg:
         return float(v)
 
     def int(self, path: str, lo: int = 1) -> int:
-        v = self._raw(path)
+        v = self.raw(path)
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise TaskConfigError(f"{self.prefix}.{path}={v!r}: not accepted; expects an integer >= {lo}")
         return v
 
     def bool(self, path: str) -> bool:
-        v = self._raw(path)
+        v = self.raw(path)
         if not isinstance(v, bool):
             raise TaskConfigError(f"{self.prefix}.{path}={v!r}: not accepted; expects true or false")
         return v
 
     def choice(self, path: str, options: tuple[str, ...]) -> str:
-        v = self._raw(path)
+        v = self.raw(path)
         if v not in options:
             raise TaskConfigError(f"{self.prefix}.{path}={v!r}: not accepted; expects one of {', '.join(options)}")
         return v
 
     def vec(self, path: str, n: int) -> np.ndarray:
-        v = self._raw(path)
+        v = self.raw(path)
         ok = isinstance(v, (list, tuple)) and len(v) == n and all(
             isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
         if not ok:
@@ -115,6 +115,9 @@ class HandTask:
         self.touch_adr = np.array([sensor_adr(f"{f}_tip_touch") for f in hand.FINGERS]
                                   + [sensor_adr(f"{f}_pad_touch") for f in hand.FINGERS])
         self.table_contact_adr = sensor_adr("hand_table")
+        qadr = lambda j: int(model.jnt_qposadr[ids(J.mjOBJ_JOINT, j)])
+        self.dip_adr = np.array([qadr(f"{f}_dip") for f in hand.FINGERS])
+        self.pip_adr = np.array([qadr(f"{f}_pip") for f in hand.FINGERS])
         self.num_base = len(hand.BASE_JOINTS)
         self.num_actions = model.nu
         self.q_default = model.qpos0.copy()
@@ -159,11 +162,8 @@ class HandTask:
             s.qvel[i] = 0.0
             self.targets[i] = np.clip(q, self.ctrl_lo, self.ctrl_hi)
             self.prev_actions[i] = 0.0
-        # distal joints follow their coupled joints (equality), so start them consistent
-        for f in hand.FINGERS:
-            dip = self.model.jnt_qposadr[self.model.joint(f"{f}_dip").id]
-            pip = self.model.jnt_qposadr[self.model.joint(f"{f}_pip").id]
-            s.qpos[ids, dip] = hand.DIP_RATIO * s.qpos[ids, pip]
+        # distal joints follow their coupled joints (equality): start them consistent
+        s.qpos[np.ix_(ids, self.dip_adr)] = hand.DIP_RATIO * s.qpos[np.ix_(ids, self.pip_adr)]
         s.ctrl[ids] = self.targets[ids]
 
     def apply_actions(self, actions: np.ndarray) -> None:

@@ -1,0 +1,163 @@
+"""Simulation throughput: how fast the batched envs step and render on this machine.
+
+    python bench/sim_throughput.py [--seconds 1.0] [--envs 1 16 64 256] [--tasks Reach BlindGrasping]
+
+Prints, side by side in one run:
+1. physics only (4 substeps per control step, same model, same controls) for each way of stepping
+   N worlds: a Python loop over MjData, a thread pool over MjData (mj_step releases the GIL),
+   `mujoco.rollout` (C thread pool, state in/out per call), `mujoco.batch.Batch` with 1 and with all
+   threads; the fastest at each N is marked, and the one services.sim uses is named;
+2. the full env (`make_env(...).step`: task math, auto-reset, torch tensors) env-steps/s;
+3. render ms/frame (median) at 320x240 and 640x480, fixed camera, one world and a 2x2 tile.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import mujoco  # noqa: E402
+import mujoco.batch  # noqa: E402
+import mujoco.rollout  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from services.sim import make_env  # noqa: E402
+from services.sim.backends.mujoco_batch import default_threads  # noqa: E402
+
+CPUS = os.cpu_count() or 1
+
+
+def timed(fn, seconds: float) -> float:
+    """Calls of fn per second over about `seconds` (after one warm-up call)."""
+    fn()
+    n, t0 = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - t0) < seconds:
+        fn()
+        n += 1
+    return n / elapsed
+
+
+def physics_strategies(model, n: int, substeps: int, ctrl: np.ndarray):
+    """name -> a function that advances n worlds by one control step (substeps mj_steps each)."""
+    datas = [mujoco.MjData(model) for _ in range(n)]
+
+    def loop():
+        for d, u in zip(datas, ctrl):
+            d.ctrl[:] = u
+            for _ in range(substeps):
+                mujoco.mj_step(model, d)
+
+    pool = ThreadPoolExecutor(CPUS)
+    chunks = [list(range(i, n, CPUS)) for i in range(min(CPUS, n))]
+
+    def step_chunk(ids):
+        for i in ids:
+            datas[i].ctrl[:] = ctrl[i]
+            for _ in range(substeps):
+                mujoco.mj_step(model, datas[i])
+
+    def threads():
+        list(pool.map(step_chunk, chunks))
+
+    spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+    size = mujoco.mj_stateSize(model, spec)
+    state = np.zeros((n, size))
+    for i, d in enumerate(datas):
+        mujoco.mj_getState(model, d, state[i], spec)
+    thread_datas = [mujoco.MjData(model) for _ in range(CPUS)]
+    control = np.repeat(ctrl[:, None, :], substeps, axis=1)
+    out_state = np.zeros((n, substeps, size))
+    out_sens = np.zeros((n, substeps, model.nsensordata))
+
+    def rollout():
+        mujoco.rollout.rollout(model, thread_datas, state, control, state=out_state, sensordata=out_sens,
+                               persistent_pool=True)
+        state[:] = out_state[:, -1]  # the env would carry state between calls like this
+
+    batches = {}
+    for nt in sorted({1, CPUS}):
+        b = mujoco.batch.Batch(model, n, nthread=nt)
+        b.bind("ctrl")[:] = ctrl
+        for field in ("qpos", "qvel", "sensordata", "site_xpos"):  # what the env binds
+            b.bind(field)
+        batches[nt] = b
+    found = {"python loop": loop, f"thread pool ({CPUS})": threads, f"mujoco.rollout ({CPUS})": rollout}
+    for nt, b in batches.items():
+        found[f"mujoco.batch ({nt} thr)"] = (lambda b=b: b.step(nstep=substeps))
+    return found, pool
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
+    ap.add_argument("--envs", type=int, nargs="+", default=[1, 16, 64, 256])
+    ap.add_argument("--tasks", nargs="+", default=["Reach", "BlindGrasping"])
+    ap.add_argument("--skip-physics", action="store_true", help="only the env and render figures")
+    args = ap.parse_args(argv)
+
+    print(f"machine: {platform.node()} | {platform.processor() or platform.machine()} | {CPUS} cpus | "
+          f"load {os.getloadavg()[0]:.1f} | mujoco {mujoco.__version__} | torch {torch.__version__} | "
+          f"MUJOCO_GL={os.environ['MUJOCO_GL']}")
+    cfgs = {t: OmegaConf.load(ROOT / "configs" / "task" / f"{t}.yaml") for t in args.tasks}
+
+    if not args.skip_physics:
+        print("\n1) physics only: env-steps/s (one env-step = control step of 4 substeps), * = fastest")
+        for task, cfg in cfgs.items():
+            env = make_env(cfg, 1)
+            model, substeps = env.model, env.substeps
+            for n in args.envs:
+                ctrl = np.random.default_rng(0).uniform(env.task.ctrl_lo, env.task.ctrl_hi, (n, model.nu)) * 0.3
+                strategies, pool = physics_strategies(model, n, substeps, ctrl)
+                rates = {name: timed(fn, args.seconds) * n for name, fn in strategies.items()}
+                pool.shutdown()
+                best = max(rates, key=rates.get)
+                cells = "  ".join(f"{name} {rate:>8,.0f}{'*' if name == best else ' '}" for name, rate in rates.items())
+                print(f"  {task:<13} N={n:<4} {cells}")
+        print(f"  services.sim uses mujoco.batch: bit-identical to a loop over MjData, live (N, ...) arrays "
+              f"for the task math; threads = 1 below 8 worlds, else {CPUS} (POLICYCAST_SIM_THREADS overrides)")
+
+    print("\n2) full env: make_env(...).step with random actions (task math, auto-reset, torch tensors)")
+    for task, cfg in cfgs.items():
+        row = []
+        for n in args.envs:
+            env = make_env(cfg, n, seed=0)
+            env.reset()
+            rng = np.random.default_rng(0)
+            acts = [torch.as_tensor(rng.uniform(-1, 1, (n, env.num_actions)), dtype=torch.float32) for _ in range(8)]
+            k = iter(range(10 ** 9))
+            rate = timed(lambda: env.step(acts[next(k) % 8]), args.seconds) * n
+            row.append(f"N={n} {rate:>8,.0f} ({default_threads(n)} thr)")
+            env.close()
+        print(f"  {task:<13} env-steps/s  " + "  ".join(row))
+
+    print("\n3) render ms/frame (median of 30, fixed camera, shadows and reflections off)")
+    env = make_env(cfgs[args.tasks[0]], 4, seed=0)
+    env.reset()
+    rng = np.random.default_rng(0)
+    for w, h in ((320, 240), (640, 480)):
+        for tile in (1, 4):
+            env.render(w, h, tile=tile)  # creates the renderer(s)
+            times = []
+            for _ in range(30):
+                env.step(torch.as_tensor(rng.uniform(-1, 1, (4, env.num_actions)), dtype=torch.float32))
+                t0 = time.perf_counter()
+                env.render(w, h, camera="fixed", tile=tile)
+                times.append((time.perf_counter() - t0) * 1000)
+            print(f"  {w}x{h} tile={tile}: {statistics.median(times):6.1f} ms/frame")
+    env.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
