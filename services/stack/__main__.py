@@ -188,16 +188,15 @@ def cmd_testers(a) -> int:
         print(f"error: N={a.n}: expects an integer >= 0", file=sys.stderr)
         return 2
     saved = settings.load()
-    rt = runtime("auto")
-    if rt == "local":
-        if not supervisor.running_pid():
-            print("error: no stack runs here: start one with `make up` first", file=sys.stderr)
-            return 1
+    if supervisor.running_pid():
         wanted = json.loads(supervisor.TESTERS_FILE.read_text()) if supervisor.TESTERS_FILE.exists() else {}
         wanted[a.experiment] = a.n
         supervisor.TESTERS_FILE.write_text(json.dumps(wanted))
-    else:
+    elif compose.engine_running() and compose.project_running():
         compose.set_testers(a.experiment, a.n, task_of(a.experiment, saved["TASK"]), settings.ENV_FILE)
+    else:
+        print("error: no stack runs here: start one with `make up` first", file=sys.stderr)
+        return 1
     print(f"stack: {a.n} tester(s) for {a.experiment}; they show on {streamer_url(a.port)} within seconds")
     return 0
 
@@ -235,7 +234,7 @@ def main(argv=None) -> int:
     up.add_argument("--save-frequency", type=int, default=10)
     up.add_argument("--sync-source", default=None, help="remote runs (user@server:/path/runs): no local trainer")
     up.add_argument("--sync-interval", type=float, default=5)
-    up.add_argument("--sync-port", type=int, default=58090)
+    up.add_argument("--sync-port", type=int, default=int(os.environ.get("SYNC_PORT", 58090)))
     up.add_argument("--runs-dir", default="runs")
     up.add_argument("--shared-dir", default="runs-shared")
     up.add_argument("--gpu", action="store_true", help="Docker: train on the GPU (compose profile gpu)")

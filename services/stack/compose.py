@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PROJECT = "policycast"
+PROJECT = os.environ.get("COMPOSE_PROJECT_NAME", "policycast")  # compose reads the same variable
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BASE = "python:3.11-slim"
 LOCAL_BASE = "local/debian:bookworm"       # built by docker/local-base.sh where nothing can be pulled
@@ -60,6 +60,13 @@ def build() -> None:
     base = pick_base()
     subprocess.run([str(ROOT / "docker/build.sh")], check=True, env={**os.environ, "BASE": base,
                                                                      "PYTHON": sys.executable})
+
+
+def project_running() -> bool:
+    """Whether this compose project's streamer runs (then `testers` and friends have a stack to talk to)."""
+    out = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}",
+                          "--filter", "label=com.docker.compose.service=streamer"], capture_output=True, text=True)
+    return bool(out.stdout.strip())
 
 
 def experiment_containers(experiment: str) -> list[str]:

@@ -1,0 +1,62 @@
+"""`make reload-interval=N` without a running stack, bad values, and the remembered settings file."""
+import os
+import socket
+import stat
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make(home, *args):
+    env = {**os.environ, "POLICYCAST_HOME": str(home), "STREAM_PORT": str(free_port())}
+    return subprocess.run(["make", "-s", "-C", str(ROOT), *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def settings(home):
+    return dict(line.split("=", 1) for line in (home / ".policycast.env").read_text().splitlines()
+                if "=" in line and not line.startswith("#"))
+
+
+def test_reload_interval_without_a_stack_is_remembered(tmp_path):
+    done = make(tmp_path, "reload-interval=60")
+    assert done.returncode == 0, done.stderr
+    assert "remembered reload-interval=60 s for the next `make up`" in done.stdout
+    first = settings(tmp_path)
+    assert first["RELOAD_INTERVAL"] == "60"
+    assert len(first["POLICYCAST_TOKEN"]) >= 16
+    assert stat.S_IMODE((tmp_path / ".policycast.env").stat().st_mode) == 0o600   # it holds the token
+    assert make(tmp_path, "reload-interval=2.5").returncode == 0
+    second = settings(tmp_path)
+    assert second["RELOAD_INTERVAL"] == "2.5"
+    assert second["POLICYCAST_TOKEN"] == first["POLICYCAST_TOKEN"]                # the token is kept
+
+
+def test_bad_reload_interval_is_refused_naming_the_key(tmp_path):
+    for bad in ("-5", "soon"):
+        done = make(tmp_path, f"reload-interval={bad}")
+        assert done.returncode != 0
+        assert f"reload-interval='{bad}': expects a number of seconds >= 0" in done.stderr
+    assert not (tmp_path / ".policycast.env").exists()
+
+
+def test_plain_make_prints_help(tmp_path):
+    done = make(tmp_path)
+    assert done.returncode == 0
+    assert "make up TASK=Reach" in done.stdout and "make testers EXPERIMENT=latest N=2" in done.stdout
+
+
+def test_testers_without_a_stack_says_so(tmp_path):
+    # a project name of its own: a stack the user runs elsewhere on this machine must not count
+    env = {**os.environ, "POLICYCAST_HOME": str(tmp_path), "COMPOSE_PROJECT_NAME": f"pc-none-{os.getpid()}"}
+    done = subprocess.run(["make", "-s", "-C", str(ROOT), "testers", "EXPERIMENT=latest", "N=2"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "no stack runs here: start one with `make up` first" in done.stderr
