@@ -85,3 +85,26 @@ def test_reset_is_randomized_but_seeded():
     oa2, ob2 = a.reset(), b.reset()
     assert not torch.equal(oa2, oa) and torch.equal(oa2, ob2)
     assert np.array_equal(a.state.qpos, b.state.qpos)
+
+
+def test_idle_hand_fails_at_the_pre_grasp_stage_timeout():
+    env = make_env(task_cfg("BlindGrasping", **{"stages.timeouts": [20, 100, 200]}), 2, seed=4)
+    env.reset()
+    hold = hand_actions(env, env.task.targets[:, :6].copy(), {})
+    lengths = []
+    for _ in range(40):
+        _, _, done, info = env.step(hold)
+        lengths += [e["length"] for e in info["episodes"] if not e["success"]]
+        if done.any():
+            assert info["failure"].all() and not info["time_outs"].any()
+            break
+    assert lengths == [21, 21]  # stage 0 allowed 20 steps
+
+
+def test_box_pushed_away_fails():
+    env = make_env(task_cfg("BlindGrasping"), 1, seed=4)
+    env.reset()
+    q = env.task.box_q
+    env.state.qpos[0, q] += 0.15  # as if knocked off its spot
+    _, _, done, info = env.step(hand_actions(env, env.task.targets[:, :6].copy(), {}))
+    assert done[0] and info["failure"][0] and not info["table_contact"][0]

@@ -145,3 +145,12 @@ def test_missing_gl_library_is_one_clear_line(tmp_path):
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
     assert "RenderError" in last and "MUJOCO_GL=egl" in last and "libopengl0" in last, last
+
+
+@pytest.mark.parametrize("task", ["Reach", "BlindGrasping"])
+def test_composed_cli_config_builds_the_task(task):
+    from services.core.config import load_config
+    cfg = load_config([f"task={task}", "numEnvs=2"])
+    env = make_env(cfg.task, cfg.env.numEnvs, device=cfg.device, seed=cfg.train.seed, backend=cfg.env.backend)
+    obs, *_ = env.step(torch.zeros(2, env.num_actions))
+    assert env.task.name == task and obs.shape == (2, env.num_obs) and torch.isfinite(obs).all()
