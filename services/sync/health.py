@@ -6,9 +6,12 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, disable_created_metrics,
+                               generate_latest)
 
 from services.sync.passes import PassResult
+
+disable_created_metrics()  # no `*_created` series: this process has only our registry
 
 
 class SyncState:
