@@ -3,7 +3,7 @@
     python bench/sim_throughput.py [--seconds 1.0] [--envs 1 16 64 256] [--tasks Reach BlindGrasping]
 
 Prints, side by side in one run:
-1. physics only (4 substeps per control step, same model, same controls) for each way of stepping
+1. physics only (the task's substeps per control step, same model, same controls) for each way of stepping
    N worlds: a Python loop over MjData, a thread pool over MjData (mj_step releases the GIL),
    `mujoco.rollout` (C thread pool, state in/out per call), `mujoco.batch.Batch` with 1 and with all
    threads; the fastest at each N is marked, and the one services.sim uses is named;
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
     cfgs = {t: OmegaConf.load(ROOT / "configs" / "task" / f"{t}.yaml") for t in args.tasks}
 
     if not args.skip_physics:
-        print("\n1) physics only: env-steps/s (one env-step = control step of 4 substeps), * = fastest")
+        print("\n1) physics only: env-steps/s (one env-step = one control step of the task's substeps), * = fastest")
         for task, cfg in cfgs.items():
             env = make_env(cfg, 1)
             model, substeps = env.model, env.substeps
@@ -125,7 +125,8 @@ def main(argv=None) -> int:
                 cells = "  ".join(f"{name} {rate:>8,.0f}{'*' if name == best else ' '}" for name, rate in rates.items())
                 print(f"  {task:<13} N={n:<4} {cells}")
         print(f"  services.sim uses mujoco.batch: bit-identical to a loop over MjData, live (N, ...) arrays "
-              f"for the task math; threads = 1 below 8 worlds, else {CPUS} (POLICYCAST_SIM_THREADS overrides)")
+              f"for the task math; threads here: " + ", ".join(f"N={n}: {default_threads(n)}" for n in args.envs)
+              + " (POLICYCAST_SIM_THREADS overrides)")
 
     print("\n2) full env: make_env(...).step with random actions (task math, auto-reset, torch tensors)")
     for task, cfg in cfgs.items():

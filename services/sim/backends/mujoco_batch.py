@@ -18,11 +18,16 @@ from services.sim.tasks import Cfg, SimState, task_class
 
 
 def default_threads(num_envs: int) -> int:
-    """Threads for stepping: $POLICYCAST_SIM_THREADS, else all cores for big batches."""
+    """Stepping threads: $POLICYCAST_SIM_THREADS, else one per 8 worlds up to the core count.
+
+    On 2 cores a second thread measured no steadier gain than noise (bench/sim_throughput.py), and
+    the trainer's torch wants a core too, so 2-core machines step on one thread.
+    """
     env = os.environ.get("POLICYCAST_SIM_THREADS")
     if env:
         return max(1, int(env))
-    return 1 if num_envs < 8 else max(1, os.cpu_count() or 1)
+    cpus = os.cpu_count() or 1
+    return 1 if cpus <= 2 else max(1, min(cpus, num_envs // 8))
 
 
 class MujocoBatchEnv:
