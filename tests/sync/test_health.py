@@ -1,7 +1,7 @@
 """/healthz turns 503 after repeated failures; failures are retried, never fatal."""
 import re
 
-from tests.sync.conftest import free_port, wait_for
+from tests.sync.helpers import free_port, wait_for
 
 
 def test_failing_source_is_retried_and_reported_unhealthy(tmp_path, sync_process):

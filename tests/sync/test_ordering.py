@@ -4,7 +4,7 @@ import threading
 import time
 
 from services.core.checkpoints import is_checkpoint_name
-from tests.sync.conftest import make_experiment, wait_for, write_atomic
+from tests.sync.helpers import make_experiment, wait_for, write_atomic
 
 
 def test_latest_train_only_ever_resolves_to_a_complete_experiment(tmp_path, sync_process):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sync.conftest import free_port, make_experiment, run_once, wait_for
+from tests.sync.helpers import free_port, make_experiment, run_once, wait_for
 
 SSHD = "/usr/sbin/sshd"
 

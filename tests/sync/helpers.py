@@ -1,0 +1,134 @@
+"""Helpers for the sync tests: start the real service as a process, poll, talk HTTP on 127.0.0.1."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=20.0, step=0.05, what="condition"):
+    """Poll until predicate() is truthy; returns its value. Bounded: fails the test after `timeout`."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Like the trainer: a dot-prefixed .tmp in the same dir, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{time.monotonic_ns() % 100000}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def http_get(url: str):
+    """(status, body bytes) of a GET; errors answered with a status are returned, not raised."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def healthz(port: int):
+    code, body = http_get(f"http://127.0.0.1:{port}/healthz")
+    return code, json.loads(body)
+
+
+def run_once(*args, timeout=60, env=None):
+    cmd = [sys.executable, "-m", "services.sync", "--once", "--metrics-port", "0", *map(str, args)]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+class SyncProcess:
+    """`python -m services.sync ...` in the background; stop() sends SIGTERM and returns the exit code."""
+
+    def __init__(self, *args, metrics_port=None):
+        self.port = metrics_port or free_port()
+        cmd = [sys.executable, "-m", "services.sync", "--metrics-port", str(self.port), *map(str, args)]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wait_for(self._serving, timeout=20, what="the sync HTTP server")
+
+    def _serving(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"sync exited early ({self.proc.returncode}):\n{self.proc.stdout.read()}")
+        try:
+            return http_get(f"http://127.0.0.1:{self.port}/healthz")[0] in (200, 503)
+        except OSError:
+            return False
+
+    def health(self):
+        return healthz(self.port)
+
+    def metrics(self) -> str:
+        return http_get(f"http://127.0.0.1:{self.port}/metrics")[1].decode()
+
+    def rsync_children(self) -> list[int]:
+        """rsync processes this service started (its direct children)."""
+        pids = []
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            for pid in (task / "children").read_text().split():
+                try:
+                    if Path(f"/proc/{pid}/comm").read_text().strip() == "rsync":
+                        pids.append(int(pid))
+                except OSError:
+                    pass
+        return pids
+
+    def stop(self, timeout=15) -> tuple[int, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+            raise AssertionError(f"sync did not stop on SIGTERM within {timeout}s:\n{out}")
+        return self.proc.returncode, out
+
+
+@pytest.fixture
+def sync_process():
+    started = []
+
+    def start(*args, **kw):
+        p = SyncProcess(*args, **kw)
+        started.append(p)
+        return p
+    yield start
+    for p in started:
+        if p.proc.poll() is None:
+            p.proc.kill()
+            p.proc.communicate()
+
+
+def make_experiment(runs: Path, name: str, files: dict[str, bytes], link: str | None = "latest_train") -> Path:
+    """A run directory with nn/ files, config.yaml, and optionally `latest_*` pointing at it (relative)."""
+    exp = runs / name
+    for fname, data in files.items():
+        write_atomic(exp / "nn" / fname, data)
+    write_atomic(exp / "config.yaml", b"task: Reach\n")
+    if link:
+        tmp = runs / f".{link}.tmp"
+        os.symlink(name, tmp)
+        os.replace(tmp, runs / link)
+    return exp
