@@ -1,0 +1,79 @@
+#!/usr/bin/env python
+"""PPO throughput: env-steps/s of the real trainer (rl_games + services.sim) per task and numEnvs.
+
+    .venv/bin/python bench/train_throughput.py [--tasks Reach BlindGrasping] [--num-envs 16 64 256]
+                                               [--epochs 6] [--device cpu]
+
+Each case is a real `python -m services.trainer` run in a fresh process; the figures are rl_games'
+own per-epoch TensorBoard measurements (median over the epochs after the first, which warms up):
+`total` = collected env steps / (rollout + PPO update time), `rollout` = the same over rollout time
+(policy inference + sim), `sim` = over env.step time alone.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TAGS = {"total": "performance/step_inference_rl_update_fps",
+        "rollout": "performance/step_inference_fps",
+        "sim": "performance/step_fps"}
+
+
+def run_case(task: str, num_envs: int, epochs: int, device: str, runs: Path) -> dict:
+    cmd = [sys.executable, "-m", "services.trainer", f"task={task}", f"numEnvs={num_envs}",
+           f"maxIterations={epochs}", "train.saveFrequency=0", f"train.printInterval={epochs}",
+           f"device={device}", f"runsDir={runs}"]
+    start = time.monotonic()
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    wall = time.monotonic() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{task} numEnvs={num_envs} failed:\n{done.stderr[-2000:]}")
+    figures = read_scalars((runs / "latest_train").resolve() / "summaries")
+    return {"wall_s": wall, **figures}
+
+
+def read_scalars(summaries: Path) -> dict:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(summaries), size_guidance={"scalars": 0})
+    acc.Reload()
+    out = {}
+    for name, tag in TAGS.items():
+        values = [e.value for e in acc.Scalars(tag)][1:]  # the first epoch includes warm-up
+        out[name] = statistics.median(values) if values else float("nan")
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    ap.add_argument("--tasks", nargs="+", default=["Reach", "BlindGrasping"])
+    ap.add_argument("--num-envs", nargs="+", type=int, default=[16, 64, 256])
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+
+    import torch
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+          f"device={args.device}, {args.epochs} epochs per case, horizon from configs/train/<Task>PPO.yaml")
+    print(f"{'task':<14}{'numEnvs':>8}{'total steps/s':>15}{'rollout steps/s':>17}{'sim steps/s':>13}"
+          f"{'wall s':>8}")
+    with tempfile.TemporaryDirectory(prefix="train_bench_") as tmp:
+        for task in args.tasks:
+            for n in args.num_envs:
+                r = run_case(task, n, args.epochs, args.device, Path(tmp) / f"{task}_{n}")
+                print(f"{task:<14}{n:>8}{r['total']:>15,.0f}{r['rollout']:>17,.0f}{r['sim']:>13,.0f}"
+                      f"{r['wall_s']:>8.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

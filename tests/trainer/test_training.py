@@ -1,0 +1,141 @@
+"""The trainer as users run it: `python -m services.trainer ...` in a real process, real rl_games PPO on
+the real MuJoCo Reach task, checkpoints read back the way testers read them."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from services.core.checkpoints import epoch_of, list_checkpoints, load_checkpoint
+
+from tests.trainer.policy_eval import make_player, mean_return
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def trainer(*overrides, **popen):
+    return subprocess.Popen([sys.executable, "-m", "services.trainer", *overrides], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+
+
+def wait_for(predicate, proc, timeout=240.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc.poll() is not None:
+            _, err = proc.communicate()
+            pytest.fail(f"trainer exited ({proc.returncode}) before {what}:\n{err[-3000:]}")
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def leftovers(nn: Path) -> list[str]:
+    """Anything in nn/ that is not a complete checkpoint (temporary files of an atomic save)."""
+    return [p.name for p in nn.iterdir() if p.name.startswith(".") or not p.name.endswith(".pth")]
+
+
+@pytest.mark.slow
+def test_reach_training_beats_the_untrained_policy(runs_dir):
+    proc = trainer("task=Reach", "numEnvs=32", "maxIterations=30", "train.saveFrequency=10",
+                   "train.printInterval=5", f"runsDir={runs_dir}")
+    link = runs_dir / "latest_train"
+    # latest_train points at this run as soon as it starts, while it is still training.
+    experiment = wait_for(lambda: link.is_symlink() and (link / "config.yaml").is_file() and link.resolve(),
+                          proc, what="runs/latest_train")
+    assert proc.poll() is None and not os.path.isabs(os.readlink(link))
+    assert [p.name for p in runs_dir.iterdir() if not p.is_symlink()] == [experiment.name]
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+
+    nn = experiment / "nn"
+    names = [p.name for p in list_checkpoints(experiment)]
+    assert {"last_Reach_ep_10", "last_Reach_ep_20", "last_Reach_ep_30"} <= {n.split("_rew_")[0] for n in names}
+    assert "Reach.pth" in names and leftovers(nn) == []
+    for path in list_checkpoints(experiment):  # every file loads with weights_only=True
+        state = load_checkpoint(path)
+        assert state["epoch"] == (epoch_of(path) or state["epoch"]) and "running_mean_std.running_mean" in state["model"]
+        assert type(state["last_mean_rewards"]) in (int, float)
+
+    # Measured, not assumed: the same player on the same seeded worlds, before and after training.
+    player, task = make_player(experiment)
+    untrained_return, untrained_success = mean_return(player, task)
+    last = max(list_checkpoints(experiment), key=lambda p: epoch_of(p) or -1)
+    player.model.load_state_dict(load_checkpoint(last)["model"])
+    trained_return, trained_success = mean_return(player, task)
+    print(f"Reach mean return: untrained {untrained_return:.2f} (success {untrained_success:.0%}), "
+          f"{last.name} {trained_return:.2f} (success {trained_success:.0%})")
+    assert trained_return > untrained_return + max(20.0, 0.5 * abs(untrained_return))
+    assert trained_success > untrained_success
+
+    # A person can follow it: progress lines in the log file, success rate next to rl_games' scalars.
+    log = (experiment / "train.log").read_text()
+    lines = [line for line in log.splitlines() if "env-steps/s" in line]
+    assert any("epoch 5/30" in line for line in lines) and any("epoch 30/30" in line for line in lines)
+    assert all("mean return" in line and "success" in line and "ETA" in line for line in lines)
+    acc = EventAccumulator(str(experiment / "summaries"))
+    acc.Reload()
+    assert {"rewards/iter", "success_rate/iter", "losses/a_loss"} <= set(acc.Tags()["scalars"])
+    assert acc.Scalars("success_rate/iter")[-1].step == 30
+
+
+@pytest.mark.slow
+def test_sigterm_saves_a_final_checkpoint_and_resume_continues_it(runs_dir):
+    proc = trainer("task=Reach", "numEnvs=16", "maxIterations=100000", "train.saveFrequency=4",
+                   "train.printInterval=1", f"runsDir={runs_dir}")
+    nn = runs_dir / "latest_train" / "nn"
+    first = wait_for(lambda: list_checkpoints(nn), proc, what="a first periodic checkpoint")[0]
+    log = runs_dir / "latest_train" / "train.log"
+    wait_for(lambda: f"epoch {epoch_of(first) + 1}/" in log.read_text(), proc, what="an epoch past it")
+    proc.send_signal(signal.SIGTERM)  # mid-run: the next periodic checkpoint is epochs away
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-3000:]
+    assert "SIGTERM" in err and leftovers(nn) == []
+    final = list_checkpoints(nn)[-1]  # newest
+    state = load_checkpoint(final)
+    assert final.name.startswith("last_Reach_ep_") and state["epoch"] == epoch_of(final) > epoch_of(first)
+    assert torch.is_tensor(state["model"]["running_mean_std.running_mean"])
+    stopped_at, experiment = state["epoch"], nn.parent.resolve()
+
+    # checkpoint=latest continues that run in a new experiment, epochs counting on.
+    proc = trainer("task=Reach", "numEnvs=16", f"maxIterations={stopped_at + 2}", "train.saveFrequency=1",
+                   "checkpoint=latest", f"runsDir={runs_dir}")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    resumed = (runs_dir / "latest_train").resolve()
+    assert resumed != experiment and f"resuming from {experiment / 'nn' / final.name}" in (resumed / "train.log").read_text()
+    epochs = sorted(epoch_of(p) for p in list_checkpoints(resumed) if epoch_of(p))
+    assert epochs and epochs[0] > stopped_at and epochs[-1] == stopped_at + 2
+    assert load_checkpoint(list_checkpoints(resumed)[-1])["frame"] > state["frame"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_cuda_is_refused_with_one_line(runs_dir):
+    proc = trainer("task=Reach", "device=cuda:0", f"runsDir={runs_dir}")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: device=cuda:0: CUDA is not available")
+    assert list(runs_dir.iterdir()) == []  # refused before any experiment was created
+
+
+def test_resume_from_nothing_is_refused_with_one_line(runs_dir):
+    proc = trainer("task=Reach", "checkpoint=latest", f"runsDir={runs_dir}")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert len(err.strip().splitlines()) == 1 and "checkpoint=latest" in err and "latest_train" in err
+
+
+def test_reach_run_fixture_has_periodic_checkpoints(reach_run):
+    """The shared fixture (train.py config=train_headless ... train.saveFrequency=3) other tests use."""
+    epochs = sorted(epoch_of(p) for p in list_checkpoints(reach_run) if epoch_of(p) is not None)
+    assert len(epochs) >= 2 and epochs[-1] == 12 and all(e % 3 == 0 for e in epochs)
+    for path in list_checkpoints(reach_run):
+        load_checkpoint(path)
+    assert (reach_run / "config.yaml").is_file() and (reach_run / "train.log").is_file()
