@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger("tester")
@@ -18,8 +19,55 @@ LATEST_SPECS = ("latest", "latest_train", "latest_test")
 
 def run(cfg, hub=None) -> int:
     """Run the tester the config asks for; returns the process exit code."""
-    os.environ.setdefault("MUJOCO_GL", "egl")
     from services.core.checkpoints import ResolveError, resolve
+
+    spec = str(cfg.train.checkpoint)
+    try:
+        resolve(spec, cfg.runsDir)  # a typo fails now; `latest*` may legitimately not exist yet
+    except ResolveError as e:
+        if spec not in LATEST_SPECS:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    service = build(cfg, hub)
+    stop = threading.Event()
+    restore = _stop_on_signals(stop)
+    games = int(cfg.train.testGamesNum)
+    log.info("tester %s: checkpoint=%s, %s, reload every %s s", service.tester.id, spec,
+             f"{games} games" if games else "until stopped", cfg.train.reloadInterval)
+    try:
+        if cfg.viewer.enabled:
+            from .viewer import watch
+
+            watch(service.tester, games, stop)
+        else:
+            service.tester.play(games, stop)
+    finally:
+        restore()
+        service.close()
+    _print_summary(service.tester.summary())
+    return 0
+
+
+@dataclass
+class Service:
+    """A wired tester: the loop object, its control server and reloader (started), and what to close."""
+
+    tester: object
+    control: object
+    reloader: object
+
+    def close(self) -> None:
+        self.reloader.stop()
+        self.control.stop()
+        if hasattr(self.tester.publisher, "close"):
+            self.tester.publisher.close()
+        self.tester.close()
+        self.tester.env.close()
+
+
+def build(cfg, hub=None) -> Service:
+    """Env, policy builder, reloader, frames, control API and publisher, wired as `cfg` asks."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
     from services.core.config import stream_token
     from services.core.experiments import create_experiment
     from services.core.logs import add_log_file
@@ -32,62 +80,36 @@ def run(cfg, hub=None) -> int:
     from .reloader import HotReloader
     from .tester import Tester
 
-    runs_dir, spec, t = Path(cfg.runsDir), str(cfg.train.checkpoint), cfg.test
-    try:
-        resolve(spec, runs_dir)  # a typo fails now; `latest*` may legitimately not exist yet
-    except ResolveError as e:
-        if spec not in LATEST_SPECS:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+    runs_dir, t = Path(cfg.runsDir), cfg.test
     test_exp = _test_experiment(runs_dir, cfg, create_experiment)
     if test_exp is not None:
         add_log_file(test_exp / "test.log")
-
     env = make_env(cfg.task, num_envs=int(t.numEnvs), device=cfg.device, seed=int(cfg.train.seed),
                    backend=cfg.env.backend)
     builder = PolicyBuilder(cfg.train.params, env.num_obs, env.num_actions, cfg.device)
-    reloader = HotReloader(spec, runs_dir, builder.from_state, builder.reference,
+    reloader = HotReloader(str(cfg.train.checkpoint), runs_dir, builder.from_state, builder.reference,
                            interval=float(cfg.train.reloadInterval), follow_latest=bool(cfg.train.followLatest),
-                           watch_events=bool(t.get("watchEvents", True)))
+                           watch_events=bool(t.watchEvents))
     tester_id = t.id or f"{cfg.task.name}-{os.getpid()}"
     r = t.render
     tester = Tester(tester_id, cfg.task.name, env, reloader,
                     frames=FrameMaker(cfg.task.name, r.width, r.height, r.jpegQuality), fps=r.fps,
                     render={"width": r.width, "height": r.height, "camera": r.camera, "tile": r.tile},
-                    deterministic=bool(t.deterministic), realtime=bool(t.get("realtime", True)),
-                    test_experiment=test_exp)
-    token = stream_token(cfg) if t.control.bind != "127.0.0.1" else None
+                    deterministic=bool(t.deterministic), realtime=bool(t.realtime), test_experiment=test_exp)
+    # Off loopback the control API is reachable by others: control calls then need the token.
+    token = stream_token(cfg) if t.control.bind not in ("127.0.0.1", "localhost") else None
+    if t.control.bind not in ("127.0.0.1", "localhost") and not token:
+        log.warning("control API on %s without a token: anyone who reaches it can steer this tester "
+                    "(set streamToken= or POLICYCAST_TOKEN)", t.control.bind)
     control = ControlServer(tester, t.control.bind, int(t.control.port), token)
     tester.control_url = t.control.advertiseUrl or control.url
     if hub is not None:
         tester.publisher = hub.local_publisher(tester_id, tester)
     elif t.streamerUrl:
         tester.publisher = HttpPublisher(t.streamerUrl, tester_id, token=stream_token(cfg))
-
-    stop = threading.Event()
-    restore = _stop_on_signals(stop)
+        log.info("frames -> %s", t.streamerUrl)
     reloader.start()
-    games = int(cfg.train.testGamesNum)
-    log.info("tester %s: checkpoint=%s, %s, reload every %s s%s", tester_id, spec,
-             f"{games} games" if games else "until stopped", cfg.train.reloadInterval,
-             f", frames -> {t.streamerUrl}" if t.streamerUrl and hub is None else "")
-    try:
-        if cfg.viewer.enabled:
-            from .viewer import watch
-
-            watch(tester, games, stop)
-        else:
-            tester.play(games, stop)
-    finally:
-        restore()
-        reloader.stop()
-        control.stop()
-        if hasattr(tester.publisher, "close"):
-            tester.publisher.close()
-        tester.close()
-        env.close()
-    _print_summary(tester.summary())
-    return 0
+    return Service(tester, control, reloader)
 
 
 def _test_experiment(runs_dir: Path, cfg, create_experiment):

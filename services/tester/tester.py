@@ -44,6 +44,7 @@ class Tester:
         self.frame_times = collections.deque(maxlen=50)
         self.frames_published = 0
         self.obs = None
+        self.games = 0  # episodes to play, 0 = forever (set by play/watch)
         self._next_status = 0.0
         self._next_step = None
 
@@ -121,6 +122,7 @@ class Tester:
     # --- the loop -------------------------------------------------------------------------------
     def play(self, games: int, stop: threading.Event) -> None:
         """Step until `games` episodes have finished (0 = until `stop` is set)."""
+        self.games = games
         while not stop.is_set() and not (games and self.episodes >= games):
             if not self.step_once():
                 stop.wait(0.05)  # waiting for a checkpoint, or paused: keep status and frames alive
@@ -142,6 +144,8 @@ class Tester:
         if bool(done[0]):
             self.ep_return = 0.0
         for episode in info.get("episodes", ()):
+            if self.games and self.episodes >= self.games:
+                break  # several worlds can finish on the same step: N games means N
             self.finished(episode)
         return True
 

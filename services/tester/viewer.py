@@ -16,6 +16,7 @@ def watch(tester, games: int, stop: threading.Event) -> None:
     import mujoco
     import mujoco.viewer
 
+    tester.games = games
     model, data = tester.env.world(0)
     keys: list[int] = []  # the callback runs on the viewer's thread: hand keys over to the loop
 

@@ -34,11 +34,11 @@ def new_run(runs_dir):
 def builder(reach_run, reach_checkpoints):
     """Empty Reach policies shaped like the trained one (obs/action sizes read from the checkpoint)."""
     from services.tester.policy import PolicyBuilder
-    from tests.tester.helpers import tester_config
+    from tests.tester.helpers import config_for
 
     model = load_checkpoint(reach_checkpoints[-1])["model"]
     num_obs, num_actions = model["running_mean_std.running_mean"].shape[0], model["a2c_network.mu.weight"].shape[0]
-    cfg = tester_config(reach_run.parent)
+    cfg = config_for(reach_run.parent)
     return PolicyBuilder(cfg.train.params, num_obs, num_actions)
 
 

@@ -18,7 +18,7 @@ def land(src: Path, dest: Path) -> Path:
     return dest
 
 
-def tester_config(runs_dir, *extra):
+def config_for(runs_dir, *extra):
     """The `config=test` a user would get, on this runs root, stepping as fast as the CPU allows."""
     return load_config(["config=test", f"runsDir={runs_dir}", "test.realtime=false", *extra], "test")
 

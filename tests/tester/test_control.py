@@ -1,0 +1,113 @@
+"""The control API over real HTTP on 127.0.0.1, against a tester running its loop on real MuJoCo."""
+import threading
+
+import pytest
+import requests
+
+from services.core.checkpoints import load_checkpoint
+from services.tester import build
+from tests.tester.helpers import land, config_for, wait_for
+
+
+@pytest.fixture
+def running(runs_dir, reach_checkpoints, new_run, request):
+    """A tester (2 worlds, small frames) playing forever on a fresh copy of the Reach run."""
+    exp = new_run(*reach_checkpoints[:2])
+    extra = getattr(request, "param", ())
+    cfg = config_for(runs_dir, "checkpoint=latest", "numEnvs=2", "reloadInterval=0.3",
+                        "test.render.width=160", "test.render.height=120", *extra)
+    service = build(cfg)
+    stop = threading.Event()
+    loop = threading.Thread(target=service.tester.play, args=(0, stop), daemon=True)
+    loop.start()
+    url = service.control.url
+    wait_for(lambda: requests.get(f"{url}/status", timeout=5).json()["state"] == "running", 30)
+    yield url, exp, service
+    stop.set()
+    loop.join(timeout=10)
+    service.close()
+    assert not loop.is_alive()
+
+
+def status(url):
+    return requests.get(f"{url}/status", timeout=5).json()
+
+
+def test_status_has_every_documented_field(running, reach_checkpoints):
+    url, exp, _ = running
+    s = status(url)
+    for field in ("id", "task", "experiment", "checkpoint", "epoch", "reloads", "last_reload_time",
+                  "last_reload_error", "reload_interval", "paused", "pinned", "episodes", "mean_return",
+                  "success_rate", "fps", "state"):
+        assert field in s, field
+    assert s["task"] == "Reach" and s["experiment"] == exp.name and s["state"] == "running"
+    assert s["checkpoint"] == f"{exp.name}/nn/{reach_checkpoints[1].name}"
+    assert s["epoch"] == load_checkpoint(reach_checkpoints[1])["epoch"]
+    assert requests.get(f"{url}/healthz", timeout=5).json() == {"ok": True}
+    listed = requests.get(f"{url}/checkpoints", timeout=5).json()
+    assert [c["name"] for c in listed] == [c.name for c in reach_checkpoints[:2]]
+    wait_for(lambda: status(url)["episodes"] > 0, 60)  # the loop really plays
+    history = requests.get(f"{url}/eval", timeout=5).json()
+    assert history and history[0]["epoch"] == s["epoch"] and history[0]["episodes"] >= 1
+
+
+def test_pin_unpin_and_paths_leaving_the_runs_root(running, reach_checkpoints, runs_dir, tmp_path):
+    url, exp, _ = running
+    older = f"{exp.name}/nn/{reach_checkpoints[0].name}"
+    s = requests.post(f"{url}/pin", json={"checkpoint": older}, timeout=5).json()
+    assert s["pinned"] == older
+    s = wait_for(lambda: (st := status(url))["checkpoint"] == older and st, 20)
+    assert s["epoch"] == load_checkpoint(reach_checkpoints[0])["epoch"] and s["reloads"] >= 1
+
+    # pinned: a newer save does not move it
+    land(reach_checkpoints[-1], exp / "nn" / reach_checkpoints[-1].name)
+    requests.post(f"{url}/reload", timeout=5)
+    assert status(url)["checkpoint"] == older
+
+    outside = tmp_path / "elsewhere.pth"
+    land(reach_checkpoints[0], outside)
+    (runs_dir / "escape.pth").symlink_to(outside)
+    for bad in ("../elsewhere.pth", str(outside), "escape.pth", f"{exp.name}/../../elsewhere.pth",
+                f"{exp.name}/nn/missing.pth", f"{exp.name}/config.yaml"):
+        r = requests.post(f"{url}/pin", json={"checkpoint": bad}, timeout=5)
+        assert r.status_code == 400 and r.json()["field"] == "checkpoint", bad
+    for body in ({}, {"checkpoint": 3}, None):
+        r = requests.post(f"{url}/pin", json=body, timeout=5)
+        assert r.status_code == 400 and r.json()["field"] == "checkpoint"
+    assert status(url)["checkpoint"] == older
+
+    s = requests.delete(f"{url}/pin", timeout=5).json()
+    assert s["pinned"] is None
+    newest = f"{exp.name}/nn/{reach_checkpoints[-1].name}"
+    wait_for(lambda: status(url)["checkpoint"] == newest, 20)
+
+
+def test_interval_pause_resume(running):
+    url, _, service = running
+    assert requests.put(f"{url}/reload-interval", json={"seconds": 7}, timeout=5).json()["reload_interval"] == 7
+    for body in ({"seconds": -1}, {"seconds": "soon"}, {"seconds": True}, {}):
+        r = requests.put(f"{url}/reload-interval", json=body, timeout=5)
+        assert r.status_code == 400 and r.json()["field"] == "seconds"
+    assert status(url)["reload_interval"] == 7
+
+    s = requests.post(f"{url}/pause", timeout=5).json()
+    assert s["paused"] and s["state"] == "paused"
+    threading.Event().wait(0.2)  # a step already under way when the call came may still finish
+    frozen = service.tester.obs.clone()
+    threading.Event().wait(0.3)
+    assert bool((service.tester.obs == frozen).all())  # paused: the world does not move
+    s = requests.post(f"{url}/resume", timeout=5).json()
+    assert not s["paused"] and s["state"] == "running"
+    wait_for(lambda: not bool((service.tester.obs == frozen).all()), 10)
+
+
+@pytest.mark.parametrize("running", [("test.control.bind=0.0.0.0", "streamToken=s3cret")], indirect=True)
+def test_a_configured_token_guards_control_calls(running):
+    url, _, _ = running
+    assert requests.get(f"{url}/status", timeout=5).status_code == 200  # reading is open
+    r = requests.post(f"{url}/pause", timeout=5)
+    assert r.status_code == 401 and not status(url)["paused"]
+    r = requests.post(f"{url}/pause", headers={"Authorization": "Bearer wrong"}, timeout=5)
+    assert r.status_code == 401
+    r = requests.post(f"{url}/pause", headers={"Authorization": "Bearer s3cret"}, timeout=5)
+    assert r.status_code == 200 and r.json()["paused"]
