@@ -29,7 +29,8 @@ def start_in_process(port: int = 58080, bind_all: bool = False, token: str | Non
     generated = bind_all and not token
     if generated:
         token = secrets.token_urlsafe(18)
-    hub = Hub()
+    # each viewer holds a worker thread: leave a few for the API and ingest
+    hub = Hub(max_viewers=max(1, threads - 8))
     app = create_app(hub, token=token, require_token=bind_all)
     host = "0.0.0.0" if bind_all else "127.0.0.1"
     server = StreamerServer(app, host, port, threads=threads, on_stop=hub.close)

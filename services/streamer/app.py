@@ -95,6 +95,9 @@ def create_app(hub: Hub, token: str | None = None, require_token: bool = False) 
 
     # --- streams -------------------------------------------------------------------------------
     def mjpeg(gen):
+        if hub.full():
+            gen.close()
+            raise ControlError(503, f"too many viewers ({hub.max_viewers}); start the streamer with more --threads")
         return Response(gen, mimetype=MIMETYPE, direct_passthrough=True,
                         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 

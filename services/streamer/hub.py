@@ -139,7 +139,8 @@ class LocalPublisher:
 class Hub:
     """All testers, in registration order (the first one is what `/stream` serves)."""
 
-    def __init__(self):
+    def __init__(self, max_viewers: int | None = None):
+        self.max_viewers = max_viewers  # streams beyond this get 503: keep server threads for the API
         self._channels: dict[str, Channel] = {}
         self._lock = threading.Lock()
         self.stopping = threading.Event()  # set on shutdown: every viewer generator returns
@@ -176,6 +177,12 @@ class Hub:
             self._waiting = placeholder_jpeg("policycast", "waiting for a tester to connect")
         return self._waiting
 
+    def viewer_count(self) -> int:
+        return sum(c.viewers for c in self.channels()) + self._idle_viewers
+
+    def full(self) -> bool:
+        return self.max_viewers is not None and self.viewer_count() >= self.max_viewers
+
     def stats(self) -> dict:
         """The seed's /stats fields (summed over testers) plus a per-tester breakdown."""
         chans = self.channels()
@@ -184,7 +191,7 @@ class Hub:
             "frames_received": sum(c.frames_in for c in chans),
             "frames_served": sum(c.frames_out for c in chans),
             "frames_dropped": sum(c.frames_dropped for c in chans),
-            "clients_connected": sum(c.viewers for c in chans) + self._idle_viewers,
+            "clients_connected": self.viewer_count(),
             "uptime_seconds": round(time.monotonic() - self.started, 1),
             "current_fps": round(first.fps(), 2) if first else 0.0,
             "testers": {c.id: {"online": c.online(), "viewers": c.viewers, "frames_received": c.frames_in,

@@ -78,11 +78,39 @@ def test_tester_going_away_shows_offline_placeholder_and_resumes(streamer):
 
     n_before = len(pusher.sent)
     pusher.start()  # it comes back: the same open stream resumes with its new frames
-    wait_for(lambda: any(s > n_before for s, _ in got), what="frames after the return")
-    stop.set()
-    viewer.join(10)
+    try:
+        wait_for(lambda: any(s > n_before for s, _ in got), what="frames after the return")
+    finally:
+        stop.set()
+        viewer.join(10)
+        pusher.stop()
     resumed = [(s, j) for s, j in got if s > n_before]
     assert all(j == pusher.sent[s - 1] for s, j in resumed)
     tile = requests.get(f"{url}/api/testers").json()[0]
     assert (tile["status"], tile["online"]) == ("running", True)
     assert len(requests.get(f"{url}/api/testers").json()) == 1  # the same tile, not a second one
+
+
+def test_viewers_beyond_the_thread_budget_get_503_and_the_api_stays_up():
+    from services.streamer import start_in_process
+
+    server, hub = start_in_process(0, bind_all=False, token=None, threads=10, announce=False)  # 2 viewers
+    try:
+        url = server.url
+        pusher = Pusher(url, StandInTester("busy"), fps=20).start()
+        viewers = [requests.get(f"{url}/stream/busy", stream=True, timeout=10) for _ in range(2)]
+        streams = [iter_parts(v) for v in viewers]  # kept: a dropped generator closes its connection
+        for s in streams:
+            next(s)
+        third = requests.get(f"{url}/stream/busy", stream=True, timeout=10)
+        assert third.status_code == 503 and "threads" in third.json()["error"]
+        assert requests.get(f"{url}/api/testers", timeout=10).status_code == 200
+        viewers[0].close()
+        wait_for(lambda: hub.stats()["clients_connected"] == 1, what="a slot freed")
+        with requests.get(f"{url}/stream/busy", stream=True, timeout=10) as again:
+            assert again.status_code == 200
+        assert next(streams[1])[0] > 0  # the remaining viewer streams on
+        viewers[1].close()
+        pusher.stop()
+    finally:
+        server.stop()

@@ -1,8 +1,8 @@
 // Dashboard: one tile per tester, refreshed from /api/testers every second (no page reload).
 "use strict";
 // Browsers open at most 6 HTTP/1.1 connections per host and every MJPEG <img> keeps one: the first
-// tiles stream, later ones show snapshots refreshed twice a second, so the page never starves itself.
-const MAX_STREAMS = 4;
+// tiles stream (3), later ones show snapshots refreshed twice a second, so the page never starves itself.
+const MAX_STREAMS = 3;  // leaves room for a tester page in another tab
 const grid = document.getElementById("grid");
 const tiles = new Map();
 
