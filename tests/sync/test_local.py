@@ -3,11 +3,9 @@ import hashlib
 import os
 import signal
 import socket
-import subprocess
-import sys
 
 from services.core.checkpoints import is_checkpoint_name
-from tests.sync.helpers import ROOT, make_experiment, run_once, wait_for, write_atomic
+from tests.sync.helpers import make_experiment, run_once, wait_for, write_atomic
 
 
 def tree(root):

@@ -1,7 +1,6 @@
 """Mirroring from `root@127.0.0.1:/…/runs/` through a real sshd started here (temporary keys)."""
 import hashlib
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
