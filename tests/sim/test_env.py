@@ -154,3 +154,20 @@ def test_composed_cli_config_builds_the_task(task):
     env = make_env(cfg.task, cfg.env.numEnvs, device=cfg.device, seed=cfg.train.seed, backend=cfg.env.backend)
     obs, *_ = env.step(torch.zeros(2, env.num_actions))
     assert env.task.name == task and obs.shape == (2, env.num_obs) and torch.isfinite(obs).all()
+
+
+def test_a_world_mujoco_refuses_to_step_is_cut_and_reset(monkeypatch):
+    import mujoco.batch
+    env = make_env(task_cfg("Reach"), 3, seed=0)
+    env.reset()
+    env.step(torch.zeros(3, env.num_actions))
+    real_step = env._batch.step
+
+    def failing_step(*args, **kwargs):  # MuJoCo reports world 1 failed after stepping the others
+        real_step(*args, **kwargs)
+        raise mujoco.batch.SimulationError(np.array([1]), "mj_stackAlloc: out of memory", 3)
+    monkeypatch.setattr(env._batch, "step", failing_step)
+    obs, reward, done, info = env.step(torch.zeros(3, env.num_actions))
+    assert done.tolist() == [False, True, False] and info["time_outs"].tolist() == [False, True, False]
+    assert [e["world"] for e in info["episodes"]] == [1] and env._progress.tolist() == [2, 0, 2]
+    assert torch.isfinite(obs).all()

@@ -7,6 +7,7 @@ whatever the thread count (bench/sim_throughput.py compares it with a thread poo
 """
 from __future__ import annotations
 
+import logging
 import os
 
 import numpy as np
@@ -15,6 +16,8 @@ import torch
 from services.sim import hand
 from services.sim.render import FrameRenderer, import_mujoco
 from services.sim.tasks import Cfg, SimState, task_class
+
+log = logging.getLogger("sim")
 
 
 def default_threads(num_envs: int) -> int:
@@ -86,12 +89,13 @@ class MujocoBatchEnv:
         if a.shape != (self.num_envs, self.num_actions):
             raise ValueError(f"actions: expected shape ({self.num_envs}, {self.num_actions}), got {tuple(a.shape)}")
         self.task.apply_actions(a.astype(np.float64, copy=False))
-        self._batch.step(nstep=self.substeps)
+        broken = self._physics_step()
         self._progress += 1
         reward, terminated, success, extras = self.task.evaluate(self._progress)
         reward = np.nan_to_num(reward, nan=0.0)
         self._returns += reward
-        time_outs = (self._progress >= self.max_episode_length) & ~terminated
+        # a world MuJoCo refused to step is cut like a time-out: not the policy's failure
+        time_outs = ((self._progress >= self.max_episode_length) | broken) & ~terminated
         done = terminated | time_outs
         finished = np.flatnonzero(done)
         episodes = [{"world": int(i), "return": float(self._returns[i]), "length": int(self._progress[i]),
@@ -105,6 +109,17 @@ class MujocoBatchEnv:
             info[k] = torch.as_tensor(np.asarray(v, dtype=np.float32), device=self.device)
         return (self._tensor(obs), torch.as_tensor(reward.astype(np.float32), device=self.device),
                 torch.as_tensor(done, device=self.device), info)
+
+    def _physics_step(self) -> np.ndarray:
+        """Step all worlds; returns which ones MuJoCo raised an error in (they keep their old state)."""
+        import mujoco.batch
+        broken = np.zeros(self.num_envs, bool)
+        try:
+            self._batch.step(nstep=self.substeps)
+        except mujoco.batch.SimulationError as e:
+            broken[e.ids] = True
+            log.warning("MuJoCo error in %d world(s), they are reset: %s", len(e.ids), e)
+        return broken
 
     def _tensor(self, obs: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(obs.astype(np.float32), device=self.device)
