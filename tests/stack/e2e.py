@@ -1,0 +1,102 @@
+"""The stack's end-to-end flow, driven through `make` exactly as a user would, for either runtime."""
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+# Small and quick: few envs, a checkpoint every 2 epochs, testers polling every 2 s.
+UP_ARGS = ["TASK=Reach", "NUM_ENVS=8", "MAX_ITERATIONS=300", "SAVE_FREQUENCY=2", "reload-interval=2"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    """One stack under test: its own POLICYCAST_HOME, streamer port and (Docker) compose project."""
+
+    def __init__(self, home: Path, **env):
+        self.home = home
+        self.port = free_port()
+        self.env = {**os.environ, "POLICYCAST_HOME": str(home), "STREAM_PORT": str(self.port),
+                    "SYNC_PORT": str(free_port()), **env}
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = home / "make-up.log"
+
+    def make(self, *args, timeout=900, **kw):
+        return subprocess.run(["make", "-s", "-C", str(ROOT), *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout, **kw)
+
+    def start_up(self, *args):
+        """`make up` in the background (the local runtime stays in the foreground until `make down`)."""
+        self.out = open(self.log, "w")
+        return subprocess.Popen(["make", "-s", "-C", str(ROOT), "up", *UP_ARGS, *args], env=self.env,
+                                stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def testers(self):
+        try:
+            return requests.get(self.url + "/api/testers", timeout=5).json()
+        except (requests.RequestException, ValueError):
+            return []
+
+    def online(self):
+        return [t for t in self.testers() if t.get("online")]
+
+    def wait(self, what, pred, timeout=300):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = pred()
+            if value:
+                return value
+            time.sleep(1)
+        tail = self.log.read_text()[-4000:] if self.log.exists() else ""
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}; testers={self.testers()}\n{tail}")
+
+    def jpeg_frames(self, n=2, timeout=30):
+        """Read GET /stream until n complete JPEG frames came, and decode them."""
+        frames, buf = [], b""
+        with requests.get(self.url + "/stream", stream=True, timeout=10) as r:
+            assert r.status_code == 200
+            assert r.headers["Content-Type"].startswith("multipart/x-mixed-replace")
+            deadline = time.monotonic() + timeout
+            for chunk in r.iter_content(8192):
+                buf += chunk
+                while (start := buf.find(b"\xff\xd8")) >= 0 and (end := buf.find(b"\xff\xd9", start)) >= 0:
+                    frames.append(buf[start:end + 2])
+                    buf = buf[end + 2:]
+                if len(frames) >= n or time.monotonic() > deadline:
+                    break
+        images = [cv2.imdecode(np.frombuffer(f, np.uint8), cv2.IMREAD_COLOR) for f in frames]
+        return [im for im in images if im is not None]
+
+
+def e2e_flow(stack: Stack, shared_checkpoints):
+    """The issue's "done when": checkpoints reach the shared runs, a tester reloads twice, /stream has
+    JPEGs, `make reload-interval=60` reaches every tester, `make testers ... N=2` gives two testers."""
+    stack.wait("checkpoints in the shared runs", lambda: len(shared_checkpoints()) >= 1)
+    stack.wait("a tester that reloaded twice", lambda: any(t.get("reloads", 0) >= 2 for t in stack.online()))
+
+    images = stack.jpeg_frames(2)
+    assert len(images) >= 2, "GET /stream delivered fewer than two JPEG frames"
+    assert all(im.shape[0] >= 16 and im.shape[1] >= 16 and im.std() > 0 for im in images)
+
+    done = stack.make("reload-interval=60", timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "reload-interval=60 s set on 1 tester(s)" in done.stdout
+    assert all(t["reload_interval"] == 60 for t in stack.online())
+
+    done = stack.make("testers", "EXPERIMENT=latest", "N=2", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    two = stack.wait("two testers online", lambda: (ts := stack.online()) and len(ts) == 2 and ts)
+    # the new one started with the remembered interval
+    stack.wait("both testers at the remembered interval",
+               lambda: all(t["reload_interval"] == 60 for t in stack.online()), timeout=60)
+    assert len({t["id"] for t in two}) == 2

@@ -1,0 +1,45 @@
+"""The e2e flow on Docker Compose: images built offline, the stack up, down, and the runs volume kept."""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from .e2e import ROOT, Stack, e2e_flow
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1500)]
+
+
+def engine_running():
+    return shutil.which("docker") is not None and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+
+
+def docker(*args):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+
+
+def volume_checkpoints(volume):
+    out = docker("run", "--rm", "-v", f"{volume}:/runs:ro", "--entrypoint", "find", "policycast-sync:local",
+                 "/runs", "-path", "*_train_*/nn/*.pth")
+    return out.stdout.split() if out.returncode == 0 else []
+
+
+@pytest.mark.skipif(not engine_running(), reason="no Docker engine runs here (start dockerd; .ci/run does)")
+def test_make_up_docker_end_to_end(tmp_path):
+    project = f"policycast-e2e-{os.getpid()}"
+    stack = Stack(tmp_path, RUNTIME="docker", COMPOSE_PROJECT_NAME=project)
+    try:
+        up = stack.start_up()
+        assert up.wait(1200) == 0, stack.log.read_text()[-4000:]
+        assert f"dashboard: {stack.url}" in stack.log.read_text()
+        e2e_flow(stack, lambda: volume_checkpoints(f"{project}_runs"))
+
+        done = stack.make("down", timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        left = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").stdout.split()
+        assert left == [], "containers outlived `make down`"
+        assert volume_checkpoints(f"{project}_runs"), "the runs volume lost its checkpoints"
+    finally:
+        subprocess.run(["make", "-s", "-C", str(ROOT), "down"], env=stack.env, capture_output=True, timeout=300)
+        for v in ("runs", "trainer-runs"):
+            docker("volume", "rm", "-f", f"{project}_{v}")
