@@ -2,6 +2,7 @@
 import pytest
 
 from services.streamer import start_in_process
+from tests.streamer.browsing import chromium
 from tests.streamer.standin import ControlServer, StandInTester
 
 
@@ -20,3 +21,11 @@ def standin():
     ctl = ControlServer(tester)
     yield tester, ctl
     ctl.close()
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium (skips when the Debian chromium/chromium-driver packages are missing)."""
+    driver = chromium()
+    yield driver
+    driver.quit()
