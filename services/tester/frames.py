@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 FLASH_S = 0.8  # how long the border flashes after a reload
+FLASH_RGB = (255, 210, 0)
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -24,7 +25,8 @@ class RateLimiter:
         now = time.monotonic() if now is None else now
         if now < self.next:
             return False
-        self.next = max(self.next + self.period, now)  # steady cadence, no burst after a stall
+        # steady cadence; after a stall, restart from now rather than bursting to catch up
+        self.next = self.next + self.period if now - self.next < self.period else now + self.period
         return True
 
 
@@ -54,8 +56,9 @@ class FrameMaker:
         self._text_block(img, lines)
         if time.monotonic() < self.flash_until:
             h, w = img.shape[:2]
-            cv2.rectangle(img, (0, 0), (w - 1, h - 1), (255, 210, 0), max(4, w // 80))
-            self._text(img, "RELOADED", (w - 10 - 9 * 16, 30), (255, 210, 0))
+            t = max(6, w // 60)
+            img[:t], img[-t:], img[:, :t], img[:, -t:] = FLASH_RGB, FLASH_RGB, FLASH_RGB, FLASH_RGB
+            self._text(img, "RELOADED", (w - 10 - 9 * 16, 30), FLASH_RGB)
         return self.encode(img)
 
     def waiting(self, experiment: str | None, detail: str = "") -> bytes:

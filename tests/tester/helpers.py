@@ -41,3 +41,11 @@ def actions_of(model, obs):
 def same_weights(a, b) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def play_then_close_env(tester, stop):
+    """Run the loop on a thread, as the tests do; the EGL renderer is released on the thread that made it."""
+    try:
+        tester.play(0, stop)
+    finally:
+        tester.env.close()

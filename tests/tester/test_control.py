@@ -6,7 +6,7 @@ import requests
 
 from services.core.checkpoints import load_checkpoint
 from services.tester import build
-from tests.tester.helpers import land, config_for, wait_for
+from tests.tester.helpers import play_then_close_env, land, config_for, wait_for
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def running(runs_dir, reach_checkpoints, new_run, request):
                         "test.render.width=160", "test.render.height=120", *extra)
     service = build(cfg)
     stop = threading.Event()
-    loop = threading.Thread(target=service.tester.play, args=(0, stop), daemon=True)
+    loop = threading.Thread(target=play_then_close_env, args=(service.tester, stop), daemon=True)
     loop.start()
     url = service.control.url
     wait_for(lambda: requests.get(f"{url}/status", timeout=5).json()["state"] == "running", 30)
