@@ -1,6 +1,6 @@
 """A real browser (headless Debian Chromium via Selenium) on the dashboard and a tester page."""
 from tests.streamer.browsing import live_pixels, until
-from tests.streamer.standin import Pusher, StandInTester
+from tests.streamer.standin import Pusher
 
 
 def test_dashboard_tile_is_live_and_reload_now_counts(browser, streamer, standin):

@@ -78,21 +78,20 @@ def test_twenty_viewers_and_a_slow_one(streamer):
 
 
 def test_a_stalled_viewer_does_not_grow_memory(streamer):
-    """~50 MB of incompressible frames pass while one viewer reads nothing: the streamer keeps one frame."""
+    """~100 MB of incompressible frames pass while one viewer reads nothing: the streamer keeps one frame."""
     server, hub, url = streamer
     tester = StandInTester("big")
     pusher = Pusher(url, tester, fps=1000, frames=1, size=(640, 480))
     pusher.push_status()
     frames = [jpeg_of(i, 640, 480, quality=95, noise=True) for i in range(6)]
     stalled = requests.get(f"{url}/stream/big", stream=True, timeout=30)
-    live_parts, stop = [], threading.Event()
     pusher.push_frame(frames[0])
     stalled_parts = iter_parts(stalled, chunk_size=1024)
     next(stalled_parts)  # it has started, then reads nothing more
     rss0 = _rss_bytes()
     total = 0
     n = 0
-    while total < 50e6:
+    while total < 100e6:
         jpeg = frames[n % len(frames)]
         pusher.push_frame(jpeg)
         total += len(jpeg)
@@ -102,7 +101,7 @@ def test_a_stalled_viewer_does_not_grow_memory(streamer):
     with requests.get(f"{url}/stream/big", stream=True, timeout=30) as live:
         seq, jpeg = next(iter_parts(live))
     stalled.close()
-    stop.set()
+    print(f"RSS growth {growth / 1e6:.1f} MB for {total / 1e6:.0f} MB of frames")
     assert (seq, jpeg) == (n + 1, frames[(n - 1) % len(frames)])
     assert hub.channel("big").frames_in == n + 1
-    assert growth < 0.4 * total, f"memory grew {growth / 1e6:.1f} MB while {total / 1e6:.0f} MB of frames passed"
+    assert growth < 0.3 * total, f"memory grew {growth / 1e6:.1f} MB while {total / 1e6:.0f} MB of frames passed"

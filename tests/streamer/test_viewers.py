@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import requests
 
-from tests.streamer.standin import Pusher, StandInTester, iter_parts, jpeg_of, wait_for
+from tests.streamer.standin import Pusher, StandInTester, iter_parts, wait_for
 
 
 def test_clients_connected_follows_disconnects(streamer):
