@@ -2,7 +2,7 @@
 """PPO throughput: env-steps/s of the real trainer (rl_games + services.sim) per task and numEnvs.
 
     .venv/bin/python bench/train_throughput.py [--tasks Reach BlindGrasping] [--num-envs 16 64 256]
-                                               [--epochs 6] [--device cpu]
+                                               [--epochs 6] [--device cpu] [--torch-threads 1 2]
 
 Each case is a real `python -m services.trainer` run in a fresh process; the figures are rl_games'
 own per-epoch TensorBoard measurements (median over the epochs after the first, which warms up):
@@ -27,10 +27,12 @@ TAGS = {"total": "performance/step_inference_rl_update_fps",
         "sim": "performance/step_fps"}
 
 
-def run_case(task: str, num_envs: int, epochs: int, device: str, runs: Path) -> dict:
+def run_case(task: str, num_envs: int, epochs: int, device: str, runs: Path, threads) -> dict:
     cmd = [sys.executable, "-m", "services.trainer", f"task={task}", f"numEnvs={num_envs}",
            f"maxIterations={epochs}", "train.saveFrequency=0", f"train.printInterval={epochs}",
            f"device={device}", f"runsDir={runs}"]
+    if threads is not None:  # torch intra-op threads (0 = torch's default, 'auto' = rl_games' min(4, cores))
+        cmd.append(f"train.params.torch_threads={threads}")
     start = time.monotonic()
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     wall = time.monotonic() - start
@@ -58,20 +60,22 @@ def main() -> int:
     ap.add_argument("--num-envs", nargs="+", type=int, default=[16, 64, 256])
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--torch-threads", nargs="+", default=[None],
+                    help="compare torch intra-op thread settings side by side (default: the yaml's)")
     args = ap.parse_args()
 
     import torch
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"device={args.device}, {args.epochs} epochs per case, horizon from configs/train/<Task>PPO.yaml")
-    print(f"{'task':<14}{'numEnvs':>8}{'total steps/s':>15}{'rollout steps/s':>17}{'sim steps/s':>13}"
+    print(f"{'task':<14}{'numEnvs':>8}{'threads':>8}{'total steps/s':>15}{'rollout steps/s':>17}{'sim steps/s':>13}"
           f"{'wall s':>8}")
+    cases = [(task, n, threads) for task in args.tasks for n in args.num_envs for threads in args.torch_threads]
     with tempfile.TemporaryDirectory(prefix="train_bench_") as tmp:
-        for task in args.tasks:
-            for n in args.num_envs:
-                r = run_case(task, n, args.epochs, args.device, Path(tmp) / f"{task}_{n}")
-                print(f"{task:<14}{n:>8}{r['total']:>15,.0f}{r['rollout']:>17,.0f}{r['sim']:>13,.0f}"
-                      f"{r['wall_s']:>8.1f}", flush=True)
+        for task, n, threads in cases:
+            r = run_case(task, n, args.epochs, args.device, Path(tmp) / f"{task}_{n}_{threads}", threads)
+            print(f"{task:<14}{n:>8}{threads or 'yaml':>8}{r['total']:>15,.0f}{r['rollout']:>17,.0f}"
+                  f"{r['sim']:>13,.0f}{r['wall_s']:>8.1f}", flush=True)
     return 0
 
 

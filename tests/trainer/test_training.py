@@ -44,7 +44,7 @@ def leftovers(nn: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_reach_training_beats_the_untrained_policy(runs_dir):
-    proc = trainer("task=Reach", "numEnvs=32", "maxIterations=30", "train.saveFrequency=10",
+    proc = trainer("task=Reach", "numEnvs=16", "maxIterations=30", "train.saveFrequency=10",
                    "train.printInterval=5", f"runsDir={runs_dir}")
     link = runs_dir / "latest_train"
     # latest_train points at this run as soon as it starts, while it is still training.
