@@ -68,3 +68,6 @@ for s in "${SERVICES[@]}"; do
     --label "policycast.hash=$src_hash" -t "$img" . >/dev/null
   echo "build: $img built"
 done
+
+# Superseded builds leave untagged images behind (the base is ~1.8 GB): drop ours.
+$DOCKER image prune -f --filter label=policycast.hash >/dev/null
