@@ -169,6 +169,9 @@ class Hub:
         chans = self.channels()
         return chans[0] if chans else None
 
+    def first_online(self) -> Channel | None:
+        return next((c for c in self.channels() if c.online()), None)
+
     def local_publisher(self, tester_id: str, control) -> LocalPublisher:
         return LocalPublisher(self, tester_id, control)
 

@@ -35,16 +35,38 @@ def stream_channel(hub: Hub, channel: Channel):
 
 
 def stream_first(hub: Hub):
-    """`/stream`, the seed's URL: the first tester, waiting (with a placeholder) until one registers."""
-    channel = hub.first()
-    if channel is None:
-        hub.count_idle_viewer(+1)
-        try:
-            while channel is None and not hub.stopping.is_set():
+    """`/stream`, the seed's URL: the first tester that is online, kept while it stays online.
+
+    Before any tester registers it shows a placeholder; when its tester goes offline and another one is
+    online (a restarted tester registers under a new id) the same connection switches over.
+    """
+    channel, seq = None, 0
+    hub.count_idle_viewer(+1)
+    try:
+        while not hub.stopping.is_set():
+            if channel is None or not channel.online():
+                pick = hub.first_online() or channel or hub.first()
+                if pick is not channel:
+                    _move_viewer(hub, channel, pick)
+                    channel, seq = pick, 0
+            if channel is None:
                 yield part(hub.waiting_jpeg(), 0)
                 hub.stopping.wait(KEEPALIVE_S)
-                channel = hub.first()
-        finally:
-            hub.count_idle_viewer(-1)
-    if channel is not None:
-        yield from stream_channel(hub, channel)
+                continue
+            seq, jpeg = channel.next_frame(seq, hub.stopping)
+            if hub.stopping.is_set():
+                return
+            yield part(jpeg if jpeg is not None else hub.waiting_jpeg(), seq)
+    finally:
+        _move_viewer(hub, channel, None)
+        hub.count_idle_viewer(-1)
+
+
+def _move_viewer(hub: Hub, old: Channel | None, new: Channel | None) -> None:
+    """Keep per-tester viewer counts right when a `/stream` viewer changes tester."""
+    for ch, delta in ((old, -1), (new, +1)):
+        if ch is None:
+            hub.count_idle_viewer(delta)
+        else:
+            with ch.cond:
+                ch.viewers += delta

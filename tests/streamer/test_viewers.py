@@ -114,3 +114,26 @@ def test_viewers_beyond_the_thread_budget_get_503_and_the_api_stays_up():
         pusher.stop()
     finally:
         server.stop()
+
+
+def test_stream_moves_to_an_online_tester_when_its_tester_goes_offline(streamer):
+    server, hub, url = streamer
+    old = Pusher(url, StandInTester("old-1"), fps=20).start()
+    new = None
+    try:
+        with requests.get(f"{url}/stream", stream=True, timeout=30) as resp:
+            parts = iter_parts(resp)
+            seq, jpeg = next((s, j) for s, j in parts if s > 0)
+            assert jpeg == old.sent[seq - 1]
+            assert requests.get(f"{url}/api/testers/old-1").json()["viewers"] == 1
+            new = Pusher(url, StandInTester("new-2"), fps=20, size=(160, 120)).start()  # a restarted tester
+            old.stop()
+            moved = next(j for s, j in parts if j in new.sent)  # same connection, the new tester's frames
+            assert moved
+            assert requests.get(f"{url}/api/testers/new-2").json()["viewers"] == 1
+            assert requests.get(f"{url}/api/testers/old-1").json()["viewers"] == 0
+        wait_for(lambda: hub.stats()["clients_connected"] == 0, what="viewer gone")
+    finally:
+        old.stop()
+        if new:
+            new.stop()
