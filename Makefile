@@ -45,30 +45,30 @@ test: setup
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 up: setup
-	$(STACK) up --runtime $(RUNTIME) --task $(TASK) --num-envs $(NUM_ENVS) --testers $(TESTERS) \
+	@$(STACK) up --runtime $(RUNTIME) --task $(TASK) --num-envs $(NUM_ENVS) --testers $(TESTERS) \
 	  --max-iterations $(MAX_ITERATIONS) --save-frequency $(SAVE_FREQUENCY) \
 	  $(if $(reload-interval),--reload-interval $(reload-interval)) $(if $(GPU),--gpu)
 
 up-remote: setup
 	@test -n "$(SYNC_SOURCE)" || { echo "make up-remote: set SYNC_SOURCE=user@server:/path/runs" >&2; exit 2; }
-	$(STACK) up --runtime $(RUNTIME) --task $(TASK) --testers $(TESTERS) --sync-source "$(SYNC_SOURCE)" \
+	@$(STACK) up --runtime $(RUNTIME) --task $(TASK) --testers $(TESTERS) --sync-source "$(SYNC_SOURCE)" \
 	  $(if $(reload-interval),--reload-interval $(reload-interval))
 
 down: setup
-	$(STACK) down
+	@$(STACK) down
 
 logs: setup
-	$(STACK) logs $(if $(filter 0,$(FOLLOW)),,--follow)
+	@$(STACK) logs $(if $(filter 0,$(FOLLOW)),,--follow)
 
 ps: setup
-	$(STACK) ps
+	@$(STACK) ps
 
 images: setup
-	$(STACK) images
+	@$(STACK) images
 
 testers: setup
-	$(STACK) testers --experiment "$(EXPERIMENT)" -n $(N)
+	@$(STACK) testers --experiment "$(EXPERIMENT)" -n $(N)
 
 reload-interval: setup
 	@test -n "$(reload-interval)" || { echo "usage: make reload-interval=SECONDS" >&2; exit 2; }
-	$(STACK) reload-interval "$(reload-interval)"
+	@$(STACK) reload-interval "$(reload-interval)"
