@@ -137,6 +137,15 @@ def create_app(hub: Hub, token: str | None = None, require_token: bool = False) 
     def tester(tester_id):
         return jsonify(channel_or_404(tester_id).summary())
 
+    @app.delete("/api/testers/<tester_id>")
+    def forget(tester_id):
+        """Remove an offline tester's tile (a restarted tester registers under a new id)."""
+        ch = channel_or_404(tester_id)
+        if ch.online():
+            raise ControlError(409, f"tester {tester_id!r} is online; only offline testers can be removed")
+        hub.forget(tester_id)
+        return jsonify({"ok": True, "id": tester_id})
+
     @app.get("/api/testers/<tester_id>/checkpoints")
     def checkpoints(tester_id):
         return jsonify(invoke(channel_or_404(tester_id).control, "checkpoints"))

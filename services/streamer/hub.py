@@ -169,6 +169,10 @@ class Hub:
         chans = self.channels()
         return chans[0] if chans else None
 
+    def forget(self, tester_id: str) -> None:
+        with self._lock:
+            self._channels.pop(tester_id, None)
+
     def first_online(self) -> Channel | None:
         return next((c for c in self.channels() if c.online()), None)
 

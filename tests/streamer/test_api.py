@@ -213,3 +213,13 @@ def test_main_serves_and_prints_a_generated_token_with_bind_all():
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0
     assert "ALL interfaces" in err and token not in err  # warned; the token is printed once, on stdout
+
+
+def test_only_an_offline_tester_can_be_removed(registered):
+    url, tester, hub = registered
+    r = requests.delete(f"{url}/api/testers/{tester.id}")
+    assert r.status_code == 409 and requests.get(f"{url}/api/testers/{tester.id}").ok
+    hub.channel(tester.id).last_seen -= 60  # as if it went silent a minute ago
+    assert requests.delete(f"{url}/api/testers/{tester.id}").status_code == 200
+    assert requests.get(f"{url}/api/testers").json() == []
+    assert requests.delete(f"{url}/api/testers/{tester.id}").status_code == 404

@@ -38,3 +38,26 @@ def test_dashboard_tile_is_live_and_reload_now_counts(browser, streamer, standin
         assert tester.pinned == tester.ckpts[-1]["path"]
     finally:
         pusher.stop()
+
+
+def test_offline_tile_shows_placeholder_and_can_be_removed(browser, streamer):
+    from selenium.webdriver.common.by import By
+
+    from tests.streamer.standin import StandInTester
+
+    server, hub, url = streamer
+    stays, goes = Pusher(url, StandInTester("stays"), fps=10).start(), Pusher(url, StandInTester("goes"), fps=10).start()
+    try:
+        browser.get(url + "/")
+        until(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".tile")) == 2, what="two tiles")
+        goes.stop()
+        until(browser, lambda d: "offline" in d.find_element(By.ID, "tile-goes").get_attribute("class"),
+              what="tile marked offline")
+        live_pixels(browser, "#tile-stays img", "the other tile stays live")
+        browser.find_element(By.CSS_SELECTOR, "#tile-goes .forget").click()
+        until(browser, lambda d: not d.find_elements(By.ID, "tile-goes"), what="tile removed")
+        assert [c.id for c in hub.channels()] == ["stays"]
+        assert browser.find_elements(By.ID, "tile-stays")
+    finally:
+        stays.stop()
+        goes.stop()

@@ -21,7 +21,7 @@ function makeTile(t) {
   } else {
     const refresh = () => { img.src = "/snapshot/" + encodeURIComponent(t.id) + "?t=" + Date.now(); };
     refresh();
-    setInterval(refresh, 500);
+    a.dataset.timer = setInterval(refresh, 500);
   }
   const meta = document.createElement("dl");
   meta.className = "meta";
@@ -47,12 +47,35 @@ function fillMeta(tile, t) {
     tile.meta.append(dt, dd);
   }
   tile.a.classList.toggle("offline", !t.online);
+  if (!t.online) {
+    const forget = document.createElement("button");
+    forget.className = "forget";
+    forget.textContent = "remove";
+    forget.title = "remove this offline tester from the dashboard";
+    forget.addEventListener("click", async (ev) => {
+      ev.preventDefault();
+      try { await api("DELETE", "/api/testers/" + encodeURIComponent(t.id)); removeTile(t.id); }
+      catch (e) { forget.textContent = e.message; }
+    });
+    tile.meta.append(forget);
+  }
+}
+
+function removeTile(id) {
+  const tile = tiles.get(id);
+  if (!tile) return;
+  clearInterval(Number(tile.a.dataset.timer));
+  tile.a.querySelector("img").src = "";  // closes its stream connection
+  tile.a.remove();
+  tiles.delete(id);
 }
 
 async function refresh() {
   try {
     const testers = await api("GET", "/api/testers");
     document.getElementById("empty").classList.toggle("hidden", testers.length > 0);
+    const ids = new Set(testers.map(t => t.id));
+    for (const id of [...tiles.keys()]) if (!ids.has(id)) removeTile(id);
     for (const t of testers) {
       if (!tiles.has(t.id)) tiles.set(t.id, makeTile(t));
       fillMeta(tiles.get(t.id), t);
