@@ -14,7 +14,8 @@ from .server import DEFAULT_THREADS
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m services.streamer", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m services.streamer",
+                                description="policycast streamer: MJPEG dashboard, fan-out, control proxy")
     p.add_argument("--port", type=int, default=58080, help="listen port (default 58080)")
     p.add_argument("--bind-all", action="store_true",
                    help="listen on all interfaces (default 127.0.0.1); every non-GET then needs the token")
