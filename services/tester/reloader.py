@@ -25,6 +25,7 @@ from services.core.checkpoints import (CheckpointError, ResolveError, check_comp
 
 log = logging.getLogger("tester.reload")
 WAITING_POLL_S = 1.0  # how often to look while nothing is loaded yet, whatever the interval
+BURST_S, BURST_POLL_S = 1.0, 0.02  # after a filesystem event: look every 20 ms for 1 s
 
 
 def file_key(path: Path) -> tuple | None:
@@ -50,14 +51,21 @@ class Loaded:
 
 
 class _Wake(FileSystemEventHandler):
-    def __init__(self, wake: threading.Event):
-        self.wake = wake
+    """Any change in a watched dir wakes the reloader and opens a short fast-polling window.
+
+    Why the window: a checkpoint lands by rename, and watchdog holds a rename's first half for up to
+    0.5 s to pair it. The temp file's create/write events come first and are not held, so they are
+    the earliest sign that a rename is about to happen.
+    """
+
+    def __init__(self, reloader: "HotReloader"):
+        self.reloader = reloader
 
     def on_any_event(self, event):
-        name = Path(getattr(event, "dest_path", "") or event.src_path).name
-        # Checkpoints landing (renamed into place) and latest_* links being replaced; temp files never.
-        if is_checkpoint_name(name) or name.startswith("latest_"):
-            self.wake.set()
+        if event.event_type in ("opened", "closed_no_write"):
+            return  # reads (ours included) are not news
+        self.reloader.burst_until = time.monotonic() + BURST_S
+        self.reloader.wake.set()
 
 
 class HotReloader:
@@ -84,6 +92,7 @@ class HotReloader:
         self.last_reload_time: float | None = None
         self.last_error: str | None = None
         self._force = False
+        self.burst_until = 0.0
         self._observer = None
         self._watched: tuple = ()
         self._thread = threading.Thread(target=self._run, name="reloader", daemon=True)
@@ -138,6 +147,8 @@ class HotReloader:
             wait = self.interval if self.interval > 0 else None
             if self.current_key is None:
                 wait = WAITING_POLL_S
+            if time.monotonic() < self.burst_until:
+                wait = BURST_POLL_S
             self.wake.wait(timeout=wait)
             self.wake.clear()
 
@@ -225,7 +236,7 @@ class HotReloader:
             return
         self._unwatch()
         observer = Observer()
-        handler = _Wake(self.wake)
+        handler = _Wake(self)
         for d in wanted:
             observer.schedule(handler, d, recursive=False)
         observer.daemon = True
