@@ -101,7 +101,7 @@ def test_interval_pause_resume(running):
     wait_for(lambda: not bool((service.tester.obs == frozen).all()), 10)
 
 
-@pytest.mark.parametrize("running", [("test.control.bind=0.0.0.0", "streamToken=s3cret")], indirect=True)
+@pytest.mark.parametrize("running", [("test.control.bind=127.0.0.2", "streamToken=s3cret")], indirect=True)
 def test_a_configured_token_guards_control_calls(running):
     url, _, _ = running
     assert requests.get(f"{url}/status", timeout=5).status_code == 200  # reading is open
