@@ -115,6 +115,13 @@ def test_sigterm_saves_a_final_checkpoint_and_resume_continues_it(runs_dir):
     assert epochs and epochs[0] > stopped_at and epochs[-1] == stopped_at + 2
     assert load_checkpoint(list_checkpoints(resumed)[-1])["frame"] > state["frame"]
 
+    # Continuing it as another task is refused before a new experiment (and latest_train) appears.
+    proc = trainer("task=BlindGrasping", "checkpoint=latest", f"runsDir={runs_dir}")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and len(err.strip().splitlines()) == 1
+    assert "trained on task=Reach, not task=BlindGrasping" in err
+    assert (runs_dir / "latest_train").resolve() == resumed and len(list(runs_dir.glob("*_train_*"))) == 2
+
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_without_cuda_is_refused_with_one_line(runs_dir):
