@@ -7,6 +7,7 @@ Prints, side by side in one run:
    N worlds: a Python loop over MjData, a thread pool over MjData (mj_step releases the GIL),
    `mujoco.rollout` (C thread pool, state in/out per call), `mujoco.batch.Batch` with 1 and with all
    threads; the fastest at each N is marked, and the one services.sim uses is named;
+   Strategies are timed round-robin in short slices, so a busy machine slows them alike.
 2. the full env (`make_env(...).step`: task math, auto-reset, torch tensors) env-steps/s;
 3. render ms/frame (median) at 320x240 and 640x480, fixed camera, one world and a 2x2 tile.
 """
@@ -46,6 +47,22 @@ def timed(fn, seconds: float) -> float:
         fn()
         n += 1
     return n / elapsed
+
+
+def interleaved(fns: dict, seconds: float, rounds: int = 5) -> dict:
+    """Calls/s of each fn, measured round-robin in short slices so that all see the same machine load."""
+    calls = dict.fromkeys(fns, 0)
+    spent = dict.fromkeys(fns, 0.0)
+    for fn in fns.values():
+        fn()  # warm-up
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            while time.perf_counter() - t0 < seconds / rounds:
+                fn()
+                calls[name] += 1
+            spent[name] += time.perf_counter() - t0
+    return {name: calls[name] / spent[name] for name in fns}
 
 
 def physics_strategies(model, n: int, substeps: int, ctrl: np.ndarray):
@@ -112,6 +129,7 @@ def main(argv=None) -> int:
     cfgs = {t: OmegaConf.load(ROOT / "configs" / "task" / f"{t}.yaml") for t in args.tasks}
 
     if not args.skip_physics:
+        ratios = []
         print("\n1) physics only: env-steps/s (one env-step = one control step of the task's substeps), * = fastest")
         for task, cfg in cfgs.items():
             env = make_env(cfg, 1)
@@ -119,14 +137,18 @@ def main(argv=None) -> int:
             for n in args.envs:
                 ctrl = np.random.default_rng(0).uniform(env.task.ctrl_lo, env.task.ctrl_hi, (n, model.nu)) * 0.3
                 strategies, pool = physics_strategies(model, n, substeps, ctrl)
-                rates = {name: timed(fn, args.seconds) * n for name, fn in strategies.items()}
+                rates = {name: rate * n for name, rate in interleaved(strategies, args.seconds).items()}
                 pool.shutdown()
                 best = max(rates, key=rates.get)
+                used = rates[f"mujoco.batch ({default_threads(n)} thr)"] if f"mujoco.batch ({default_threads(n)} thr)" in rates \
+                    else max(v for k, v in rates.items() if k.startswith("mujoco.batch"))
+                ratios.append(f"{task} N={n}: {used / rates[best]:.2f}")
                 cells = "  ".join(f"{name} {rate:>8,.0f}{'*' if name == best else ' '}" for name, rate in rates.items())
                 print(f"  {task:<13} N={n:<4} {cells}")
         print(f"  services.sim uses mujoco.batch: bit-identical to a loop over MjData, live (N, ...) arrays "
               f"for the task math; threads here: " + ", ".join(f"N={n}: {default_threads(n)}" for n in args.envs)
               + " (POLICYCAST_SIM_THREADS overrides)")
+        print("  its rate / the fastest here: " + ", ".join(ratios))
 
     print("\n2) full env: make_env(...).step with random actions (task math, auto-reset, torch tensors)")
     for task, cfg in cfgs.items():
