@@ -4,11 +4,15 @@ import sys
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # read at `import mujoco`
 
-from services.core.config import ConfigError, load_config  # noqa: E402
+from services.core.config import ConfigError, help_text, load_config  # noqa: E402
 from services.core.logs import setup_logging  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
+    if any(a in ("-h", "--help", "help") for a in argv):
+        print("python -m services.tester [overrides] = python train.py config=test [overrides]\n")
+        print(help_text())
+        return 0
     try:
         cfg = load_config(argv, default_preset="test")
     except ConfigError as e:
