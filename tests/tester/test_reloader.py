@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from services.core.checkpoints import load_checkpoint
-from services.core.experiments import update_latest_link
 from services.tester.reloader import HotReloader
 from tests.tester.helpers import actions_of, land, same_weights, wait_for
 
