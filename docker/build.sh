@@ -47,13 +47,15 @@ if [ "${USE_HOST_WHEELS:-1}" = 1 ] && [ "$TORCH" != torch ]; then
     done
   done
 fi
-base_hash=$( (echo "$BASE"; cat docker/Dockerfile "$CTX/requirements.txt"; ls "$CTX/wheelhouse") | sha256sum | cut -c1-16)
+base_hash=$( (echo "$BASE ${TORCH_INDEX_URL:-}"; cat docker/Dockerfile "$CTX/requirements.txt"; ls "$CTX/wheelhouse") | sha256sum | cut -c1-16)
 if [ "$(label "policycast-base:$TAG" policycast.hash)" = "$base_hash" ]; then
   echo "build: policycast-base:$TAG is up to date"
 else
   echo "build: policycast-base:$TAG from $BASE (first time: a few minutes; torch is the big part)"
   t0=$(date +%s)
+  # TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu: a CPU-only torch for hosts without a GPU
   "${BUILD[@]}" "${ARGS[@]}" -f docker/Dockerfile --build-arg "BASE=$BASE" --build-arg "TORCH=$TORCH" \
+    --build-arg "TORCH_INDEX_URL=${TORCH_INDEX_URL:-}" \
     --label "policycast.hash=$base_hash" -t "policycast-base:$TAG" "$CTX"
   echo "build: policycast-base:$TAG built in $(( $(date +%s) - t0 )) s"
 fi
