@@ -38,10 +38,14 @@ def main(argv: list[str]) -> int:
 
 def test_and_stream(cfg) -> int:
     """The seed's one-process mode: the tester publishes straight into an embedded streamer."""
-    from services.streamer import start_in_process
+    from services.streamer import PortInUseError, start_in_process
     from services.tester import run as test
 
-    server, hub = start_in_process(port=cfg.stream.port, bind_all=cfg.stream.bindAll, token=stream_token(cfg))
+    try:
+        server, hub = start_in_process(port=cfg.stream.port, bind_all=cfg.stream.bindAll, token=stream_token(cfg))
+    except PortInUseError as e:
+        print(f"error: streamPort={cfg.stream.port}: {e.strerror}", file=sys.stderr)
+        return 2
     try:
         return test(cfg, hub=hub)
     finally:
