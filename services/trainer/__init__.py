@@ -4,6 +4,10 @@
 
 One run: check the device, resolve a resume checkpoint, create the experiment (latest_train moves to
 it), build the batched env, hand it to rl_games, train until maxIterations or a signal, save last.
+
+Resume: `checkpoint=latest` (or any checkpoint= form) continues that run's newest checkpoint in a
+*new* experiment (runs stay append-only; latest_train moves, so testers follow). Weights, normalizers,
+optimizer, epoch and frame carry over: epochs count on, so maxIterations is the total to reach.
 """
 from __future__ import annotations
 
