@@ -15,7 +15,7 @@ def setup_logging(level: str = "INFO", log_file=None) -> None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file))
     logging.basicConfig(level=level, format=FORMAT, datefmt="%H:%M:%S", handlers=handlers, force=True)
-    for noisy in ("watchdog", "urllib3", "cheroot", "werkzeug", "matplotlib", "PIL"):
+    for noisy in ("watchdog", "urllib3", "cheroot", "werkzeug", "matplotlib", "PIL", "OpenGL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
