@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -133,11 +134,9 @@ def up_local(a, saved) -> int:
     Path(a.runs_dir).mkdir(parents=True, exist_ok=True)   # sync refuses a missing source
     supervisor.TESTERS_FILE.write_text(json.dumps({"latest": a.testers}))
     sup = Supervisor(env, tester_spec)
-    if sys.stdout.isatty() or os.environ.get("POLICYCAST_ANNOUNCE"):
-        import threading
-
-        threading.Thread(target=lambda: wait_for_streamer(a.port) and sup.say(
-            "stack", f"dashboard: {url}   (testers reload every {saved['RELOAD_INTERVAL']} s)"), daemon=True).start()
+    threading.Thread(target=lambda: wait_for_streamer(a.port) and sup.say(
+        "stack", f"dashboard: {url}   (testers reload every {saved['RELOAD_INTERVAL']} s; "
+                 "`make reload-interval=N` changes it live)"), daemon=True).start()
     return sup.run(specs)
 
 

@@ -38,3 +38,4 @@ def test_make_up_local_end_to_end(tmp_path):
     log = stack.log.read_text()
     assert "no Docker engine" not in log          # RUNTIME=local was asked for, not fallen back to
     assert "trainer  | " in log and "tester-1 | " in log   # prefixed lines
+    assert f"dashboard: {stack.url}" in log
