@@ -80,6 +80,11 @@ def build(cfg, hub=None) -> Service:
     from .reloader import HotReloader
     from .tester import Tester
 
+    import torch
+
+    # A small MLP on a few worlds gains nothing from intra-op threads; they only fight the renderer
+    # and the reloader's load for the cores.
+    torch.set_num_threads(1)
     runs_dir, t = Path(cfg.runsDir), cfg.test
     test_exp = _test_experiment(runs_dir, cfg, create_experiment)
     if test_exp is not None:

@@ -47,7 +47,7 @@ class Loaded:
     model: object
     load_ms: float
     experiment: Path | None
-    landed: float = field(default_factory=time.time)
+    ready_at: float = field(default_factory=time.monotonic)  # parked for the loop (benchmarks read it)
 
 
 class _Wake(FileSystemEventHandler):
