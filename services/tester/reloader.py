@@ -25,6 +25,7 @@ from services.core.checkpoints import (CheckpointError, ResolveError, check_comp
 
 log = logging.getLogger("tester.reload")
 WAITING_POLL_S = 1.0  # how often to look while nothing is loaded yet, whatever the interval
+LATEST_SPECS = ("latest", "latest_train", "latest_test")
 BURST_S, BURST_POLL_S = 1.0, 0.02  # after a filesystem event: look every 20 ms for 1 s
 
 
@@ -171,7 +172,7 @@ class HotReloader:
             exp = self.pinned.parent.parent if self.pinned.parent.name == "nn" else None
             return self.pinned, exp
         spec = self.spec
-        if spec in ("latest", "latest_train", "latest_test") and not self.follow_latest and self.experiment:
+        if spec in LATEST_SPECS and not self.follow_latest and self.experiment:
             spec = str(self.experiment)  # stay on the experiment we started with
         try:
             res = resolve(spec, self.runs_dir)
@@ -229,7 +230,7 @@ class HotReloader:
         if experiment is not None:
             nn = Path(experiment) / "nn"
             dirs.append(nn if nn.is_dir() else Path(experiment))
-        if self.follow_latest and self.runs_dir.is_dir():
+        if self.follow_latest and self.spec in LATEST_SPECS and self.runs_dir.is_dir():
             dirs.append(self.runs_dir)  # latest_* links are replaced by a rename here
         wanted = tuple(str(d) for d in dirs)
         if wanted == self._watched:
