@@ -202,7 +202,6 @@ class HotReloader:
         with self.lock:
             self.mailbox = loaded
             self.current_key = key
-        self.wake.clear()
         return loaded
 
     def _fail(self, key, message: str) -> None:
