@@ -5,10 +5,13 @@ Renderers are created lazily (one per tile size), with shadows and reflections o
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 
 import numpy as np
+
+log = logging.getLogger("sim")
 
 # What each MUJOCO_GL backend needs on Debian, for the error message.
 _GL_LIBS = {"egl": "libegl1 libgl1-mesa-dri libegl-mesa0 libopengl0", "osmesa": "libosmesa6",
@@ -87,5 +90,8 @@ class FrameRenderer:
 
     def close(self) -> None:
         for r in self._renderers.values():
-            r.close()
+            try:
+                r.close()
+            except Exception as e:  # noqa: BLE001 — EGL refuses a context made current on another thread
+                log.debug("renderer close: %s", e)
         self._renderers.clear()
