@@ -86,7 +86,10 @@ def set_testers(experiment: str, n: int, task: str, env_file: Path) -> None:
     running = experiment_containers(experiment)
     env = {"CHECKPOINT": experiment, "TESTER_TASK": task, "TESTER_PREFIX": experiment[:50]}
     for _ in range(n - len(running)):
-        compose(["run", "-d", "--no-deps", "-l", f"policycast.experiment={experiment}", "tester"],
-                env_file, env, check=True, stdout=subprocess.DEVNULL)
+        started = compose(["run", "-d", "--no-deps", "-l", f"policycast.experiment={experiment}", "tester"],
+                          env_file, env, check=True, stdout=subprocess.PIPE, text=True)
+        # `run` ignores the service's restart policy: give these the same one as the scaled testers
+        subprocess.run(["docker", "update", "--restart", "unless-stopped", started.stdout.split()[-1]],
+                       check=True, stdout=subprocess.DEVNULL)
     if len(running) > n:
         subprocess.run(["docker", "rm", "-f", *running[n:]], check=True, stdout=subprocess.DEVNULL)

@@ -100,3 +100,12 @@ def e2e_flow(stack: Stack, shared_checkpoints):
     stack.wait("both testers at the remembered interval",
                lambda: all(t["reload_interval"] == 60 for t in stack.online()), timeout=60)
     assert len({t["id"] for t in two}) == 2
+
+    # a named experiment gets testers of its own, beside the ones following latest
+    experiment = two[0]["experiment"]
+    done = stack.make("testers", f"EXPERIMENT={experiment}", "N=1", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    three = stack.wait("a third tester, named after its experiment",
+                       lambda: (ts := stack.online()) and len(ts) == 3 and ts)
+    named = [t for t in three if t["id"].startswith(experiment)]
+    assert len(named) == 1 and named[0]["experiment"] == experiment

@@ -20,6 +20,7 @@ def test_make_up_local_end_to_end(tmp_path):
         state = json.loads((stack_home / ".policycast" / "local-stack.json").read_text())
         pids = [p["pid"] for p in state["procs"]]
         assert {p["name"] for p in state["procs"]} >= {"trainer", "sync", "streamer", "tester-1", "tester-2"}
+        assert any(p["group"] not in (None, "latest") for p in state["procs"])
         done = stack.make("down", timeout=120)
         assert done.returncode == 0, done.stderr
         assert up.wait(60) == 0
