@@ -66,6 +66,7 @@ RULES = {
     "test.deterministic": _BOOL,
     "test.watchEvents": _BOOL,
     "test.realtime": _BOOL,
+    "test.outDir": ((lambda v: isinstance(v, str) and v != ""), "a directory path"),
     "test.render.width": _int(16, 4096),
     "test.render.height": _int(16, 4096),
     "test.render.tile": _int(1, 64),

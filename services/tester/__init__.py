@@ -86,7 +86,7 @@ def build(cfg, hub=None) -> Service:
     # and the reloader's load for the cores.
     torch.set_num_threads(1)
     runs_dir, t = Path(cfg.runsDir), cfg.test
-    test_exp = _test_experiment(runs_dir, cfg, create_experiment)
+    test_exp = _test_experiment(Path(t.outDir or runs_dir), cfg, create_experiment)
     if test_exp is not None:
         add_log_file(test_exp / "test.log")
     env = make_env(cfg.task, num_envs=int(t.numEnvs), device=cfg.device, seed=int(cfg.train.seed),
@@ -117,10 +117,10 @@ def build(cfg, hub=None) -> Service:
     return Service(tester, control, reloader)
 
 
-def _test_experiment(runs_dir: Path, cfg, create_experiment):
-    """runs/<Task>_test_<stamp>/ (+ latest_test); a read-only runs root only costs the log and eval files."""
+def _test_experiment(out_dir: Path, cfg, create_experiment):
+    """<out>/<Task>_test_<stamp>/ (+ latest_test); a read-only one only costs the log and eval files."""
     try:
-        return create_experiment(runs_dir, cfg.task.name, "test", cfg)
+        return create_experiment(out_dir, cfg.task.name, "test", cfg)
     except OSError as e:
         log.warning("no test experiment (%s): test.log and eval go nowhere unless the run is writable", e)
         return None

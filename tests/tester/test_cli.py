@@ -101,3 +101,18 @@ def test_viewer_window_under_xvfb(runs_dir, reach_checkpoints, new_run):
                           env={**os.environ, "MUJOCO_GL": "egl"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert "viewer open" in done.stderr and "test summary: episodes 2," in done.stdout
+
+
+def test_out_dir_takes_the_test_experiment_when_the_runs_are_not_writable(runs_dir, reach_checkpoints, new_run,
+                                                                            tmp_path):
+    """The stack mounts runs read-only: the tester's log and eval go to test.outDir instead."""
+    exp = new_run(reach_checkpoints[-1])
+    (exp / "eval").write_text("")  # no eval/ can be made in the training run (root ignores file modes)
+    out = tmp_path / "tester-out"
+    done = subprocess.run(command("checkpoint=latest", "testGamesNum=2", f"test.outDir={out}", runs_dir=runs_dir),
+                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    test_exp = (out / "latest_test").resolve()
+    assert test_exp.name.startswith("Reach_test_") and (test_exp / "test.log").is_file()
+    assert len((test_exp / "eval" / "episodes.jsonl").read_text().splitlines()) == 2
+    assert not (runs_dir / "latest_test").exists()
