@@ -24,6 +24,12 @@ def volume_checkpoints(volume):
     return out.stdout.split() if out.returncode == 0 else []
 
 
+def volume_files(volume, pattern):
+    out = docker("run", "--rm", "-v", f"{volume}:/v:ro", "--entrypoint", "find", "policycast-sync:local",
+                 "/v", "-path", pattern)
+    return out.stdout.split() if out.returncode == 0 else []
+
+
 def test_make_up_docker_end_to_end(tmp_path):
     if not engine_running():
         if os.environ.get("POLICYCAST_REQUIRE_DOCKER"):
@@ -42,7 +48,10 @@ def test_make_up_docker_end_to_end(tmp_path):
         left = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").stdout.split()
         assert left == [], "containers outlived `make down`"
         assert volume_checkpoints(f"{project}_runs"), "the runs volume lost its checkpoints"
+        # testers read runs read-only; their own log and per-checkpoint eval land in their volume
+        assert volume_files(f"{project}_tester-runs", "*_test_*/test.log"), "no tester log in tester-runs"
+        assert volume_files(f"{project}_tester-runs", "*_test_*/eval/episodes.jsonl"), "no eval in tester-runs"
     finally:
         subprocess.run(["make", "-s", "-C", str(ROOT), "down"], env=stack.env, capture_output=True, timeout=300)
-        for v in ("runs", "trainer-runs"):
+        for v in ("runs", "trainer-runs", "tester-runs"):
             docker("volume", "rm", "-f", f"{project}_{v}")
