@@ -5,26 +5,13 @@
     python train.py config=test_stream testGamesNum=0 checkpoint=latest reloadInterval=30
     python train.py --help
 """
-import os
 import sys
 
-# MUJOCO_GL is read when mujoco is imported: EGL renders offscreen without a display.
-os.environ.setdefault("MUJOCO_GL", "egl")
-
-from services.core.config import ConfigError, help_text, load_config, stream_token  # noqa: E402
-from services.core.logs import setup_logging  # noqa: E402
+from services.core.cli import main
+from services.core.config import ConfigError, stream_token
 
 
-def main(argv: list[str]) -> int:
-    if any(a in ("-h", "--help", "help") for a in argv):
-        print(help_text())
-        return 0
-    try:
-        cfg = load_config(argv)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    setup_logging()
+def run(cfg) -> int:
     if cfg.mode == "train":
         from services.trainer import run as train
 
@@ -44,8 +31,7 @@ def test_and_stream(cfg) -> int:
     try:
         server, hub = start_in_process(port=cfg.stream.port, bind_all=cfg.stream.bindAll, token=stream_token(cfg))
     except PortInUseError as e:
-        print(f"error: streamPort={cfg.stream.port}: {e.strerror}", file=sys.stderr)
-        return 2
+        raise ConfigError(f"streamPort={cfg.stream.port}: {e.strerror}") from None
     try:
         return test(cfg, hub=hub)
     finally:
@@ -53,4 +39,4 @@ def test_and_stream(cfg) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:], run))

@@ -1,0 +1,29 @@
+"""The one way a command line becomes a run, shared by `train.py` and `python -m services.<name>`."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable
+
+# MUJOCO_GL is read when mujoco is imported: EGL renders offscreen without a display.
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+from .config import ConfigError, help_text, load_config  # noqa: E402
+from .logs import setup_logging  # noqa: E402
+
+
+def main(argv: list[str], run: Callable, default_preset: str = "config", banner: str = "") -> int:
+    """--help prints the presets/aliases; a refused value is one line + exit 2; else `run(cfg)`'s code.
+
+    `run` may raise ConfigError for a refusal that needs the composed config (e.g. the wrong mode).
+    """
+    if any(a in ("-h", "--help", "help") for a in argv):
+        print((banner + "\n\n" if banner else "") + help_text())
+        return 0
+    try:
+        cfg = load_config(argv, default_preset)
+        setup_logging()
+        return run(cfg)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
