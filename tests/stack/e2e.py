@@ -1,6 +1,5 @@
 """The stack's end-to-end flow, driven through `make` exactly as a user would, for either runtime."""
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -8,16 +7,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import requests
+from tests.waiting import free_port  # noqa: F401 (re-exported for this area)
 
 ROOT = Path(__file__).resolve().parents[2]
 # Small and quick: few envs, a checkpoint every 2 epochs, testers polling every 2 s.
 UP_ARGS = ["TASK=Reach", "NUM_ENVS=8", "MAX_ITERATIONS=300", "SAVE_FREQUENCY=2", "reload-interval=2"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Stack:

@@ -1,17 +1,11 @@
 """`make reload-interval=N` without a running stack, bad values, and the remembered settings file."""
 import os
-import socket
 import stat
 import subprocess
 from pathlib import Path
+from tests.waiting import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make(home, *args):

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import cv2
 import numpy as np
 import requests
-
+from tests.waiting import wait_for  # noqa: F401 (re-exported for this area)
 
 
 def jpeg_of(i: int, width=320, height=240, quality=80, noise=False) -> bytes:
@@ -242,14 +242,3 @@ def slow_chunks(url_base, path, fast_after: threading.Event, pause=0.05, rcvbuf=
                 time.sleep(pause)
     finally:
         sock.close()
-
-
-def wait_for(predicate, timeout=20.0, what="condition"):
-    """Poll until predicate() is truthy (bounded); returns its value or fails naming `what`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -2,7 +2,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -11,25 +10,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tests.waiting import free_port, wait_for  # noqa: F401 (re-exported for this area)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout=20.0, step=0.05, what="condition"):
-    """Poll until predicate() is truthy; returns its value. Bounded: fails the test after `timeout`."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -29,7 +29,7 @@ def sshd(tmp_path_factory):
     port = free_port()
     (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {' '.join(host_pub.split()[:2])}\n")
     (d / "sshd_config").write_text("\n".join([
-        f"ListenAddress 127.0.0.1", f"HostKey {d / 'host_key'}", f"PidFile {d / 'sshd.pid'}",
+        "ListenAddress 127.0.0.1", f"HostKey {d / 'host_key'}", f"PidFile {d / 'sshd.pid'}",
         f"AuthorizedKeysFile {d / 'authorized_keys'}",
         "StrictModes no", "UsePAM no", "PermitRootLogin prohibit-password", "PasswordAuthentication no",
         "KbdInteractiveAuthentication no", "LogLevel ERROR",

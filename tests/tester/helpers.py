@@ -1,13 +1,13 @@
 """Helpers shared by the tester tests (plain functions; fixtures live in conftest.py)."""
 import os
 import shutil
-import time
 from pathlib import Path
 
 import torch
 
 from services.core.config import load_config
 from services.tester.policy import act
+from tests.waiting import wait_for  # noqa: F401 (re-exported for this area)
 
 
 def land(src: Path, dest: Path) -> Path:
@@ -21,17 +21,6 @@ def land(src: Path, dest: Path) -> Path:
 def config_for(runs_dir, *extra):
     """The `config=test` a user would get, on this runs root, stepping as fast as the CPU allows."""
     return load_config(["config=test", f"runsDir={runs_dir}", "test.realtime=false", *extra], "test")
-
-
-def wait_for(predicate, timeout=20.0, step=0.02):
-    """Poll until predicate() is truthy (bounded, so every test stops by itself); returns its value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def actions_of(model, obs):

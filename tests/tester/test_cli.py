@@ -3,7 +3,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,15 +12,10 @@ import requests
 
 from services.core.checkpoints import load_checkpoint
 from tests.tester.helpers import wait_for
+from tests.waiting import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["numEnvs=2", "test.realtime=false", "test.render.width=160", "test.render.height=120"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get_status(port):
