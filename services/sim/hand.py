@@ -156,7 +156,7 @@ def build_mjcf(with_box: bool = True, offscreen: tuple[int, int] = (1280, 960),
     <light name="key" pos="0.4 -0.4 1.2" dir="-0.3 0.3 -1" directional="true" castshadow="false"/>
     <geom name="floor" type="plane" size="2 2 0.05" pos="0 0 -0.75" material="floor" {_WORLD_COL}/>
     <geom name="table" type="box" size="0.3 0.3 0.375" pos="0 0 -0.375" rgba="{_COLORS['table']}" {_WORLD_COL}/>
-    <camera name="fixed" pos="0.5 -0.5 0.5" xyaxes="{_look_at((0.5, -0.5, 0.5), (0.03, 0, 0.17))}"/>
+    <camera name="fixed" pos="0.4 -0.4 0.37" xyaxes="{_look_at((0.4, -0.4, 0.37), (0, 0, 0.12))}"/>
     <body name="hand" pos="0 0 {PALM_HEIGHT}" gravcomp="1">
       {base_joints}
       <camera name="track" mode="trackcom" pos="0.35 -0.35 0.15" xyaxes="{_look_at((0.35, -0.35, 0.15), (0, 0, -0.08))}"/>
