@@ -23,8 +23,9 @@ log = logging.getLogger("sim")
 def default_threads(num_envs: int) -> int:
     """Stepping threads: $POLICYCAST_SIM_THREADS, else one per 8 worlds up to the core count.
 
-    On 2 cores a second thread measured no steadier gain than noise (bench/sim_throughput.py), and
-    the trainer's torch wants a core too, so 2-core machines step on one thread.
+    On a quiet 2-core machine a second thread steps physics 1.5-1.8x faster (bench/sim_throughput.py),
+    but there the trainer's torch, the tester's renderer and the streamer need that core, and under
+    load the gain vanished: 2-core machines step on one thread.
     """
     env = os.environ.get("POLICYCAST_SIM_THREADS")
     if env:
@@ -159,7 +160,7 @@ class MujocoBatchEnv:
 
     def privileged(self) -> dict:
         """Simulator truth for logs/critics (never part of observations)."""
-        return self.task.privileged() if hasattr(self.task, "privileged") else {}
+        return self.task.privileged()
 
     def close(self) -> None:
         if self._renderer is not None:

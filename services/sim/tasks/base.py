@@ -98,9 +98,7 @@ class HandTask:
         self.cfg = cfg if isinstance(cfg, Cfg) else Cfg(cfg)
         self.model, self.num_envs = model, num_envs
         self.episode_length = self.cfg.int("episodeLength")
-        self.substeps = self.cfg.int("sim.substeps")
-        self.timestep = self.cfg.num("sim.timestep", 1e-4, 0.02)
-        self.contacts = self.cfg.bool("sim.contacts")
+        self.substeps = self.cfg.int("sim.substeps")  # sim.timestep/contacts shape the model: the backend reads them
         ids = lambda kind, name: mujoco.mj_name2id(model, kind, name)
         J = mujoco.mjtObj
         self.act_joints = hand.actuated_joints()
@@ -183,6 +181,10 @@ class HandTask:
 
     def reset_worlds(self, ids: np.ndarray, rngs: list) -> None:
         raise NotImplementedError
+
+    def privileged(self) -> dict:
+        """Simulator truth for logs/critics, never part of observations (none by default)."""
+        return {}
 
     def evaluate(self, progress: np.ndarray):
         """After physics: (reward (N,), terminated (N,) bool, success (N,) bool, extras dict)."""
