@@ -48,7 +48,6 @@ class BlindGrasping(HandTask):
         self.stage = np.zeros(n, np.int64)
         self.stage_steps = np.zeros(n, np.int64)
         self.box_start = np.zeros((n, 3))
-        self.failure = np.zeros(n, bool)
 
     @property
     def num_obs(self) -> int:
@@ -64,7 +63,6 @@ class BlindGrasping(HandTask):
         self.box_start[ids] = s.qpos[ids, self.box_q:self.box_q + 3]
         self.stage[ids] = 0
         self.stage_steps[ids] = 0
-        self.failure[ids] = False
 
     # -- privileged quantities (rewards, stage logic, logs) -------------------------------------------
     def box_pos(self) -> np.ndarray:
@@ -108,7 +106,6 @@ class BlindGrasping(HandTask):
         pushed = np.linalg.norm(box[:, :2] - self.box_start[:, :2], axis=1) > self.box_max_distance
         timeout = self.stage_steps > self.timeouts[self.stage]
         failure = ~success & (table | too_low | pushed | timeout)
-        self.failure = failure.copy()  # reset_worlds edits self.failure; extras keep this step's
         reward += w["successBonus"] * success - w["failurePenalty"] * failure - w["actionRate"] * self.action_rate
         extras = {"stage": self.stage.astype(np.float32), "box_height": lift, "box_contacts": contacts,
                   "failure": failure, "table_contact": table | too_low}
