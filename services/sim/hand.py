@@ -15,7 +15,6 @@ them for all worlds at once instead of looping over each world's contact list.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 PALM_HEIGHT = 0.25  # palm centre above the table when ARTz = 0
