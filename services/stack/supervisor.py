@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from services.core.signals import stop_on_signals
+
 STATE_DIR = Path(".policycast")
 STATE_FILE = STATE_DIR / "local-stack.json"     # pid + children, for `ps`/`down`
 TESTERS_FILE = STATE_DIR / "testers.json"       # {"<experiment|latest>": N}, for `testers`
@@ -173,23 +175,23 @@ class Supervisor:
     def run(self, specs: list[Spec]) -> int:
         STATE_DIR.mkdir(exist_ok=True)
         self.log = open(LOG_FILE, "a")
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: self.stopping.set())
-        try:
-            for spec in specs:
-                self.add(spec)
-            self.write_state()
-            while not self.stopping.wait(0.5):
-                self.check()
-                self.reconcile_testers()
+        # Ctrl+C / SIGTERM (make down, docker stop) stop every child, then this process exits 0.
+        with stop_on_signals(lambda _name: self.stopping.set()):
+            try:
+                for spec in specs:
+                    self.add(spec)
                 self.write_state()
-        finally:
-            self.say("stack", "stopping every service")
-            for child in reversed(self.children):
-                self._stop(child)
-            STATE_FILE.unlink(missing_ok=True)
-            self.say("stack", "stopped")
-            self.log.close()
+                while not self.stopping.wait(0.5):
+                    self.check()
+                    self.reconcile_testers()
+                    self.write_state()
+            finally:
+                self.say("stack", "stopping every service")
+                for child in reversed(self.children):
+                    self._stop(child)
+                STATE_FILE.unlink(missing_ok=True)
+                self.say("stack", "stopped")
+                self.log.close()
         return 0
 
 

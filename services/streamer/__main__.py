@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 
 from services.core.logs import setup_logging
+from services.core.signals import stop_on_signals
 
 from . import PortInUseError, start_in_process
 from .server import DEFAULT_THREADS
@@ -34,10 +33,8 @@ def main(argv=None) -> int:
     except PortInUseError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
-    done.wait()
+    with stop_on_signals() as stop:
+        stop.wait()
     server.stop()
     return 0
 

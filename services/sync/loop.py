@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import logging
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.core.signals import stop_on_signals
 from services.sync.health import SyncState, serve
 from services.sync.passes import PassResult, base_args, sync_pass
 from services.sync.rsync import Rsync, RsyncError, Stopped
@@ -62,46 +62,45 @@ def run(s: Settings) -> int:
         except OSError as e:  # e.g. inotify watch limit reached: the interval still syncs
             log.warning("no file events (%s); syncing every %gs", e, s.interval)
 
-    def on_signal(signum, _frame):
-        log.info("%s: stopping (an interrupted transfer resumes on the next start)", signal.Signals(signum).name)
+    def on_stop(signal_name):
+        log.info("%s: stopping (an interrupted transfer resumes on the next start)", signal_name)
         trigger.stop()
         rsync.terminate()
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
 
     log.info("syncing %s -> %s (%s, interval %gs%s%s)", s.source, s.dest,
              "ssh" if s.remote else ("local" if s.no_watch else "local, file events"), s.interval,
              ", --delete" if s.delete else "", f", http {s.metrics_bind}:{s.metrics_port}" if server else "")
     exit_code, delay, use_events, was_pending = 0, 0.0, True, False
-    try:
-        while trigger.wait(delay, use_events) != "stop":
-            try:
-                result = sync_pass(rsync, s.source, s.dest, s.delete)
-            except Stopped:
-                break
-            except (RsyncError, OSError) as e:
-                failures = state.record_failure(str(e))
-                if s.once:
-                    log.error("pass failed: %s", e)
-                    exit_code = 1
+    with stop_on_signals(on_stop):
+        try:
+            while trigger.wait(delay, use_events) != "stop":
+                try:
+                    result = sync_pass(rsync, s.source, s.dest, s.delete)
+                except Stopped:
                     break
-                delay, use_events = backoff(failures, s.interval), False
-                log.warning("pass failed (%d in a row): %s; retry in %gs", failures, e, delay)
-                continue
-            state.record_success(result)
-            _log_pass(result)
-            if s.once:
-                break
-            # A link waiting for its experiment: look again soon (once; a link to an experiment that
-            # never comes, e.g. dangling in SRC, then waits for the interval like everything else).
-            soon = result.links_pending and not was_pending
-            delay, use_events, was_pending = (max(s.debounce, 0.5) if soon else s.interval), True, bool(result.links_pending)
-    finally:
-        if observer is not None:
-            observer.stop()
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+                except (RsyncError, OSError) as e:
+                    failures = state.record_failure(str(e))
+                    if s.once:
+                        log.error("pass failed: %s", e)
+                        exit_code = 1
+                        break
+                    delay, use_events = backoff(failures, s.interval), False
+                    log.warning("pass failed (%d in a row): %s; retry in %gs", failures, e, delay)
+                    continue
+                state.record_success(result)
+                _log_pass(result)
+                if s.once:
+                    break
+                # A link waiting for its experiment: look again soon (once; a link to an experiment that
+                # never comes, e.g. dangling in SRC, then waits for the interval like everything else).
+                soon = result.links_pending and not was_pending
+                delay, use_events, was_pending = (max(s.debounce, 0.5) if soon else s.interval), True, bool(result.links_pending)
+        finally:
+            if observer is not None:
+                observer.stop()
+            if server is not None:
+                server.shutdown()
+                server.server_close()
     log.info("stopped")
     return exit_code
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,21 +26,22 @@ def run(cfg, hub=None) -> int:
         if spec not in LATEST_SPECS:
             print(f"error: {e}", file=sys.stderr)
             return 2
+    from services.core.signals import stop_on_signals
+
     service = build(cfg, hub)
-    stop = threading.Event()
-    restore = _stop_on_signals(stop)
     games = int(cfg.train.testGamesNum)
     log.info("tester %s: checkpoint=%s, %s, reload every %s s", service.tester.id, spec,
              f"{games} games" if games else "until stopped", cfg.train.reloadInterval)
+    # SIGINT/SIGTERM end the loop cleanly (exit 0): containers are stopped with SIGTERM.
     try:
-        if cfg.viewer.enabled:
-            from .viewer import watch
+        with stop_on_signals() as stop:
+            if cfg.viewer.enabled:
+                from .viewer import watch
 
-            watch(service.tester, games, stop)
-        else:
-            service.tester.play(games, stop)
+                watch(service.tester, games, stop)
+            else:
+                service.tester.play(games, stop)
     finally:
-        restore()
         service.close()
     _print_summary(service.tester.summary())
     return 0
@@ -124,15 +123,6 @@ def _test_experiment(out_dir: Path, cfg, create_experiment):
     except OSError as e:
         log.warning("no test experiment (%s): test.log and eval go nowhere unless the run is writable", e)
         return None
-
-
-def _stop_on_signals(stop: threading.Event):
-    """SIGINT/SIGTERM end the loop cleanly (exit 0): containers are stopped with SIGTERM."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    handler = lambda signum, frame: stop.set()  # noqa: E731
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    return lambda: [signal.signal(s, h) for s, h in old.items()]
 
 
 def _print_summary(s: dict) -> None:

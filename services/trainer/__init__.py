@@ -41,13 +41,13 @@ def _train(cfg, resume) -> int:
 
     from services.core.experiments import create_experiment
     from services.core.logs import add_log_file
+    from services.core.signals import stop_on_signals
     from services.sim import make_env
 
     from . import rlgames_env
     from .params import rl_games_params
-    from .progress import Progress
+    from .progress import Progress, StopRequested
     from .rlgames_io import patched_checkpoint_io, quiet_prints
-    from .stopping import StopRequested, stop_on_signals
 
     task, seed = str(cfg.task.name), int(cfg.train.seed)
     experiment = create_experiment(cfg.runsDir, task, "train", cfg)  # latest_train -> this run, now
@@ -64,7 +64,8 @@ def _train(cfg, resume) -> int:
     rlgames_env.register(env, str(cfg.device))
     params = rl_games_params(cfg, experiment)
 
-    with stop_on_signals() as stop, patched_checkpoint_io(), quiet_prints(), logging_redirect_tqdm():
+    with stop_on_signals(_announce_stop, abort_on_second=True) as stop, patched_checkpoint_io(), quiet_prints(), \
+            logging_redirect_tqdm():
         progress = Progress(int(cfg.train.maxIterations), int(cfg.train.printInterval), stop)
         runner = Runner(algo_observer=progress)
         runner.load({"params": params})
@@ -85,6 +86,10 @@ def _train(cfg, resume) -> int:
                 agent.writer.close()
             env.close()
     return 0
+
+
+def _announce_stop(signal_name: str) -> None:
+    log.info("%s: stopping; a final checkpoint will be saved (send it again to abort)", signal_name)
 
 
 def check_device(device: str) -> None:

@@ -15,9 +15,11 @@ import time
 from rl_games.common.algo_observer import AlgoObserver
 from tqdm import tqdm
 
-from .stopping import StopRequested
-
 log = logging.getLogger("trainer")
+
+
+class StopRequested(Exception):
+    """Raised inside rl_games' loop (from the observer) to leave `agent.train()`."""
 
 
 class Progress(AlgoObserver):
@@ -36,7 +38,7 @@ class Progress(AlgoObserver):
         for episode in infos.get("episodes", ()) if isinstance(infos, dict) else ():
             if "success" in episode:
                 self.successes.append(float(episode["success"]))
-        if self.stop.requested:  # mid-rollout: the weights are those of the last finished epoch
+        if self.stop.is_set():  # mid-rollout: the weights are those of the last finished epoch
             raise StopRequested
 
     def after_print_stats(self, frame, epoch_num, total_time):
@@ -48,7 +50,7 @@ class Progress(AlgoObserver):
             self.algo.writer.add_scalar("success_rate/iter", success, epoch_num)
             self.algo.writer.add_scalar("success_rate/time", success, total_time)
         self._report(epoch_num)
-        if self.stop.requested:
+        if self.stop.is_set():
             raise StopRequested
 
     # --- our side ------------------------------------------------------------------------------
