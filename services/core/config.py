@@ -48,13 +48,14 @@ def _number(lo=0):
 
 
 _BOOL = (lambda v: isinstance(v, bool)), "true or false"
+_DIR = (lambda v: isinstance(v, str) and v != ""), "a directory path"
 _DEVICE = (lambda v: isinstance(v, str) and re.fullmatch(r"cpu|cuda(:\d+)?", v) is not None), "cpu, cuda or cuda:N"
 
 RULES = {
     "mode": ((lambda v: v in ("train", "test")), "train or test"),
     "device": _DEVICE,
     "headless": _BOOL,
-    "runsDir": ((lambda v: isinstance(v, str) and v != ""), "a directory path"),
+    "runsDir": _DIR,
     "env.numEnvs": _int(1),
     "train.seed": _int(0),
     "train.maxIterations": _int(1),
@@ -66,7 +67,7 @@ RULES = {
     "test.deterministic": _BOOL,
     "test.watchEvents": _BOOL,
     "test.realtime": _BOOL,
-    "test.outDir": ((lambda v: isinstance(v, str) and v != ""), "a directory path"),
+    "test.outDir": _DIR,
     "test.render.width": _int(16, 4096),
     "test.render.height": _int(16, 4096),
     "test.render.tile": _int(1, 64),
