@@ -16,6 +16,7 @@ import torch
 
 TEMP_SUFFIX = ".tmp"
 LATEST_LINKS = ("latest_train", "latest_test")
+LATEST_SPECS = ("latest",) + LATEST_LINKS  # checkpoint= values that follow a link (latest = latest_train)
 _EPOCH_RE = re.compile(r"_ep_(\d+)")
 
 
@@ -216,7 +217,7 @@ def resolve(spec: str, runs_dir) -> Resolution:
     if not spec:
         raise ResolveError("checkpoint=: empty value (use latest, latest_train, latest_test, "
                            "an experiment directory, a .pth file or part of an experiment name)")
-    if spec in ("latest",) + LATEST_LINKS:
+    if spec in LATEST_SPECS:
         link = "latest_train" if spec == "latest" else spec
         exp = resolve_latest(runs_dir, link)
         return Resolution(exp, newest_checkpoint(exp), follows=link)

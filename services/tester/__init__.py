@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger("tester")
-LATEST_SPECS = ("latest", "latest_train", "latest_test")
 
 
 def run(cfg, hub=None) -> int:
     """Run the tester the config asks for; returns the process exit code."""
-    from services.core.checkpoints import ResolveError, resolve
+    from services.core.checkpoints import LATEST_SPECS, ResolveError, resolve
 
     spec = str(cfg.train.checkpoint)
     try:

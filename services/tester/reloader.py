@@ -20,12 +20,11 @@ from typing import Callable
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
-from services.core.checkpoints import (CheckpointError, ResolveError, check_compatible, epoch_of,
+from services.core.checkpoints import (LATEST_SPECS, CheckpointError, ResolveError, check_compatible, epoch_of,
                                        inside, is_checkpoint_name, load_checkpoint, resolve)
 
 log = logging.getLogger("tester.reload")
 WAITING_POLL_S = 1.0  # how often to look while nothing is loaded yet, whatever the interval
-LATEST_SPECS = ("latest", "latest_train", "latest_test")
 BURST_S, BURST_POLL_S = 1.0, 0.02  # after a filesystem event: look every 20 ms for 1 s
 
 

@@ -37,7 +37,7 @@ class Tester:
         self.recorder = EvalRecorder(None)
         self._recorder_for = object()
         self.episodes = 0
-        self.returns: list[float] = []  # every episode of this run, for the summary
+        self.return_sum = 0.0  # over every episode of this run (`episodes` of them), for the summary
         self.successes = 0
         self.per_ckpt = [0, 0.0, 0]  # episodes, return sum, successes under the current checkpoint
         self.ep_return = 0.0  # world 0's running return, shown on frames
@@ -165,7 +165,7 @@ class Tester:
         cur = self.current
         self.recorder.record(episode, cur.path.name, cur.epoch)
         self.episodes += 1
-        self.returns.append(float(episode["return"]))
+        self.return_sum += float(episode["return"])
         self.successes += int(bool(episode.get("success", False)))
         self.per_ckpt[0] += 1
         self.per_ckpt[1] += float(episode["return"])
@@ -204,9 +204,9 @@ class Tester:
             time.sleep(delay)
 
     def summary(self) -> dict:
-        n = len(self.returns)
+        n = self.episodes
         cur = self.current
-        return {"episodes": n, "mean_return": sum(self.returns) / n if n else None,
+        return {"episodes": n, "mean_return": self.return_sum / n if n else None,
                 "success_rate": self.successes / n if n else None,
                 "checkpoint": str(cur.path) if cur else None, "epoch": cur.epoch if cur else None,
                 "reloads": self.reloader.reloads}
