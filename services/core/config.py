@@ -5,6 +5,7 @@ overrides, checks values once at start, and turns every refusal into one line na
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -44,7 +45,19 @@ def _int(lo=None, hi=None):
 
 
 def _number(lo=0):
-    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= lo), f"a number >= {lo}"
+    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= lo), \
+        f"a number >= {lo}"
+
+
+def reload_interval(value) -> float:
+    """A reload interval in seconds, checked the same at every entry (CLI, tester API, streamer, make).
+
+    A finite number >= 0 (0 = keep the current checkpoint); ValueError says what is expected.
+    """
+    check, what = RULES["train.reloadInterval"]
+    if not check(value):
+        raise ValueError(f"expects {what} of seconds (0 keeps the current checkpoint)")
+    return float(value)
 
 
 _BOOL = (lambda v: isinstance(v, bool)), "true or false"

@@ -5,6 +5,8 @@ import os
 import secrets
 from pathlib import Path
 
+from services.core.config import reload_interval
+
 ENV_FILE = Path(os.environ.get("POLICYCAST_ENV_FILE", ".policycast.env"))
 DEFAULTS = {"RELOAD_INTERVAL": "30", "TASK": "Reach"}
 
@@ -40,9 +42,7 @@ def save(updates: dict[str, str], path: Path = ENV_FILE) -> dict[str, str]:
 def parse_interval(text: str) -> str:
     """A reload interval from the command line: a number >= 0, else one line naming the key."""
     try:
-        value = float(text)
+        value = reload_interval(float(text))
     except ValueError:
-        value = -1.0
-    if not value >= 0 or value == float("inf"):
-        raise SystemExit(f"error: reload-interval={text!r}: expects a number of seconds >= 0 (0 = never reload)")
+        raise SystemExit(f"error: reload-interval={text!r}: expects a number of seconds >= 0 (0 = never reload)") from None
     return f"{value:g}"

@@ -7,9 +7,10 @@ ingest included, so a stranger can neither steer testers nor inject frames.
 from __future__ import annotations
 
 import hmac
-import math
 
 from flask import Flask, Response, abort, jsonify, render_template, request
+
+from services.core.config import reload_interval as check_interval
 
 from . import metrics
 from .control import ControlError, RemoteControl, invoke
@@ -71,9 +72,11 @@ def create_app(hub: Hub, token: str | None = None, require_token: bool = False) 
 
     def seconds_from_body() -> float:
         value = json_object().get("seconds")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        try:
+            check_interval(value)
+        except ValueError:
             raise ControlError(400, 'body must be JSON {"seconds": N} with N a number >= 0 (0 = never poll)',
-                               "seconds")
+                               "seconds") from None
         return value
 
     def remember(ch, result):

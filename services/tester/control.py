@@ -48,10 +48,10 @@ def create_app(tester, token: str | None = None) -> Flask:
     @app.put("/reload-interval")
     def reload_interval():
         data = body()
-        seconds = data.get("seconds") if data else None
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
-            return bad("seconds: expects a number >= 0 (0 keeps the current checkpoint)", "seconds")
-        return jsonify(tester.set_reload_interval(seconds))
+        try:
+            return jsonify(tester.set_reload_interval(data.get("seconds") if data else None))
+        except ValueError as e:
+            return bad(str(e), "seconds")
 
     @app.post("/pin")
     def pin():

@@ -149,7 +149,8 @@ class HotReloader:
                 wait = WAITING_POLL_S
             if time.monotonic() < self.burst_until:
                 wait = BURST_POLL_S
-            self.wake.wait(timeout=wait)
+            # any interval is accepted; a wait longer than the platform's timer would raise
+            self.wake.wait(timeout=None if wait is None else min(wait, threading.TIMEOUT_MAX))
             self.wake.clear()
 
     def check(self) -> Loaded | None:

@@ -12,8 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-
 from services.core.checkpoints import epoch_of, list_checkpoints
+from services.core.config import reload_interval
 
 from .evalrec import EvalRecorder, eval_dir_for
 from .frames import FrameMaker, RateLimiter
@@ -75,8 +75,10 @@ class Tester:
         return self.status()
 
     def set_reload_interval(self, seconds) -> dict:
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
-            raise ValueError("seconds: expects a number >= 0")
+        try:
+            seconds = reload_interval(seconds)
+        except ValueError as e:
+            raise ValueError(f"seconds: {e}") from None
         self.reloader.set_interval(seconds)
         log.info("reload interval set to %s s", seconds)
         return self.status()

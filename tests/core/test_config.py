@@ -26,6 +26,7 @@ def test_presets_aliases_and_dotted_overrides_compose():
     ("testGamesNum=abc", "testGamesNum"),
     ("testGamesNum=1.5", "testGamesNum"),
     ("reloadInterval=-5", "reloadInterval"),
+    ("reloadInterval=inf", "reloadInterval"),  # a wait no timer can hold
     ("numEnvs=0", "numEnvs"),
     ("env.numEnvs=-1", "numEnvs"),
     ("streamPort=70000", "streamPort"),

@@ -88,6 +88,9 @@ def test_interval_pause_resume(running):
     for body in ({"seconds": -1}, {"seconds": "soon"}, {"seconds": True}, {}):
         r = requests.put(f"{url}/reload-interval", json=body, timeout=5)
         assert r.status_code == 400 and r.json()["field"] == "seconds"
+    r = requests.put(f"{url}/reload-interval", data='{"seconds": Infinity}',  # JSON as Python writes it
+                     headers={"Content-Type": "application/json"}, timeout=5)
+    assert r.status_code == 400 and r.json()["field"] == "seconds"
     assert status(url)["reload_interval"] == 7
 
     s = requests.post(f"{url}/pause", timeout=5).json()
@@ -99,6 +102,16 @@ def test_interval_pause_resume(running):
     s = requests.post(f"{url}/resume", timeout=5).json()
     assert not s["paused"] and s["state"] == "running"
     wait_for(lambda: not bool((service.tester.obs == frozen).all()), 10)
+
+
+def test_a_huge_interval_keeps_hot_reload_alive(running, reach_checkpoints):
+    """Any finite interval is accepted; the reloader must still wake on events and on reload-now."""
+    url, exp, _ = running
+    assert requests.put(f"{url}/reload-interval", json={"seconds": 1e300}, timeout=5).status_code == 200
+    newest = land(reach_checkpoints[-1], exp / "nn" / reach_checkpoints[-1].name)
+    requests.post(f"{url}/reload", timeout=5)
+    wait_for(lambda: status(url)["checkpoint"].endswith(newest.name), 20)
+    assert status(url)["last_reload_error"] is None
 
 
 @pytest.mark.parametrize("running", [("test.control.bind=127.0.0.2", "streamToken=s3cret")], indirect=True)
