@@ -17,6 +17,8 @@ from pathlib import Path
 
 import requests
 
+from services.core.auth import bearer
+
 from . import compose, settings, supervisor
 from .supervisor import Spec, Supervisor
 
@@ -207,7 +209,7 @@ def cmd_reload_interval(a) -> int:
         print(f"stack: no stack running: remembered reload-interval={seconds} s for the next `make up`")
         return 0
     r = requests.put(streamer_url(a.port) + "/api/reload-interval", json={"seconds": float(seconds)},
-                     headers={"Authorization": f"Bearer {saved['POLICYCAST_TOKEN']}"}, timeout=30)
+                     headers=bearer(saved["POLICYCAST_TOKEN"]), timeout=30)
     body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
     for t in body.get("testers", []):
         print(f"  {t['id']}: " + (f"reload every {t['status'].get('reload_interval')} s" if "status" in t

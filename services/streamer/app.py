@@ -6,10 +6,9 @@ ingest included, so a stranger can neither steer testers nor inject frames.
 """
 from __future__ import annotations
 
-import hmac
-
 from flask import Flask, Response, abort, jsonify, render_template, request
 
+from services.core.auth import authorized
 from services.core.config import reload_interval as check_interval
 
 from . import metrics
@@ -36,8 +35,7 @@ def create_app(hub: Hub, token: str | None = None, require_token: bool = False) 
     def check_token():
         if not require_token or request.method in OPEN_METHODS:
             return None
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        if not authorized(request.headers.get("Authorization"), token):
             resp, status = fail(401, "missing or wrong bearer token (send 'Authorization: Bearer <token>')",
                                 "Authorization")
             resp.headers["WWW-Authenticate"] = "Bearer"

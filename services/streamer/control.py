@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import requests
 
+from services.core.auth import bearer
+
 
 class ControlError(Exception):
     def __init__(self, http_status: int, error: str, field: str | None = None):
@@ -24,7 +26,7 @@ class RemoteControl:
         self.url, self.token, self.timeout = url.rstrip("/"), token, timeout
 
     def _call(self, method: str, path: str, body: dict | None = None):
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers = bearer(self.token)
         try:
             r = requests.request(method, self.url + path, json=body, headers=headers, timeout=self.timeout)
         except requests.RequestException as e:

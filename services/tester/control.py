@@ -6,12 +6,13 @@ not a GET needs `Authorization: Bearer <token>`.
 """
 from __future__ import annotations
 
-import hmac
 import logging
 import threading
 
 from cheroot import wsgi
 from flask import Flask, jsonify, request
+
+from services.core.auth import authorized
 
 log = logging.getLogger("tester.control")
 
@@ -22,8 +23,7 @@ def create_app(tester, token: str | None = None) -> Flask:
     @app.before_request
     def need_token():
         if token and request.method not in ("GET", "HEAD", "OPTIONS"):
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            if not authorized(request.headers.get("Authorization"), token):
                 return jsonify(error="missing or wrong bearer token", field="Authorization"), 401
 
     def bad(message, field):

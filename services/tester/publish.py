@@ -11,6 +11,8 @@ import threading
 
 import requests
 
+from services.core.auth import bearer
+
 log = logging.getLogger("tester.publish")
 
 
@@ -20,8 +22,7 @@ class HttpPublisher:
     def __init__(self, streamer_url: str, tester_id: str, token: str | None = None, timeout: float = 2.0):
         self.base = f"{streamer_url.rstrip('/')}/ingest/{tester_id}"
         self.session = requests.Session()
-        if token:
-            self.session.headers["Authorization"] = f"Bearer {token}"
+        self.session.headers.update(bearer(token))
         self.timeout = timeout
         self.cond = threading.Condition()
         self.frame: bytes | None = None
