@@ -145,7 +145,7 @@ def main(argv=None) -> int:
                 ratios.append(f"{task} N={n}: {used / rates[best]:.2f}")
                 cells = "  ".join(f"{name} {rate:>8,.0f}{'*' if name == best else ' '}" for name, rate in rates.items())
                 print(f"  {task:<13} N={n:<4} {cells}")
-        print(f"  services.sim uses mujoco.batch: bit-identical to a loop over MjData, live (N, ...) arrays "
+        print("  services.sim uses mujoco.batch: bit-identical to a loop over MjData, live (N, ...) arrays "
               "for the task math; threads here: " + ", ".join(f"N={n}: {default_threads(n)}" for n in args.envs)
               + " (POLICYCAST_SIM_THREADS overrides)")
         print("  its rate / the fastest here: " + ", ".join(ratios))

@@ -7,12 +7,11 @@ not a GET needs `Authorization: Bearer <token>`.
 from __future__ import annotations
 
 import logging
-import threading
 
-from cheroot import wsgi
 from flask import Flask, jsonify, request
 
 from services.core.auth import authorized
+from services.core.http import WsgiServer
 
 log = logging.getLogger("tester.control")
 
@@ -87,22 +86,9 @@ def create_app(tester, token: str | None = None) -> Flask:
     return app
 
 
-class ControlServer:
-    """cheroot serving the control app on a thread; `url` once started, `stop()` to end."""
+class ControlServer(WsgiServer):
+    """The control app on cheroot, serving from a thread; `url` and `port` once started, `stop()` to end."""
 
     def __init__(self, tester, bind: str = "127.0.0.1", port: int = 0, token: str | None = None):
-        self.server = wsgi.Server((bind, port), create_app(tester, token), numthreads=4)
-        self.server.prepare()  # binds now: a port in use fails here, with the port in the message
-        self.bind, self.port = bind, self.server.bind_addr[1]
-        self.thread = threading.Thread(target=self.server.serve, name="control", daemon=True)
-        self.thread.start()
+        super().__init__(create_app(tester, token), bind, port, threads=4, name="control")
         log.info("control API on http://%s:%d", bind, self.port)
-
-    @property
-    def url(self) -> str:
-        host = "127.0.0.1" if self.bind in ("0.0.0.0", "") else self.bind
-        return f"http://{host}:{self.port}"
-
-    def stop(self) -> None:
-        self.server.stop()
-        self.thread.join(timeout=5)
