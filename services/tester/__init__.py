@@ -25,9 +25,14 @@ def run(cfg, hub=None) -> int:
         if spec not in LATEST_SPECS:
             print(f"error: {e}", file=sys.stderr)
             return 2
+    from services.core.config import ConfigError
+    from services.core.http import PortInUseError
     from services.core.signals import stop_on_signals
 
-    service = build(cfg, hub)
+    try:
+        service = build(cfg, hub)
+    except PortInUseError as e:
+        raise ConfigError(f"test.control.port={cfg.test.control.port}: {e.strerror}") from None
     games = int(cfg.train.testGamesNum)
     log.info("tester %s: checkpoint=%s, %s, reload every %s s", service.tester.id, spec,
              f"{games} games" if games else "until stopped", cfg.train.reloadInterval)

@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +111,16 @@ def test_out_dir_takes_the_test_experiment_when_the_runs_are_not_writable(runs_d
     assert test_exp.name.startswith("Reach_test_") and (test_exp / "test.log").is_file()
     assert len((test_exp / "eval" / "episodes.jsonl").read_text().splitlines()) == 2
     assert not (runs_dir / "latest_test").exists()
+
+
+def test_a_busy_control_port_is_one_line_naming_the_key(runs_dir, reach_checkpoints, new_run):
+    new_run(reach_checkpoints[-1])
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(command("checkpoint=latest", "testGamesNum=1", f"test.control.port={port}",
+                                      runs_dir=runs_dir), cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 2
+    assert f"error: test.control.port={port}: port {port} on 127.0.0.1 is already in use" in done.stderr
+    assert "Traceback" not in done.stderr
