@@ -13,7 +13,7 @@ from services.core.config import reload_interval as check_interval
 
 from . import metrics
 from .control import ControlError, RemoteControl, invoke
-from .hub import ID_RE, Hub
+from .hub import Hub
 from .mjpeg import MIMETYPE, stream_channel, stream_first
 
 MAX_FRAME_BYTES = 16 * 1024 * 1024
@@ -205,10 +205,11 @@ def create_app(hub: Hub, token: str | None = None, require_token: bool = False) 
         return remember(ch, invoke(ch.control, "resume"))
 
     # --- ingest (testers push here) ----------------------------------------------------------------
-    def ingest_id(tester_id: str) -> str:
-        if not ID_RE.match(tester_id):
-            raise ControlError(400, "tester id: use 1-64 letters, digits, '_', '.', '-'", "id")
-        return tester_id
+    def ingest_channel(tester_id: str):
+        try:
+            return hub.channel(tester_id, create=True)  # registers a new tester; the hub checks the id
+        except ValueError as e:
+            raise ControlError(400, str(e), "id") from None
 
     @app.post("/ingest/<tester_id>/status")
     def ingest_status(tester_id):
@@ -218,7 +219,7 @@ def create_app(hub: Hub, token: str | None = None, require_token: bool = False) 
         url = body.get("control_url")
         if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
             raise ControlError(400, "control_url must be an http(s) URL", "control_url")
-        ch = hub.channel(ingest_id(tester_id), create=True)
+        ch = ingest_channel(tester_id)
         control = None
         in_process = ch.control is not None and not isinstance(ch.control, RemoteControl)
         if url and not in_process and getattr(ch.control, "url", None) != url.rstrip("/"):
@@ -234,7 +235,7 @@ def create_app(hub: Hub, token: str | None = None, require_token: bool = False) 
         jpeg = request.get_data(cache=False)
         if not jpeg.startswith(b"\xff\xd8"):
             raise ControlError(400, "body is not a JPEG image", "body")
-        hub.channel(ingest_id(tester_id), create=True).put_frame(jpeg)
+        ingest_channel(tester_id).put_frame(jpeg)
         return jsonify({"ok": True})
 
     return app
