@@ -46,7 +46,7 @@ def parse_stats(text: str) -> Stats:
 
 
 class Rsync:
-    """Runs rsync; `terminate()` (from a signal handler or another thread) stops the current run.
+    """Runs rsync; `terminate()` (from another thread: the stop signal's) stops the current run.
 
     rsync answers SIGTERM by moving the partly received file into --partial-dir, so a stopped run
     resumes on the next start instead of leaving a half file in place.
@@ -55,7 +55,7 @@ class Rsync:
     def __init__(self, base_args: list[str]):
         self._cmd = sh.Command("rsync")  # raises sh.CommandNotFound: checked by the CLI first
         self._base = base_args
-        self._lock = threading.RLock()  # terminate() may run in a signal handler while run() holds it
+        self._lock = threading.RLock()  # terminate() comes from the stop-signal thread while run() may hold it
         self._proc = None
         self._stopping = False
         # C locale: --stats numbers and messages in one stable format.

@@ -34,10 +34,6 @@ class Trigger:
             self._stopped = True
             self._cond.notify_all()
 
-    @property
-    def stopped(self) -> bool:
-        return self._stopped
-
     def wait(self, timeout: float, use_events: bool = True) -> str:
         deadline = time.monotonic() + timeout
         with self._cond:
