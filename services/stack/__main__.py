@@ -18,6 +18,7 @@ from pathlib import Path
 import requests
 
 from services.core.auth import bearer
+from services.core.config import choices
 
 from . import compose, settings, supervisor
 from .supervisor import Spec, Supervisor
@@ -26,14 +27,10 @@ ROOT = compose.ROOT
 PY = sys.executable
 
 
-def known_tasks() -> list[str]:
-    return sorted(p.stem for p in (ROOT / "configs/task").glob("*.yaml"))
-
-
 def task_of(experiment: str, default: str) -> str:
     """Experiments are named <Task>_train_<stamp>: a tester must simulate the task its policy learnt."""
     head = Path(experiment.rstrip("/")).name.split("_", 1)[0]
-    return head if head in known_tasks() else default
+    return head if head in choices("task") else default
 
 
 def streamer_url(port: int) -> str:
@@ -227,7 +224,7 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="start the stack (builds images in Docker mode)")
     up.add_argument("--runtime", choices=["auto", "docker", "local"], default=os.environ.get("RUNTIME", "auto"))
-    up.add_argument("--task", default="Reach", choices=known_tasks())
+    up.add_argument("--task", default="Reach", choices=choices("task"))
     up.add_argument("--num-envs", type=int, default=64)
     up.add_argument("--testers", type=int, default=1)
     up.add_argument("--reload-interval", default=None)
