@@ -1,6 +1,7 @@
 """Docker runtime: build the images, drive `docker compose` for compose.yaml, manage tester replicas."""
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -25,8 +26,12 @@ def engine_running() -> bool:
     return shutil.which("docker") is not None and _ok(["docker", "info"])
 
 
+@functools.cache
 def compose_cmd() -> list[str]:
-    """`docker compose` (v2 plugin), else a v2 `docker-compose`, else the one pip installs into the venv."""
+    """`docker compose` (v2 plugin), else a v2 `docker-compose`, else the one pip installs into the venv.
+
+    Found once per process: `make up` calls compose several times.
+    """
     if _ok(["docker", "compose", "version"]):
         return ["docker", "compose"]
     venv_bin = Path(sys.executable).parent / "docker-compose"
@@ -41,7 +46,7 @@ def compose_cmd() -> list[str]:
 
 
 def compose(args: list[str], env_file: Path, env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess:
-    cmd = compose_cmd() + ["-f", str(ROOT / "compose.yaml"), "--env-file", str(env_file)] + args
+    cmd = [*compose_cmd(), "-f", str(ROOT / "compose.yaml"), "--env-file", str(env_file)] + args
     return subprocess.run(cmd, env={**os.environ, **(env or {})}, **kw)
 
 
