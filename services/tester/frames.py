@@ -35,6 +35,7 @@ class FrameMaker:
         self.task, self.width, self.height = task, width, height
         self.params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]
         self.flash_until = 0.0
+        self._waiting: tuple[list[str], bytes] | None = None  # (its text, its JPEG)
 
     def flash(self) -> None:
         """Mark a reload: the next frames carry a bright border and a 'reloaded' tag."""
@@ -62,13 +63,15 @@ class FrameMaker:
         return self.encode(img)
 
     def waiting(self, experiment: str | None, detail: str = "") -> bytes:
-        """What viewers see before any checkpoint exists."""
-        img = np.full((self.height, self.width, 3), 32, np.uint8)
+        """What viewers see before any checkpoint exists (encoded again only when its text changes)."""
         lines = [f"{self.task}  {experiment or ''}", "waiting for the first checkpoint"]
         if detail:
             lines.append(detail[:70])
-        self._text_block(img, lines)
-        return self.encode(img)
+        if self._waiting is None or self._waiting[0] != lines:
+            img = np.full((self.height, self.width, 3), 32, np.uint8)
+            self._text_block(img, lines)
+            self._waiting = (lines, self.encode(img))
+        return self._waiting[1]
 
     def _text_block(self, img, lines) -> None:
         scale = max(0.4, img.shape[1] / 1280)
