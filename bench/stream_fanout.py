@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from flask import Flask, Response  # noqa: E402
 
 from services.streamer import start_in_process  # noqa: E402
-from services.streamer.mjpeg import MIMETYPE, part  # noqa: E402
+from services.streamer.mjpeg import MIMETYPE, part, read_parts  # noqa: E402
 from services.streamer.server import StreamerServer  # noqa: E402
 
 W, H, QUALITY = 640, 480, 80  # the tester's default frame
@@ -109,26 +109,16 @@ def connect(port, path) -> socket.socket:
 
 
 def viewer(sock, until, out: list):
-    buf = b""
-    try:
+    def chunks():
         while time.monotonic() < until:
             data = sock.recv(1 << 20)
             if not data:
-                break
-            buf += data
-            while True:
-                start = buf.find(b"--frame\r\n")
-                head_end = buf.find(b"\r\n\r\n", start)
-                if start < 0 or head_end < 0:
-                    break
-                head = buf[start:head_end].decode()
-                size = int(head.split("Content-Length: ")[1].split("\r\n")[0])
-                seq = int(head.split("X-Sequence: ")[1].split("\r\n")[0])
-                end = head_end + 4 + size
-                if len(buf) < end:
-                    break
-                out.append((seq, time.monotonic()))
-                buf = buf[end:]
+                return
+            yield data
+
+    try:
+        for seq, _jpeg in read_parts(chunks()):
+            out.append((seq, time.monotonic()))
     except OSError:
         pass
     finally:

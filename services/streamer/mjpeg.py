@@ -14,6 +14,24 @@ def part(jpeg: bytes, seq: int) -> bytes:
     return head + jpeg + b"\r\n"
 
 
+def read_parts(chunks):
+    """The viewer's side of `part()`: (seq, jpeg) pairs out of a stream's byte chunks (tests, bench, scripts)."""
+    buf, marker = b"", f"--{BOUNDARY}\r\n".encode()
+    for data in chunks:
+        buf += data
+        while True:
+            start = buf.find(marker)
+            head_end = buf.find(b"\r\n\r\n", start)
+            if start < 0 or head_end < 0:
+                break
+            headers = dict(line.split(": ", 1) for line in buf[start + len(marker):head_end].decode().split("\r\n"))
+            size, body = int(headers["Content-Length"]), head_end + 4
+            if len(buf) < body + size:
+                break
+            yield int(headers["X-Sequence"]), buf[body:body + size]
+            buf = buf[body + size:]
+
+
 def stream_channel(hub: Hub, channel: Channel):
     """Frames of one tester until the viewer goes away (the server then closes us: GeneratorExit).
 

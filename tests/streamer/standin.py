@@ -11,6 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import cv2
 import numpy as np
 import requests
+
+from services.streamer.mjpeg import read_parts
 from tests.waiting import wait_for  # noqa: F401 (re-exported for this area)
 
 
@@ -196,25 +198,7 @@ class Pusher:
 
 def iter_parts(resp, chunk_size=65536):
     """(seq, jpeg) pairs from a requests streaming response of multipart/x-mixed-replace."""
-    return parse_parts(resp.iter_content(chunk_size))
-
-
-def parse_parts(chunks):
-    """Parse MJPEG parts (our `X-Sequence` header numbers each frame) out of a stream of byte chunks."""
-    buf = b""
-    for data in chunks:
-        buf += data
-        while True:
-            start = buf.find(b"--frame\r\n")
-            head_end = buf.find(b"\r\n\r\n", start)
-            if start < 0 or head_end < 0:
-                break
-            headers = dict(line.split(": ", 1) for line in buf[start + 9:head_end].decode().split("\r\n"))
-            size, body = int(headers["Content-Length"]), head_end + 4
-            if len(buf) < body + size:
-                break
-            yield int(headers["X-Sequence"]), buf[body:body + size]
-            buf = buf[body + size:]
+    return read_parts(resp.iter_content(chunk_size))
 
 
 def slow_chunks(url_base, path, fast_after: threading.Event, pause=0.05, rcvbuf=16384):

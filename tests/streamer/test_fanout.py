@@ -3,7 +3,8 @@ import threading
 
 import requests
 
-from tests.streamer.standin import (Pusher, StandInTester, iter_parts, jpeg_of, parse_parts, slow_chunks,
+from services.streamer.mjpeg import read_parts
+from tests.streamer.standin import (Pusher, StandInTester, iter_parts, jpeg_of, slow_chunks,
                                     wait_for)
 
 FRAMES = 120
@@ -43,7 +44,7 @@ def test_twenty_viewers_and_a_slow_one(streamer):
     published = threading.Event()
     threads = [threading.Thread(target=_viewer, args=(_fast_parts(f"{url}/stream/fan"), FRAMES, out, errors))
                for out in fast]
-    slow_parts = parse_parts(slow_chunks(url, "/stream/fan", published))
+    slow_parts = read_parts(slow_chunks(url, "/stream/fan", published))
     threads.append(threading.Thread(target=_viewer, args=(slow_parts, FRAMES, slow, errors)))
     for t in threads:
         t.start()
