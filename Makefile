@@ -27,7 +27,7 @@ help:
 	@echo "make up-remote SYNC_SOURCE=user@server:/path/runs   sync + tester + streamer here, the trainer on a server"
 	@echo "make reload-interval=60          set every running tester's reload interval now, and for the next make up"
 	@echo "make testers EXPERIMENT=latest N=2   run N testers for an experiment (name, substring or latest)"
-	@echo "make down | logs | ps | images   stop everything (runs are kept) | follow logs | list services | build images"
+	@echo "make down | logs | ps | images   stop everything (runs are kept) | follow logs | list services | build images (GPU=1: + MuJoCo Warp)"
 	@echo "make test                        run the test suite"
 	@echo "Without a Docker engine, make up runs the same services as local processes (Ctrl+C stops all)."
 
@@ -64,7 +64,7 @@ ps: setup
 	@$(STACK) ps
 
 images: setup
-	@$(STACK) images
+	@$(STACK) images $(if $(GPU),--gpu)
 
 testers: setup
 	@$(STACK) testers --experiment "$(EXPERIMENT)" -n $(N)

@@ -1,6 +1,7 @@
 """Simulation throughput: how fast the batched envs step and render on this machine.
 
     python bench/sim_throughput.py [--seconds 1.0] [--envs 1 16 64 256] [--tasks Reach BlindGrasping]
+    python bench/sim_throughput.py --backend warp --device cuda:0     # MuJoCo Warp: 1k / 4k / 16k / 64k worlds
 
 Prints, side by side in one run:
 1. physics only (the task's substeps per control step, same model, same controls) for each way of stepping
@@ -10,6 +11,9 @@ Prints, side by side in one run:
    Strategies are timed round-robin in short slices, so a busy machine slows them alike.
 2. the full env (`make_env(...).step`: task math, auto-reset, torch tensors) env-steps/s;
 3. render ms/frame (median) at 320x240 and 640x480, fixed camera, one world and a 2x2 tile.
+With --backend warp: physics steps/s of MuJoCo Warp alone (the captured graph of a control step's
+substeps) next to the full env's env-steps/s at the same world counts: their ratio is what the task
+math, resets and the env's bookkeeping cost.
 """
 from __future__ import annotations
 
@@ -39,14 +43,16 @@ from services.sim.backends.mujoco_batch import default_threads  # noqa: E402
 CPUS = os.cpu_count() or 1
 
 
-def timed(fn, seconds: float) -> float:
-    """Calls of fn per second over about `seconds` (after one warm-up call)."""
+def timed(fn, seconds: float, sync=lambda: None) -> float:
+    """Calls of fn per second over about `seconds` (after one warm-up call); `sync` waits for a GPU."""
     fn()
+    sync()
     n, t0 = 0, time.perf_counter()
     while (elapsed := time.perf_counter() - t0) < seconds:
         fn()
         n += 1
-    return n / elapsed
+    sync()
+    return n / (time.perf_counter() - t0)
 
 
 def interleaved(fns: dict, seconds: float, rounds: int = 5) -> dict:
@@ -121,7 +127,11 @@ def main(argv=None) -> int:
     ap.add_argument("--envs", type=int, nargs="+", default=[1, 16, 64, 256])
     ap.add_argument("--tasks", nargs="+", default=["Reach", "BlindGrasping"])
     ap.add_argument("--skip-physics", action="store_true", help="only the env and render figures")
+    ap.add_argument("--backend", choices=("mujoco", "warp"), default="mujoco")
+    ap.add_argument("--device", default="cpu", help="warp: cuda:0 (or cpu, Warp's slow CPU device)")
     args = ap.parse_args(argv)
+    if args.backend == "warp":
+        return warp_bench(args)
 
     print(f"machine: {platform.node()} | {platform.processor() or platform.machine()} | {CPUS} cpus | "
           f"load {os.getloadavg()[0]:.1f} | mujoco {mujoco.__version__} | torch {torch.__version__} | "
@@ -179,6 +189,40 @@ def main(argv=None) -> int:
                 times.append((time.perf_counter() - t0) * 1000)
             print(f"  {w}x{h} tile={tile}: {statistics.median(times):6.1f} ms/frame")
     env.close()
+    return 0
+
+
+def warp_bench(args) -> int:
+    import warp as wp
+
+    envs = args.envs if args.envs != [1, 16, 64, 256] else [1024, 4096, 16384, 65536]
+    cuda = args.device.startswith("cuda")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    gpu = torch.cuda.get_device_name(0) if cuda else "none"
+    print(f"machine: {platform.node()} | GPU {gpu} | {CPUS} cpus | mujoco {mujoco.__version__} | "
+          f"warp {wp.__version__} | torch {torch.__version__} | device {args.device}")
+    print("\nMuJoCo Warp: physics steps/s (world-steps: worlds x substeps per second), env-steps/s of the physics"
+          " alone and of the full env (task math in torch, auto-reset, rewards), and their ratio")
+    for task, cfg in {t: OmegaConf.load(ROOT / "configs" / "task" / f"{t}.yaml") for t in args.tasks}.items():
+        for n in envs:
+            t0 = time.perf_counter()
+            env = make_env(cfg, n, device=args.device, seed=0, backend="warp")
+            env.reset()
+            acts = [torch.rand(n, env.num_actions, device=args.device) * 2 - 1 for _ in range(8)]
+            env.step(acts[0])  # compiles (first time) and captures the graphs
+            sync()
+            ready = time.perf_counter() - t0
+            sub = env.task.substeps
+            physics = timed(lambda: env.physics.step(sub), args.seconds, sync) * n
+            k = iter(range(10 ** 9))
+            full = timed(lambda: env.step(acts[next(k) % 8]), args.seconds, sync) * n
+            print(f"  {task:<13} N={n:<6} physics {physics * sub:>12,.0f} steps/s = {physics:>11,.0f} env-steps/s | "
+                  f"full env {full:>11,.0f} env-steps/s ({full / physics:.2f} of physics) | ready in {ready:.0f} s",
+                  flush=True)
+            env.close()
+            del env
+            if cuda:
+                torch.cuda.empty_cache()
     return 0
 
 

@@ -3,6 +3,7 @@
 # image per service, policycast-<service>:$TAG (the source). Skips what is already up to date.
 #   docker/build.sh                       BASE=python:3.11-slim (default), TAG=local
 #   BASE=local/debian:bookworm docker/build.sh     (no registry: see docker/local-base.sh)
+#   EXTRAS=gpu BASE=nvidia/cuda:... docker/build.sh  (+ MuJoCo Warp: the GPU physics backend, `make up GPU=1`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TAG=${TAG:-local}
@@ -30,9 +31,12 @@ label() { $DOCKER image inspect -f "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev
 
 # --- base: requirements from pyproject.toml + a CPU torch wheel from pip's find-links, if this host has one
 mkdir -p "$CTX/wheelhouse"
-"$PY" - "$CTX/requirements.txt" <<'PYEOF'
+"$PY" - "$CTX/requirements.txt" "${EXTRAS:-}" <<'PYEOF'
 import sys, tomllib
-deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+deps = list(project["dependencies"])
+for extra in filter(None, sys.argv[2].split(",")):  # optional-dependency groups, e.g. gpu
+    deps += project["optional-dependencies"][extra]
 open(sys.argv[1], "w").write("\n".join(deps) + "\n")
 PYEOF
 TORCH=$(grep -E '^torch==' "$CTX/requirements.txt" || echo torch)

@@ -13,6 +13,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+# Users' own configs (configs/task/<Name>.yaml, configs/train/<Name>PPO.yaml) live in folders named here.
+CONFIG_PATH_ENV = "POLICYCAST_CONFIG_PATH"
 PRESETS = ("config", "train_headless", "test", "test_viewer", "test_stream")
 
 # alias -> config key. `task` is a Hydra group choice; the rest are plain keys.
@@ -22,6 +24,7 @@ ALIASES = {
     "testGamesNum": "train.testGamesNum",
     "reloadInterval": "train.reloadInterval",
     "numEnvs": "env.numEnvs",
+    "backend": "env.backend",
     "maxIterations": "train.maxIterations",
     "seed": "train.seed",
     "streamBindAll": "stream.bindAll",
@@ -70,6 +73,7 @@ RULES = {
     "headless": _BOOL,
     "runsDir": _DIR,
     "env.numEnvs": _int(1),
+    "env.backend": ((lambda v: v in ("auto", "mujoco", "warp")), "auto, mujoco or warp"),
     "train.seed": _int(0),
     "train.maxIterations": _int(1),
     "train.saveFrequency": _int(0),
@@ -94,8 +98,14 @@ RULES = {
 }
 
 
+def config_dirs() -> list[Path]:
+    """configs/ of this repo, then the folders in $POLICYCAST_CONFIG_PATH (':'-separated)."""
+    extra = [Path(d).expanduser().resolve() for d in os.environ.get(CONFIG_PATH_ENV, "").split(os.pathsep) if d]
+    return [CONFIG_DIR, *extra]
+
+
 def choices(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+    return sorted({p.stem for d in config_dirs() for p in (d / group).glob("*.yaml")})
 
 
 def _alias_of(key: str) -> str:
@@ -106,7 +116,10 @@ def _alias_of(key: str) -> str:
 
 
 def split_argv(argv: list[str], default_preset: str = "config") -> tuple[str, list[str]]:
-    """`config=NAME` picks the preset; aliases become dotted keys; `train=` follows `task=`."""
+    """`config=NAME` picks the preset; aliases become dotted keys; `train=` follows `task=`.
+
+    Task and train configs are found in configs/ and in $POLICYCAST_CONFIG_PATH's folders.
+    """
     preset, overrides, task, train_given = default_preset, [], None, False
     for arg in argv:
         if "=" not in arg or arg.startswith("-") and not arg.lstrip("+~").count("="):
@@ -124,8 +137,11 @@ def split_argv(argv: list[str], default_preset: str = "config") -> tuple[str, li
             task = value
         train_given |= key == "train"
         overrides.append(f"{key}={value}")
-    if task and not train_given and f"{task}PPO" in choices("train"):
-        overrides.append(f"train={task}PPO")
+    if task and not train_given:  # the task's own PPO config, else the shared base
+        overrides.append(f"train={task}PPO" if f"{task}PPO" in choices("train") else "train=PPO")
+    extra = config_dirs()[1:]
+    if extra:
+        overrides.append("hydra.searchpath=[" + ",".join(f"file://{d}" for d in extra) + "]")
     return preset, overrides
 
 

@@ -1,6 +1,6 @@
 """Batched MuJoCo hand tasks (Reach, BlindGrasping) with offscreen rendering, shared by services.
 
-    env = make_env(cfg.task, num_envs=64, device="cpu", seed=42)   # see docs/design.md
+    env = make_env(cfg.task, num_envs=64, device="cpu", seed=42, backend="mujoco")   # docs/design.md
 """
 from __future__ import annotations
 
@@ -10,14 +10,20 @@ from services.sim.render import choose_gl
 # (osmesa when only it is installed).
 choose_gl()
 
-from services.sim.backends import backends, get_backend, register_backend  # noqa: E402
+from services.sim.backends import backends, physics_factory, register_backend, resolve_backend  # noqa: E402
 
 
 def make_env(task_cfg, num_envs: int, device: str = "cpu", seed: int = 0, backend: str = "mujoco", **kwargs):
-    """A batched env of `task_cfg.name` with `num_envs` worlds on the named simulator backend."""
+    """A batched env of the task `task_cfg` names, with `num_envs` worlds on the named physics backend.
+
+    Tensors come out on `device`; the task math runs where the physics runs (the CPU for mujoco,
+    `device` for warp).
+    """
+    from services.sim.env import BatchedEnv
+
     if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
         raise ValueError(f"numEnvs={num_envs!r}: not accepted; expects an integer >= 1")
-    return get_backend(backend)(task_cfg, num_envs, device=device, seed=seed, **kwargs)
+    return BatchedEnv(task_cfg, num_envs, physics_factory(backend, device), device=device, seed=seed, **kwargs)
 
 
-__all__ = ["make_env", "register_backend", "get_backend", "backends"]
+__all__ = ["make_env", "register_backend", "resolve_backend", "backends"]

@@ -35,6 +35,8 @@ FLEX = (-0.2, 1.6)      # MCP
 PIP = (0.0, 1.7)
 DIP = (0.0, 1.4)
 DIP_RATIO = 0.8         # distal = 0.8 * PIP (the coupling)
+# (follower joint, leader joint, ratio): equality-coupled joints a reset must start consistent
+COUPLINGS = tuple((f"{f}_dip", f"{f}_pip", DIP_RATIO) for f in FINGERS)
 
 _COLORS = {"palm": "0.85 0.72 0.62 1", "phalanx": "0.80 0.66 0.56 1", "tip": "0.90 0.45 0.40 1",
            "table": "0.55 0.40 0.28 1", "box": "0.95 0.55 0.10 1", "thumb": "0.78 0.62 0.52 1"}

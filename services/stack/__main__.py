@@ -75,7 +75,7 @@ def cmd_up(a) -> int:
 
 
 def up_docker(a, saved) -> int:
-    compose.build()
+    compose.build(gpu=a.gpu)
     env = {"TASK": a.task, "NUM_ENVS": str(a.num_envs), "STREAM_PORT": str(a.port),
            "MAX_ITERATIONS": str(a.max_iterations), "SAVE_FREQUENCY": str(a.save_frequency)}
     services = []
@@ -177,7 +177,7 @@ def cmd_images(a) -> int:
     if not compose.engine_running():
         print("stack: no Docker engine is running (start dockerd, or use the local runtime: make up)", file=sys.stderr)
         return 1
-    compose.build()
+    compose.build(gpu=a.gpu)
     return subprocess.run(["docker", "images", "--filter", "reference=policycast-*"]).returncode
 
 
@@ -241,7 +241,8 @@ def main(argv=None) -> int:
     logs = sub.add_parser("logs", help="the services' logs")
     logs.add_argument("--tail", type=int, default=200)
     logs.add_argument("-f", "--follow", action="store_true")
-    sub.add_parser("images", help="build the Docker images")
+    images = sub.add_parser("images", help="build the Docker images")
+    images.add_argument("--gpu", action="store_true", help="with MuJoCo Warp (the GPU physics backend)")
     t = sub.add_parser("testers", help="run N testers for an experiment")
     t.add_argument("--experiment", default="latest")
     t.add_argument("-n", type=int, default=2)

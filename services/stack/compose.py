@@ -61,10 +61,13 @@ def pick_base() -> str:
     return LOCAL_BASE
 
 
-def build() -> None:
+def build(gpu: bool = False) -> None:
+    """Build the images; with `gpu` they also carry MuJoCo Warp (pyproject's `gpu` extra)."""
     base = pick_base()
-    subprocess.run([str(ROOT / "docker/build.sh")], check=True, env={**os.environ, "BASE": base,
-                                                                     "PYTHON": sys.executable})
+    env = {**os.environ, "BASE": base, "PYTHON": sys.executable}
+    if gpu:
+        env["EXTRAS"] = "gpu"
+    subprocess.run([str(ROOT / "docker/build.sh")], check=True, env=env)
 
 
 def project_running() -> bool:

@@ -107,6 +107,7 @@ class Channel:
             "episodes": s.get("episodes", 0),
             "mean_return": s.get("mean_return"),
             "success_rate": s.get("success_rate"),
+            "reward_terms": s.get("reward_terms"),
             "fps": s.get("fps"),
             "state": s.get("state"),
             "status": (s.get("state") or "online") if online else "offline",

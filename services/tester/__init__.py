@@ -92,8 +92,10 @@ def build(cfg, hub=None) -> Service:
     test_exp = _test_experiment(Path(t.outDir or runs_dir), cfg, create_experiment)
     if test_exp is not None:
         add_log_file(test_exp / "test.log")
-    env = make_env(cfg.task, num_envs=int(t.numEnvs), device=cfg.device, seed=int(cfg.train.seed),
-                   backend=cfg.env.backend)
+    if cfg.env.backend not in ("mujoco", "auto"):
+        log.info("env.backend=%s is for training: the tester's rendered worlds run on mujoco (CPU)", cfg.env.backend)
+    # Always the CPU backend: it renders world 0 every frame; a GPU-trained checkpoint plays the same.
+    env = make_env(cfg.task, num_envs=int(t.numEnvs), device=cfg.device, seed=int(cfg.train.seed), backend="mujoco")
     builder = PolicyBuilder(cfg.train.params, env.num_obs, env.num_actions, cfg.device)
     reloader = HotReloader(str(cfg.train.checkpoint), runs_dir, builder.from_state, builder.reference,
                            interval=float(cfg.train.reloadInterval), follow_latest=bool(cfg.train.followLatest),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger("tester.eval")
@@ -27,6 +28,34 @@ def eval_dir_for(train_experiment, test_experiment) -> Path | None:
     return None
 
 
+@dataclass
+class EpisodeStats:
+    """Sums over finished episodes (a tester's run, one checkpoint, one eval row); means on demand."""
+    episodes: int = 0
+    return_sum: float = 0.0
+    successes: int = 0
+    length_sum: int = 0
+    term_sums: dict = field(default_factory=dict)  # reward term -> sum of its per-episode sums
+
+    def add(self, episode: dict) -> None:
+        self.episodes += 1
+        self.return_sum += float(episode["return"])
+        self.successes += int(bool(episode.get("success", False)))
+        self.length_sum += int(episode.get("length", 0))
+        for name, value in (episode.get("reward_terms") or {}).items():
+            self.term_sums[name] = self.term_sums.get(name, 0.0) + float(value)
+
+    def mean_return(self) -> float | None:
+        return self.return_sum / self.episodes if self.episodes else None
+
+    def success_rate(self) -> float | None:
+        return self.successes / self.episodes if self.episodes else None
+
+    def reward_terms(self) -> dict | None:
+        """Mean per-episode sum of each (scaled) reward term."""
+        return {k: v / self.episodes for k, v in self.term_sums.items()} if self.episodes else None
+
+
 class EvalRecorder:
     def __init__(self, eval_dir):
         self.dir = Path(eval_dir) if eval_dir else None
@@ -41,28 +70,27 @@ class EvalRecorder:
     def record(self, episode: dict, checkpoint: str, epoch) -> None:
         line = {"checkpoint": checkpoint, "epoch": epoch, "return": float(episode["return"]),
                 "length": int(episode["length"]), "success": bool(episode.get("success", False))}
-        row = self.rows.setdefault((checkpoint, epoch), {"epoch": epoch, "checkpoint": checkpoint, "episodes": 0,
-                                                         "return_sum": 0.0, "successes": 0, "length_sum": 0})
-        row["episodes"] += 1
-        row["return_sum"] += line["return"]
-        row["successes"] += int(line["success"])
-        row["length_sum"] += line["length"]
+        if episode.get("reward_terms"):
+            line["reward_terms"] = {k: round(float(v), 6) for k, v in episode["reward_terms"].items()}
+        row = self.rows.setdefault((checkpoint, epoch), EpisodeStats())
+        row.add(episode)
         if self.dir is None:
             return
         with open(self.dir / "episodes.jsonl", "a") as f:
             f.write(json.dumps(line) + "\n")
         if self.writer is not None and epoch is not None:
             # Re-written as episodes accrue: the last point per epoch holds the full aggregate.
-            n = row["episodes"]
-            self.writer.add_scalar("eval/mean_return", row["return_sum"] / n, epoch)
-            self.writer.add_scalar("eval/success_rate", row["successes"] / n, epoch)
-            self.writer.add_scalar("eval/episode_length", row["length_sum"] / n, epoch)
-            self.writer.add_scalar("eval/episodes", n, epoch)
+            self.writer.add_scalar("eval/mean_return", row.mean_return(), epoch)
+            self.writer.add_scalar("eval/success_rate", row.success_rate(), epoch)
+            self.writer.add_scalar("eval/episode_length", row.length_sum / row.episodes, epoch)
+            self.writer.add_scalar("eval/episodes", row.episodes, epoch)
+            for name, mean in row.reward_terms().items():
+                self.writer.add_scalar(f"eval/reward/{name}", mean, epoch)
 
     def history(self) -> list[dict]:
-        return [{"epoch": r["epoch"], "checkpoint": r["checkpoint"], "episodes": r["episodes"],
-                 "mean_return": r["return_sum"] / r["episodes"], "success_rate": r["successes"] / r["episodes"]}
-                for r in self.rows.values()]
+        return [{"epoch": epoch, "checkpoint": checkpoint, "episodes": r.episodes, "mean_return": r.mean_return(),
+                 "success_rate": r.success_rate(), "reward_terms": r.reward_terms()}
+                for (checkpoint, epoch), r in self.rows.items()]
 
     def close(self) -> None:
         if self.writer is not None:

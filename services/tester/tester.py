@@ -15,7 +15,7 @@ from pathlib import Path
 from services.core.checkpoints import epoch_of, list_checkpoints
 from services.core.config import reload_interval
 
-from .evalrec import EvalRecorder, eval_dir_for
+from .evalrec import EpisodeStats, EvalRecorder, eval_dir_for
 from .frames import FrameMaker, RateLimiter
 from .policy import act
 
@@ -36,10 +36,8 @@ class Tester:
         self.paused = False
         self.recorder = EvalRecorder(None)
         self._recorder_for = object()
-        self.episodes = 0
-        self.return_sum = 0.0  # over every episode of this run (`episodes` of them), for the summary
-        self.successes = 0
-        self.per_ckpt = [0, 0.0, 0]  # episodes, return sum, successes under the current checkpoint
+        self.totals = EpisodeStats()  # every episode of this run, for the summary
+        self.per_ckpt = EpisodeStats()  # the episodes of the current checkpoint, for the status
         self.ep_return = 0.0  # world 0's running return, shown on frames
         self.frame_times = collections.deque(maxlen=50)
         self.frames_published = 0
@@ -48,10 +46,13 @@ class Tester:
         self._next_status = 0.0
         self._next_step = None
 
+    @property
+    def episodes(self) -> int:
+        return self.totals.episodes
+
     # --- control (any thread) -------------------------------------------------------------------
     def status(self) -> dict:
-        cur, r = self.current, self.reloader
-        n, ret_sum, succ = self.per_ckpt
+        cur, r, ck = self.current, self.reloader, self.per_ckpt
         times = list(self.frame_times)
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
         exp = (cur.experiment if cur else None) or r.experiment
@@ -64,7 +65,7 @@ class Tester:
             "reload_interval": r.interval, "paused": self.paused,
             "pinned": self._show_path(r.pinned) if r.pinned else None,
             "episodes": self.episodes,
-            "mean_return": ret_sum / n if n else None, "success_rate": succ / n if n else None,
+            "mean_return": ck.mean_return(), "success_rate": ck.success_rate(), "reward_terms": ck.reward_terms(),
             "fps": round(fps, 1),
             "state": "waiting" if cur is None else "paused" if self.paused else "running",
             "control_url": self.control_url,
@@ -155,7 +156,7 @@ class Tester:
         """The explicit swap point: between two steps, without resetting the episode."""
         old, self.current = self.current, loaded
         self.reloader.swapped(old, loaded)
-        self.per_ckpt = [0, 0.0, 0]
+        self.per_ckpt = EpisodeStats()
         if self.frames is not None and old is not None:
             self.frames.flash()
         if loaded.experiment != self._recorder_for:  # first checkpoint, or latest_train moved
@@ -166,12 +167,8 @@ class Tester:
     def finished(self, episode: dict) -> None:
         cur = self.current
         self.recorder.record(episode, cur.path.name, cur.epoch)
-        self.episodes += 1
-        self.return_sum += float(episode["return"])
-        self.successes += int(bool(episode.get("success", False)))
-        self.per_ckpt[0] += 1
-        self.per_ckpt[1] += float(episode["return"])
-        self.per_ckpt[2] += int(bool(episode.get("success", False)))
+        self.totals.add(episode)
+        self.per_ckpt.add(episode)
 
     def publish(self) -> None:
         if self.publisher is None:
@@ -206,10 +203,8 @@ class Tester:
             time.sleep(delay)
 
     def summary(self) -> dict:
-        n = self.episodes
-        cur = self.current
-        return {"episodes": n, "mean_return": self.return_sum / n if n else None,
-                "success_rate": self.successes / n if n else None,
+        cur, t = self.current, self.totals
+        return {"episodes": t.episodes, "mean_return": t.mean_return(), "success_rate": t.success_rate(),
                 "checkpoint": str(cur.path) if cur else None, "epoch": cur.epoch if cur else None,
                 "reloads": self.reloader.reloads}
 

@@ -25,12 +25,17 @@ class TrainError(Exception):
 
 def run(cfg) -> int:
     """Train as `cfg` says; return the process exit code (0 also after SIGINT/SIGTERM, 2 if refused)."""
+    from services.sim.backends.warp import SimulationOverflow
+
     try:
         check_device(str(cfg.device))
         return _train(cfg, resume_state(cfg))
     except TrainError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except SimulationOverflow as e:  # the checkpoints so far stay; the message names the key to raise
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 def _train(cfg, resume) -> int:
@@ -50,17 +55,21 @@ def _train(cfg, resume) -> int:
     from .rlgames_io import patched_checkpoint_io, quiet_prints
 
     task, seed = str(cfg.task.name), int(cfg.train.seed)
+    try:  # before the experiment exists: a refused task value or backend leaves no empty run behind
+        env = make_env(cfg.task, num_envs=int(cfg.env.numEnvs), device=str(cfg.device), seed=seed,
+                       backend=str(cfg.env.backend))
+    except ValueError as e:
+        raise TrainError(str(e)) from None
     experiment = create_experiment(cfg.runsDir, task, "train", cfg)  # latest_train -> this run, now
     add_log_file(experiment / "train.log")
-    log.info("experiment %s (%s, %d envs, %s)", experiment, task, cfg.env.numEnvs, cfg.device)
+    log.info("experiment %s (%s, %d envs, %s; physics %s on %s)", experiment, task, cfg.env.numEnvs, cfg.device,
+             type(env.physics).__name__, env.sim_device)
     if resume is not None:
         log.info("resuming from %s (epoch %d)", resume[0], resume[1]["epoch"])
     # rl_games seeds only for seed != 0; seed 0 must be reproducible too.
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
-    env = make_env(cfg.task, num_envs=int(cfg.env.numEnvs), device=str(cfg.device), seed=seed,
-                   backend=str(cfg.env.backend))
     rlgames_env.register(env, str(cfg.device))
     params = rl_games_params(cfg, experiment)
 

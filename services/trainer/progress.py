@@ -1,5 +1,5 @@
 """What a person watching training sees: a progress line every few epochs, a bar on a terminal, and
-success-rate scalars next to rl_games' own TensorBoard summaries.
+success-rate and per-reward-term scalars next to rl_games' own TensorBoard summaries.
 
 It is an rl_games AlgoObserver: rl_games calls `process_infos` after every env step and
 `after_print_stats` once per epoch. It is also where a stop request enters rl_games' loop.
@@ -26,6 +26,9 @@ class Progress(AlgoObserver):
     def __init__(self, max_epochs: int, print_interval: int, stop_flag, window: int = 100):
         self.max_epochs, self.print_interval, self.stop = max_epochs, print_interval, stop_flag
         self.successes = collections.deque(maxlen=window)  # of the last finished episodes
+        self.term_sums: dict = {}  # reward term -> sum over this epoch's steps of its mean over worlds
+        self.term_steps = 0
+        self.term_means: dict[str, float] = {}  # the last finished epoch's per-step means
         self.algo = None
         self.completed_epoch = 0
         self.bar = None
@@ -35,15 +38,25 @@ class Progress(AlgoObserver):
         self.algo = algo
 
     def process_infos(self, infos, done_indices):
-        for episode in infos.get("episodes", ()) if isinstance(infos, dict) else ():
+        if not isinstance(infos, dict):
+            return
+        for episode in infos.get("episodes", ()):
             if "success" in episode:
                 self.successes.append(float(episode["success"]))
+        for name, value in infos.get("reward_terms", {}).items():  # summed on the device, read once an epoch
+            self.term_sums[name] = self.term_sums.get(name, 0.0) + value.mean()
+        self.term_steps += 1
         if self.stop.is_set():  # mid-rollout: the weights are those of the last finished epoch
             raise StopRequested
 
     def after_print_stats(self, frame, epoch_num, total_time):
         self.completed_epoch = epoch_num
+        self.term_means = {k: float(v) / self.term_steps for k, v in self.term_sums.items()}
+        self.term_sums, self.term_steps = {}, 0
         success = self.success_rate()
+        if self.algo.writer is not None:
+            for name, mean in self.term_means.items():
+                self.algo.writer.add_scalar(f"reward/{name}", mean, self.algo.frame)
         if success is not None and self.algo.writer is not None:
             # rl_games passes the frame count of the previous epoch; algo.frame is this one's.
             self.algo.writer.add_scalar("success_rate/step", success, self.algo.frame)
@@ -85,9 +98,14 @@ class Progress(AlgoObserver):
         steps_per_s = (self.algo.frame - self.last_frame) / max(now - self.last_time, 1e-9)
         self.last_time, self.last_frame = now, self.algo.frame
         per_epoch = (now - self.start_time) / max(epoch - self.start_epoch, 1)
-        log.info("epoch %d/%d | %s env-steps/s | mean return %s | success %s | ETA %s",
+        log.info("epoch %d/%d | %s env-steps/s | mean return %s | success %s | ETA %s%s",
                  epoch, self.max_epochs, f"{steps_per_s:,.0f}", ret_text, success_text,
-                 _duration(per_epoch * max(self.max_epochs - epoch, 0)))
+                 _duration(per_epoch * max(self.max_epochs - epoch, 0)), self._largest_terms())
+
+    def _largest_terms(self, k: int = 3) -> str:
+        """The k reward terms that weigh most per step, e.g. ' | per step: contact +0.40, lift +0.12'."""
+        top = sorted(self.term_means.items(), key=lambda kv: -abs(kv[1]))[:k]
+        return " | per step: " + ", ".join(f"{name} {v:+.3g}" for name, v in top) if top else ""
 
 
 def _duration(seconds: float) -> str:

@@ -23,10 +23,11 @@ def hand_actions(env, base_goal: np.ndarray, fingers: dict[str, float]) -> torch
     base_goal: (N, 6) joint targets for ARTx..ARRz; fingers: joint name -> angle (others 0).
     """
     t = env.task
+    lo, hi, delta = (x.cpu().numpy() for x in (t.ctrl_lo, t.ctrl_hi, t.delta))
     a = np.zeros((env.num_envs, env.num_actions))
-    a[:, :6] = np.clip((base_goal - t.targets[:, :6]) / t.delta[:6], -1, 1)
+    a[:, :6] = np.clip((base_goal - t.targets[:, :6].cpu().numpy()) / delta[:6], -1, 1)
     q = np.array([fingers.get(n, 0.0) for n in t.act_joints[6:]])
-    a[:, 6:] = 2 * (q - t.ctrl_lo[6:]) / (t.ctrl_hi[6:] - t.ctrl_lo[6:]) - 1
+    a[:, 6:] = 2 * (q - lo[6:]) / (hi[6:] - lo[6:]) - 1
     return torch.as_tensor(a, dtype=torch.float32)
 
 

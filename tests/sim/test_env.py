@@ -33,7 +33,7 @@ def test_step_contract_time_outs_and_episode_stats():
         assert e["length"] == 5 and e["return"] == pytest.approx(returns[e["world"]], rel=1e-5)
         assert isinstance(e["success"], bool)
     # auto-reset: every world starts a new episode with a fresh target, seen in the returned obs
-    assert np.all(env._progress == 0)
+    assert env.step_count.tolist() == [0, 0, 0]
     first_targets = obs[:, -3:].clone()
     for _ in range(5):
         obs, *_ = env.step(torch.zeros(3, env.num_actions))
@@ -54,10 +54,12 @@ def test_reach_reward_tells_a_good_policy_from_a_random_one():
     rng = np.random.default_rng(0)
     random_return, _ = run(lambda: rng.uniform(-1, 1, (8, 20)))
 
+    lo, hi = t.ctrl_lo.numpy(), t.ctrl_hi.numpy()
+
     def reach():  # absolute base targets that carry the nominal centroid onto the target
-        a = 2 * (t.q_default[t.q_adr] - t.ctrl_lo) / (t.ctrl_hi - t.ctrl_lo) - 1
+        a = 2 * (t.q_default.numpy() - lo) / (hi - lo) - 1
         a = np.tile(a, (8, 1))
-        a[:, :3] = 2 * (t.target - t.nominal - t.ctrl_lo[:3]) / (t.ctrl_hi[:3] - t.ctrl_lo[:3]) - 1
+        a[:, :3] = 2 * ((t.target - t.nominal).numpy() - lo[:3]) / (hi[:3] - lo[:3]) - 1
         return a
     good_return, good_success = run(reach)
     assert good_return > random_return + 30 and good_success == 1.0
@@ -112,7 +114,7 @@ def test_world_handles_follow_the_simulation():
     for _ in range(10):
         env.step(up)
     assert data.body("hand").xpos[2] > z0 + 0.02
-    assert np.array_equal(data.qpos, env.state.qpos[1])
+    assert np.array_equal(data.qpos, env.state.qpos[1].numpy())
     with pytest.raises(IndexError):
         env.world(2)
 
@@ -124,7 +126,7 @@ def test_bad_inputs_are_refused_naming_the_key():
         make_env(task_cfg("Reach", episodeLength=0), 1)
     with pytest.raises(TaskConfigError, match=r"task\.name='Juggle'.*BlindGrasping, Reach"):
         make_env(task_cfg("Reach", name="Juggle"), 1)
-    with pytest.raises(ValueError, match=r"env\.backend='isaac'.*mujoco"):
+    with pytest.raises(ValueError, match=r"env\.backend='isaac'.*auto, mujoco, warp"):
         make_env(task_cfg("Reach"), 1, backend="isaac")
     with pytest.raises(ValueError, match="numEnvs=0"):
         make_env(task_cfg("Reach"), 0)
@@ -161,13 +163,13 @@ def test_a_world_mujoco_refuses_to_step_is_cut_and_reset(monkeypatch):
     env = make_env(task_cfg("Reach"), 3, seed=0)
     env.reset()
     env.step(torch.zeros(3, env.num_actions))
-    real_step = env._batch.step
+    real_step = env.physics.batch.step
 
     def failing_step(*args, **kwargs):  # MuJoCo reports world 1 failed after stepping the others
         real_step(*args, **kwargs)
         raise mujoco.batch.SimulationError(np.array([1]), "mj_stackAlloc: out of memory", 3)
-    monkeypatch.setattr(env._batch, "step", failing_step)
+    monkeypatch.setattr(env.physics.batch, "step", failing_step)
     obs, reward, done, info = env.step(torch.zeros(3, env.num_actions))
     assert done.tolist() == [False, True, False] and info["time_outs"].tolist() == [False, True, False]
-    assert [e["world"] for e in info["episodes"]] == [1] and env._progress.tolist() == [2, 0, 2]
+    assert [e["world"] for e in info["episodes"]] == [1] and env.step_count.tolist() == [2, 0, 2]
     assert torch.isfinite(obs).all()

@@ -12,18 +12,24 @@ def test_episodes_and_per_epoch_scalars(tmp_path):
     rec = EvalRecorder(eval_dir_for(train_exp, test_exp))
     for epoch, returns in ((3, [1.0, 3.0]), (6, [5.0, 7.0, 9.0])):
         for i, ret in enumerate(returns):
-            rec.record({"return": ret, "length": 100, "success": i == 0}, f"last_Reach_ep_{epoch}.pth", epoch)
+            terms = {"distance": -ret, "closeBonus": 2 * ret}
+            rec.record({"return": ret, "length": 100, "success": i == 0, "reward_terms": terms},
+                       f"last_Reach_ep_{epoch}.pth", epoch)
     rec.close()
 
     lines = [json.loads(x) for x in (train_exp / "eval" / "episodes.jsonl").read_text().splitlines()]
     assert [(x["epoch"], x["return"]) for x in lines] == [(3, 1.0), (3, 3.0), (6, 5.0), (6, 7.0), (6, 9.0)]
+    assert lines[-1]["reward_terms"] == {"distance": -9.0, "closeBonus": 18.0}
     assert rec.history() == [
-        {"epoch": 3, "checkpoint": "last_Reach_ep_3.pth", "episodes": 2, "mean_return": 2.0, "success_rate": 0.5},
-        {"epoch": 6, "checkpoint": "last_Reach_ep_6.pth", "episodes": 3, "mean_return": 7.0, "success_rate": 1 / 3}]
+        {"epoch": 3, "checkpoint": "last_Reach_ep_3.pth", "episodes": 2, "mean_return": 2.0, "success_rate": 0.5,
+         "reward_terms": {"distance": -2.0, "closeBonus": 4.0}},
+        {"epoch": 6, "checkpoint": "last_Reach_ep_6.pth", "episodes": 3, "mean_return": 7.0, "success_rate": 1 / 3,
+         "reward_terms": {"distance": -7.0, "closeBonus": 14.0}}]
     acc = EventAccumulator(str(train_exp / "eval"))
     acc.Reload()
     last_per_epoch = {e.step: e.value for e in acc.Scalars("eval/mean_return")}  # later points win
     assert last_per_epoch == {3: 2.0, 6: 7.0}
+    assert {e.step: e.value for e in acc.Scalars("eval/reward/distance")} == {3: -2.0, 6: -7.0}
 
 
 def test_an_unwritable_training_run_sends_eval_to_the_test_experiment(tmp_path):

@@ -1,17 +1,18 @@
-"""What every hand task shares: config reading, the simulator state it sees, and actions -> targets.
+"""The Task API: what a task is, the config it reads, and the simulator state it sees.
 
-A task is pure numpy over all worlds at once: the backend hands it `SimState` (live (N, ...) arrays
-of the simulator) and calls reset_worlds / apply_actions / evaluate / observe. Tasks import no
-service and no simulator API beyond the compiled model's ids and ranges.
+A task is torch over all worlds at once, on the simulator's device (CPU for `mujoco`, the GPU for
+`warp`): the backend hands it `SimState` — live (N, ...) tensor views of the simulator's arrays —
+and the env calls reset_worlds / apply_actions / evaluate / observe. A task returns its reward as a
+dict of *unscaled* named terms; `scale_rewards` multiplies each by its weight from the config's
+`reward:` section (signs live there) in one place. docs/tasks.md describes the API for users.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-
-from services.sim import hand
+import torch
 
 
 class TaskConfigError(ValueError):
@@ -22,21 +23,23 @@ class Cfg:
     """Read-only access to a task config (dict or OmegaConf node) with checked, named values."""
 
     def __init__(self, data: Any, prefix: str = "task"):
-        try:
-            from omegaconf import DictConfig, OmegaConf
-            if isinstance(data, DictConfig):
-                data = OmegaConf.to_container(data, resolve=True)
-        except ImportError:  # pragma: no cover - omegaconf is a dependency
-            pass
+        from omegaconf import DictConfig, OmegaConf
+        if isinstance(data, DictConfig):
+            data = OmegaConf.to_container(data, resolve=True)
         self.data, self.prefix = dict(data or {}), prefix
 
-    def raw(self, path: str):
+    def raw(self, path: str, default=...):
         node = self.data
         for part in path.split("."):
             if not isinstance(node, dict) or part not in node:
+                if default is not ...:
+                    return default
                 raise TaskConfigError(f"{self.prefix}.{path}: missing from the task config")
             node = node[part]
         return node
+
+    def has(self, path: str) -> bool:
+        return self.raw(path, None) is not None
 
     def num(self, path: str, lo: float | None = None, hi: float | None = None) -> float:
         v = self.raw(path)
@@ -74,121 +77,107 @@ class Cfg:
         return np.asarray(v, dtype=np.float64)
 
 
+# MjData fields every backend exposes as (N, ...) tensors. State (written by tasks at reset and by
+# actions): qpos, qvel, ctrl, mocap_pos. Derived by the simulator (read-only): the rest.
+STATE_FIELDS = ("qpos", "qvel", "ctrl", "mocap_pos", "sensordata", "site_xpos", "xpos")
+
+
 @dataclass
 class SimState:
-    """Live arrays of all worlds. qpos/qvel/ctrl are written by tasks (state); the rest is derived."""
-    qpos: np.ndarray        # (N, nq)
-    qvel: np.ndarray        # (N, nv)
-    ctrl: np.ndarray        # (N, nu)
-    sensordata: np.ndarray  # (N, nsensordata)
-    site_xpos: np.ndarray   # (N, nsite, 3)
-    mocap_pos: np.ndarray   # (N, nmocap, 3): markers (Reach's target), state
+    """Live tensor views of all worlds' simulator arrays, on the simulator's device and dtype."""
+    qpos: torch.Tensor        # (N, nq)
+    qvel: torch.Tensor        # (N, nv)
+    ctrl: torch.Tensor        # (N, nu)
+    mocap_pos: torch.Tensor   # (N, nmocap, 3): markers (Reach's target)
+    sensordata: torch.Tensor  # (N, nsensordata)
+    site_xpos: torch.Tensor   # (N, nsite, 3)
+    xpos: torch.Tensor        # (N, nbody, 3)
 
 
-class HandTask:
-    """Base of the hand tasks: ids, joint normalisation, and the action -> position-target mapping."""
+class Evaluation(NamedTuple):
+    """What a task says after physics: unscaled reward terms and (N,) bool outcomes."""
+    terms: dict[str, torch.Tensor]
+    terminated: torch.Tensor
+    success: torch.Tensor
+    metrics: dict[str, torch.Tensor] = {}  # per-world numbers for logs and info (stage, box height...)
 
-    name = "HandTask"
-    with_box = False
-    with_target = False  # a visible mocap target marker in the scene
 
-    def __init__(self, cfg, model, num_envs: int):
-        import mujoco
+def reward_weights(cfg: Cfg, terms: tuple[str, ...]) -> dict[str, float]:
+    """`reward.<term>` of every term the task computes; a missing or unknown key is one line."""
+    given = cfg.raw("reward")
+    given = set(given) if isinstance(given, dict) else set()
+    unknown, missing = sorted(given - set(terms)), [t for t in terms if t not in given]
+    if unknown or missing:
+        what = "; ".join(x for x in (f"unknown {', '.join(unknown)}" if unknown else "",
+                                     f"missing {', '.join(missing)}" if missing else "") if x)
+        raise TaskConfigError(f"{cfg.prefix}.reward: {what}; the task's terms are {', '.join(terms)}")
+    return {t: cfg.num(f"reward.{t}") for t in terms}
 
-        self.cfg = cfg if isinstance(cfg, Cfg) else Cfg(cfg)
-        self.model, self.num_envs = model, num_envs
+
+def scale_rewards(terms: dict[str, torch.Tensor], weights: dict[str, float]):
+    """The one place rewards are weighted: (total (N,), scaled terms by name)."""
+    scaled = {name: terms[name] * w for name, w in weights.items()}
+    return torch.stack(list(scaled.values())).sum(0), scaled
+
+
+class Task:
+    """Base of every task. Subclasses set `name` and `reward_terms` and implement the methods below.
+
+    Life cycle (all tensors (N, ...) on `self.device`, N = num_envs):
+      model = Task.build_model(cfg)              the MjModel every world simulates
+      task = Task(cfg, model, state)             state: SimState of the backend
+      task.reset_worlds(ids, draws)              write the initial state of worlds `ids`
+      task.apply_actions(actions)                actions in [-1, 1] -> state.ctrl
+      task.evaluate(step) -> Evaluation          after physics; `step` = steps into each episode
+      task.observe(step) -> (N, num_obs)         the policy's observations
+      task.states(step) -> (N, num_states)       optional privileged critic input (num_states > 0)
+    """
+
+    name = "Task"
+    reward_terms: tuple[str, ...] = ()
+    num_states = 0
+
+    @classmethod
+    def build_model(cls, cfg: Cfg):
+        raise NotImplementedError
+
+    def __init__(self, cfg: Cfg, model, state: SimState):
+        self.cfg, self.model, self.state = cfg, model, state
+        self.num_envs = state.qpos.shape[0]
+        self.device, self.dtype = state.qpos.device, state.qpos.dtype
         self.episode_length = self.cfg.int("episodeLength")
-        self.substeps = self.cfg.int("sim.substeps")  # sim.timestep/contacts shape the model: the backend reads them
-        ids = lambda kind, name: mujoco.mj_name2id(model, kind, name)
-        J = mujoco.mjtObj
-        self.act_joints = hand.actuated_joints()
-        jid = np.array([ids(J.mjOBJ_JOINT, j) for j in self.act_joints])
-        self.q_adr = model.jnt_qposadr[jid]
-        self.v_adr = model.jnt_dofadr[jid]
-        self.q_lo, self.q_hi = model.jnt_range[jid, 0].copy(), model.jnt_range[jid, 1].copy()
-        self.ctrl_lo, self.ctrl_hi = model.actuator_ctrlrange[:, 0].copy(), model.actuator_ctrlrange[:, 1].copy()
-        self.tip_sites = np.array([ids(J.mjOBJ_SITE, f"{f}_tip") for f in hand.FINGERS])
-        self.palm_site = ids(J.mjOBJ_SITE, "palm_centre")
-        sensor_adr = lambda name: int(model.sensor_adr[ids(J.mjOBJ_SENSOR, name)])
-        self.touch_adr = np.array([sensor_adr(f"{f}_tip_touch") for f in hand.FINGERS]
-                                  + [sensor_adr(f"{f}_pad_touch") for f in hand.FINGERS])
-        self.table_contact_adr = sensor_adr("hand_table")
-        qadr = lambda j: int(model.jnt_qposadr[ids(J.mjOBJ_JOINT, j)])
-        self.dip_adr = np.array([qadr(f"{f}_dip") for f in hand.FINGERS])
-        self.pip_adr = np.array([qadr(f"{f}_pip") for f in hand.FINGERS])
-        self.num_base = len(hand.BASE_JOINTS)
+        self.substeps = self.cfg.int("sim.substeps")  # sim.timestep/contacts shape the model (build_model)
         self.num_actions = model.nu
-        self.q_default = model.qpos0.copy()
+        self.ctrl_lo, self.ctrl_hi = self.tensor(model.actuator_ctrlrange[:, 0]), self.tensor(model.actuator_ctrlrange[:, 1])
 
-        mode_base = self.cfg.choice("actions.base", ("absolute", "delta"))
-        mode_fingers = self.cfg.choice("actions.fingers", ("absolute", "delta"))
-        self.absolute = np.array([mode_base == "absolute"] * self.num_base
-                                 + [mode_fingers == "absolute"] * (self.num_actions - self.num_base))
-        base_delta = self.cfg.vec("actions.baseDelta", 2)  # metres and radians per control step
-        self.delta = np.concatenate([np.repeat(base_delta, 3),
-                                     np.full(self.num_actions - self.num_base, self.cfg.num("actions.fingerDelta", 0))])
-        self.targets = np.zeros((num_envs, self.num_actions))
-        self.prev_actions = np.zeros((num_envs, self.num_actions))
-        self.state: SimState | None = None
+    def tensor(self, x, dtype=None) -> torch.Tensor:
+        """A constant on the task's device (float in the simulator's dtype unless told)."""
+        return torch.as_tensor(np.asarray(x), device=self.device, dtype=dtype or self.dtype)
 
-    # -- set-up by the backend ------------------------------------------------------------------
-    def bind(self, state: SimState) -> None:
-        self.state = state
+    def index(self, x) -> torch.Tensor:
+        return self.tensor(x, dtype=torch.long)
 
-    # -- helpers for subclasses ------------------------------------------------------------------
-    def joint_pos(self) -> np.ndarray:
-        """Actuated joint positions scaled to [-1, 1] over their limits, (N, nu)."""
-        q = self.state.qpos[:, self.q_adr]
-        return 2.0 * (q - self.q_lo) / (self.q_hi - self.q_lo) - 1.0
-
-    def fingertips(self) -> np.ndarray:
-        return self.state.site_xpos[:, self.tip_sites]          # (N, 5, 3)
-
-    def touch(self) -> np.ndarray:
-        """Touch sensor readings squashed to [0, 1): tips then pads, (N, 10)."""
-        return np.tanh(self.state.sensordata[:, self.touch_adr])
-
-    def reset_hand(self, ids: np.ndarray, rngs: list, base_noise: np.ndarray, finger_noise: float) -> None:
-        """Put the hand of worlds `ids` at its default pose plus uniform noise, at rest, targets there."""
-        s = self.state
-        for i in ids:
-            rng = rngs[i]
-            noise = np.concatenate([rng.uniform(-1, 1, 3) * base_noise[0], rng.uniform(-1, 1, 3) * base_noise[1],
-                                    rng.uniform(-1, 1, self.num_actions - self.num_base) * finger_noise])
-            q = np.clip(self.q_default[self.q_adr] + noise, self.q_lo, self.q_hi)
-            s.qpos[i, self.q_adr] = q
-            s.qvel[i] = 0.0
-            self.targets[i] = np.clip(q, self.ctrl_lo, self.ctrl_hi)
-            self.prev_actions[i] = 0.0
-        # distal joints follow their coupled joints (equality): start them consistent
-        s.qpos[np.ix_(ids, self.dip_adr)] = hand.DIP_RATIO * s.qpos[np.ix_(ids, self.pip_adr)]
-        s.ctrl[ids] = self.targets[ids]
-
-    def apply_actions(self, actions: np.ndarray) -> None:
-        """actions in [-1, 1] -> position targets: absolute over the ctrl range, or a bounded delta."""
-        a = np.clip(np.nan_to_num(actions, nan=0.0), -1.0, 1.0)
-        absolute = self.ctrl_lo + (a + 1.0) * 0.5 * (self.ctrl_hi - self.ctrl_lo)
-        delta = self.targets + a * self.delta
-        self.targets = np.clip(np.where(self.absolute, absolute, delta), self.ctrl_lo, self.ctrl_hi)
-        self.state.ctrl[:] = self.targets
-        self.action_rate = np.mean((a - self.prev_actions) ** 2, axis=1)  # before prev_actions moves on
-        self.prev_actions = a
-
-    # -- the task's own parts --------------------------------------------------------------------
     @property
     def num_obs(self) -> int:
         raise NotImplementedError
 
-    def reset_worlds(self, ids: np.ndarray, rngs: list) -> None:
+    def reset_worlds(self, ids: torch.Tensor, draws) -> None:
         raise NotImplementedError
 
-    def privileged(self) -> dict:
-        """Simulator truth for logs/critics, never part of observations (none by default)."""
+    def apply_actions(self, actions: torch.Tensor) -> None:
+        """Default: actions in [-1, 1] span each actuator's ctrl range."""
+        a = torch.nan_to_num(actions, nan=0.0).clamp(-1.0, 1.0)
+        self.state.ctrl.copy_(self.ctrl_lo + (a + 1.0) * 0.5 * (self.ctrl_hi - self.ctrl_lo))
+
+    def evaluate(self, step: torch.Tensor) -> Evaluation:
+        raise NotImplementedError
+
+    def observe(self, step: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def states(self, step: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+    def privileged(self) -> dict[str, torch.Tensor]:
+        """Simulator truth for logs, never part of observations (none by default)."""
         return {}
-
-    def evaluate(self, progress: np.ndarray):
-        """After physics: (reward (N,), terminated (N,) bool, success (N,) bool, extras dict)."""
-        raise NotImplementedError
-
-    def observe(self, progress: np.ndarray) -> np.ndarray:
-        raise NotImplementedError

@@ -21,6 +21,38 @@ function show(s) {
   $("success-rate").textContent = s.success_rate == null ? "–" : (100 * s.success_rate).toFixed(0) + " %";
   $("fps").textContent = fmt(s.fps, 1);
   $("viewers").textContent = fmt(s.viewers);
+  drawTerms(s.reward_terms);
+}
+
+// Each reward term's mean per-episode sum under the current checkpoint: signed horizontal bars.
+function drawTerms(terms) {
+  const svg = $("terms-chart");
+  const NS = "http://www.w3.org/2000/svg";
+  const W = 360, L = 120, R = 50, ROW = 22, T = 10;
+  const el = (name, attrs, text) => {
+    const e = document.createElementNS(NS, name);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    svg.append(e);
+    return e;
+  };
+  svg.replaceChildren();
+  const entries = Object.entries(terms || {});
+  if (entries.length === 0) {
+    el("text", { x: W / 2, y: 40, "text-anchor": "middle" }, "no finished episode of this checkpoint yet");
+    return;
+  }
+  const span = Math.max(...entries.map(([, v]) => Math.abs(v)), 1e-9);
+  const zero = L + (W - L - R) / 2, half = (W - L - R) / 2;
+  svg.setAttribute("viewBox", `0 0 ${W} ${T * 2 + ROW * entries.length}`);
+  el("line", { x1: zero, y1: T / 2, x2: zero, y2: T + ROW * entries.length, class: "axis" });
+  entries.forEach(([name, v], i) => {
+    const y = T + i * ROW, w = Math.abs(v) / span * half;
+    el("text", { x: L - 6, y: y + 14, "text-anchor": "end", class: "term" }, name);
+    el("rect", { x: v < 0 ? zero - w : zero, y: y + 3, width: Math.max(w, 1), height: ROW - 8,
+                 class: v < 0 ? "neg" : "pos", "data-term": name });
+    el("text", { x: W - R + 46, y: y + 14, "text-anchor": "end" }, v.toFixed(2));
+  });
 }
 
 async function refreshStatus() {

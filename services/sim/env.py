@@ -1,0 +1,151 @@
+"""The batched env: one task over N worlds of one physics backend, with auto-reset and episode stats.
+
+Everything per step is torch on the physics device (the CPU for `mujoco`, the GPU for `warp`):
+actions -> task.apply_actions -> physics.step -> task.evaluate -> weighted reward terms -> reset the
+worlds that finished (physics defaults, then the task's seeded initial state) -> task.observe.
+Outputs move to `device` (the PPO device) only at the end. API: docs/design.md ("Batched environment").
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from services.sim.noise import WorldNoise
+from services.sim.render import FrameRenderer, import_mujoco
+from services.sim.tasks import Cfg, reward_weights, scale_rewards, task_class
+
+log = logging.getLogger("sim")
+
+
+class BatchedEnv:
+    def __init__(self, task_cfg, num_envs: int, physics, device: str = "cpu", seed: int = 0, **physics_kwargs):
+        import_mujoco()  # a missing GL library fails here, as one line naming it
+        cfg = Cfg(task_cfg)
+        cls = task_class(cfg)
+        self.model = cls.build_model(cfg)
+        self.physics = physics(self.model, num_envs, device=device, cfg=cfg, **physics_kwargs)
+        self.task = cls(cfg, self.model, self.physics.state)
+        self.weights = reward_weights(cfg, cls.reward_terms)
+        self.num_envs, self.device, self.seed = num_envs, torch.device(device), seed
+        self.sim_device = self.physics.device
+        self.num_obs, self.num_actions, self.num_states = self.task.num_obs, self.task.num_actions, self.task.num_states
+        self.dt = self.model.opt.timestep * self.task.substeps
+        self.max_episode_length = self.task.episode_length
+        dtype = self.physics.state.qpos.dtype
+        self.noise = WorldNoise(seed, num_envs, self.sim_device, dtype)
+        self.step_count = torch.zeros(num_envs, dtype=torch.long, device=self.sim_device)  # steps into the episode
+        self.returns = torch.zeros(num_envs, dtype=dtype, device=self.sim_device)
+        self.term_sums = torch.zeros(num_envs, len(self.weights), dtype=dtype, device=self.sim_device)
+        self._renderer: FrameRenderer | None = None
+        self._watched: dict[int, object] = {}  # world -> MjData kept in step for env.world(i)
+        self._reset(torch.arange(num_envs, device=self.sim_device))  # step() works before reset(), as after it
+
+    @property
+    def state(self):
+        return self.physics.state
+
+    # -- episode control ----------------------------------------------------------------------------
+    def _reset(self, ids: torch.Tensor) -> None:
+        if len(ids) == 0:
+            return
+        self.physics.reset(ids)
+        self.task.reset_worlds(ids, self.noise.draws(ids))
+        self.physics.forward(ids)  # derived fields (sites, sensors) of the fresh states
+        self.step_count[ids] = 0
+        self.returns[ids] = 0.0
+        self.term_sums[ids] = 0.0
+
+    def reset(self) -> torch.Tensor:
+        """Reset every world (each from its own seeded draws) and return the first observations."""
+        self._reset(torch.arange(self.num_envs, device=self.sim_device))
+        self._sync_watched()
+        return self._out(self.task.observe(self.step_count).float())
+
+    def step(self, actions):
+        a = torch.as_tensor(actions).to(self.sim_device, self.returns.dtype)
+        if a.shape != (self.num_envs, self.num_actions):
+            raise ValueError(f"actions: expected shape ({self.num_envs}, {self.num_actions}), got {tuple(a.shape)}")
+        self.task.apply_actions(a)
+        broken = self.physics.step(self.task.substeps)
+        self.step_count += 1
+        ev = self.task.evaluate(self.step_count)
+        reward, scaled = scale_rewards(ev.terms, self.weights)
+        reward = torch.nan_to_num(reward, nan=0.0)
+        self.returns += reward
+        self.term_sums += torch.nan_to_num(torch.stack(list(scaled.values()), dim=1), nan=0.0)
+        # a world the simulator could not step is cut like a time-out: not the policy's failure
+        time_outs = ((self.step_count >= self.max_episode_length) | broken) & ~ev.terminated
+        done = ev.terminated | time_outs
+        finished = done.nonzero().squeeze(1)
+        episodes = self._episodes(finished, ev.success)  # before the reset clears their stats
+        self._reset(finished)
+        self._sync_watched()
+        info = {"time_outs": self._out(time_outs), "success": self._out(ev.success), "episodes": episodes,
+                "reward_terms": {k: self._out(v.float()) for k, v in scaled.items()}}
+        info.update({k: self._out(v.float()) for k, v in ev.metrics.items()})
+        states = self.task.states(self.step_count)
+        if states is not None:
+            info["states"] = self._out(states.float())
+        return self._out(self.task.observe(self.step_count).float()), self._out(reward.float()), self._out(done), info
+
+    def _episodes(self, ids: torch.Tensor, success: torch.Tensor) -> list[dict]:
+        """The finished worlds' episodes, read from the device in one transfer."""
+        if len(ids) == 0:
+            return []
+        rows = torch.cat([ids[:, None].to(self.returns.dtype), self.returns[ids, None],
+                          self.step_count[ids, None].to(self.returns.dtype),
+                          success[ids, None].to(self.returns.dtype), self.term_sums[ids]], dim=1).tolist()
+        names = list(self.weights)
+        return [{"world": int(r[0]), "return": r[1], "length": int(r[2]), "success": bool(r[3]),
+                 "reward_terms": dict(zip(names, r[4:]))} for r in rows]
+
+    def _out(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(self.device)
+
+    # -- views --------------------------------------------------------------------------------------
+    def world(self, i: int = 0):
+        """(MjModel, MjData) of world i for a viewer; the MjData is refreshed after every step/reset."""
+        import mujoco
+        if not 0 <= i < self.num_envs:
+            raise IndexError(f"world {i}: this env has worlds 0..{self.num_envs - 1}")
+        if i not in self._watched:
+            self._watched[i] = mujoco.MjData(self.model)
+            self._sync_watched([i])
+        return self.model, self._watched[i]
+
+    def _sync_watched(self, ids=None) -> None:
+        import mujoco
+        s = self.state
+        for i in (self._watched if ids is None else ids):
+            data = self._watched[i]
+            for name in ("qpos", "qvel", "ctrl", "mocap_pos"):
+                getattr(data, name)[:] = getattr(s, name)[i].cpu().numpy()
+            mujoco.mj_forward(self.model, data)
+
+    def render(self, width: int = 640, height: int = 480, camera: str = "fixed", tile: int = 1) -> np.ndarray:
+        """RGB uint8 (height, width, 3) of world 0, or a grid of the first `tile` worlds."""
+        cams = [self.model.camera(c).name for c in range(self.model.ncam)]
+        if camera not in cams:
+            raise ValueError(f"camera={camera!r}: unknown; accepts {', '.join(cams)}")
+        ow, oh = self.model.vis.global_.offwidth, self.model.vis.global_.offheight
+        if not (16 <= width <= ow and 16 <= height <= oh):
+            raise ValueError(f"render size {width}x{height}: accepts 16..{ow} x 16..{oh}")
+        k = max(1, min(int(tile), self.num_envs))
+        for i in range(k):
+            self.world(i)
+        if self._renderer is None:
+            self._renderer = FrameRenderer(self.model)
+        return self._renderer.frame([self._watched[i] for i in range(k)], width, height, camera)
+
+    def privileged(self) -> dict:
+        """Simulator truth for logs/critics (never part of observations), as numpy arrays."""
+        return {k: v.cpu().numpy() for k, v in self.task.privileged().items()}
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+        self._watched.clear()
+        self.physics.close()
