@@ -57,8 +57,14 @@ class BatchedEnv:
         self.returns[ids] = 0.0
         self.term_sums[ids] = 0.0
 
-    def reset(self) -> torch.Tensor:
-        """Reset every world (each from its own seeded draws) and return the first observations."""
+    def reset(self, seed: int | None = None) -> torch.Tensor:
+        """Reset every world (each from its own seeded draws) and return the first observations.
+
+        With `seed`, the draws start over from that seed: every reset(seed=s) gives the same worlds
+        (an evaluation plays each checkpoint from the same initial states).
+        """
+        if seed is not None:
+            self.noise = WorldNoise(seed, self.num_envs, self.sim_device, self.noise.dtype)
         self._reset(torch.arange(self.num_envs, device=self.sim_device))
         self._sync_watched()
         return self._out(self.task.observe(self.step_count).float())
