@@ -22,7 +22,7 @@ def status(port):
         return None
 
 
-def train_while_a_tester_watches(runs, task, train_args, env=None, timeout=300):
+def train_while_a_tester_watches(runs, task, train_args, env=None, timeout=300, tester_args=()):
     """Start `config=test checkpoint=latest` on an empty runs root; train one epoch, then resume for a
     second (a new experiment that latest_train moves to). Returns the tester's status once it plays
     epoch 2 (a hot reload), and the trainers' stderr."""
@@ -31,7 +31,8 @@ def train_while_a_tester_watches(runs, task, train_args, env=None, timeout=300):
     tester = subprocess.Popen(
         [sys.executable, "train.py", "config=test", f"task={task}", "checkpoint=latest", "testGamesNum=0",
          "reloadInterval=0.5", "test.numEnvs=2", "test.realtime=false", f"test.control.port={port}",
-         f"runsDir={runs}"], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+         f"runsDir={runs}", *tester_args], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT)
     logs = []
 
     def train(epochs, *extra):

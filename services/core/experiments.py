@@ -45,6 +45,21 @@ def write_config(experiment, cfg) -> Path:
     return path
 
 
+def saved_config(experiment):
+    """The resolved config an experiment was made with (its config.yaml), or None."""
+    path = Path(experiment) / "config.yaml" if experiment else None
+    try:
+        return OmegaConf.load(path) if path and path.is_file() else None
+    except Exception:  # a torn or foreign config.yaml tells nothing
+        return None
+
+
+def saved_value(experiment, key: str, default=None):
+    """A value of the config an experiment was made with (`task.name`, `task.hand`), or `default`."""
+    saved = saved_config(experiment)
+    return default if saved is None else OmegaConf.select(saved, key, default=default)
+
+
 def update_latest_link(runs_dir, experiment, mode: str) -> Path:
     """Atomically point `runs/latest_<mode>` at `experiment` with a *relative* symlink.
 

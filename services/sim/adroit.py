@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from services.sim import hand
-from services.sim.hand import BASE_JOINTS, FINGERS
+from services.sim.hand import BASE_JOINTS, BOX_HALF, FINGERS  # noqa: F401 (BOX_HALF: the hand contract)
 
 PREFIX = "adroit/"
 # found without importing gymnasium_robotics, which would register all of its gymnasium envs

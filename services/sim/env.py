@@ -91,10 +91,12 @@ class BatchedEnv:
         info = {"time_outs": self._out(time_outs), "success": self._out(ev.success), "episodes": episodes,
                 "reward_terms": {k: self._out(v.float()) for k, v in scaled.items()}}
         info.update({k: self._out(v.float()) for k, v in ev.metrics.items()})
-        states = self.task.states(self.step_count)
-        if states is not None:
-            info["states"] = self._out(states.float())
         return self._out(self.task.observe(self.step_count).float()), self._out(reward.float()), self._out(done), info
+
+    def states(self) -> torch.Tensor | None:
+        """The critic's privileged input for the current worlds, (N, num_states); None if the task has none."""
+        states = self.task.states(self.step_count) if self.num_states else None
+        return None if states is None else self._out(states.float())
 
     def _episodes(self, ids: torch.Tensor, success: torch.Tensor) -> list[dict]:
         """The finished worlds' episodes, read from the device in one transfer."""

@@ -11,7 +11,7 @@ import importlib
 
 from services.sim.tasks.base import TaskConfigError
 
-HANDS = {"procedural": "services.sim.hand"}
+HANDS = {"procedural": "services.sim.hand", "adroit": "services.sim.adroit"}
 
 
 def hand_module(name: str):

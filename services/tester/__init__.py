@@ -51,6 +51,25 @@ def run(cfg, hub=None) -> int:
     return 0
 
 
+def _task_of_the_run(cfg) -> None:
+    """Checkpoints belong to the task config they were trained with (task, hand, network shape): when the
+    checkpoint's run is known at start, play it in that config, whatever task= says."""
+    from services.core.checkpoints import ResolveError, resolve
+    from services.core.experiments import saved_config
+
+    try:
+        experiment = resolve(str(cfg.train.checkpoint), cfg.runsDir).experiment
+    except ResolveError:
+        return  # `latest` before any run exists: the configured task
+    saved = saved_config(experiment)
+    if saved is None or "task" not in saved or "params" not in saved.get("train", {}):
+        return
+    if (saved.task.get("name"), saved.task.get("hand")) != (cfg.task.get("name"), cfg.task.get("hand")):
+        log.info("playing task=%s%s: the task %s was trained on", saved.task.name,
+                 f" (task.hand={saved.task.hand})" if saved.task.get("hand") else "", experiment.name)
+    cfg.task, cfg.train.params = saved.task, saved.train.params
+
+
 @dataclass
 class Service:
     """A wired tester: the loop object, its control server and reloader (started), and what to close."""
@@ -88,6 +107,7 @@ def build(cfg, hub=None) -> Service:
     # A small MLP on a few worlds gains nothing from intra-op threads; they only fight the renderer
     # and the reloader's load for the cores.
     torch.set_num_threads(1)
+    _task_of_the_run(cfg)
     runs_dir, t = Path(cfg.runsDir), cfg.test
     test_exp = _test_experiment(Path(t.outDir or runs_dir), cfg, create_experiment)
     if test_exp is not None:

@@ -129,7 +129,9 @@ def resume_state(cfg):
         raise TrainError(str(e)) from None
     if found.checkpoint is None:
         raise TrainError(f"checkpoint={spec}: {found.experiment} has no checkpoint yet")
-    trained_on = _task_of(found.experiment)
+    from services.core.experiments import saved_value
+
+    trained_on = saved_value(found.experiment, "task.name")
     if trained_on and trained_on != str(cfg.task.name):
         raise TrainError(f"checkpoint={spec}: {found.checkpoint.name} was trained on task={trained_on}, "
                          f"not task={cfg.task.name}")
@@ -142,16 +144,6 @@ def resume_state(cfg):
         raise TrainError(f"checkpoint={spec}: {found.checkpoint.name} is at epoch {epoch}, "
                          f"maxIterations={cfg.train.maxIterations}; raise maxIterations to train on")
     return found.checkpoint, state
-
-
-def _task_of(experiment) -> str | None:
-    """The task an experiment was trained on, from its config.yaml (None if unknown)."""
-    from omegaconf import OmegaConf
-
-    path = Path(experiment) / "config.yaml" if experiment else None
-    if path is None or not path.is_file():
-        return None
-    return OmegaConf.select(OmegaConf.load(path), "task.name", default=None)
 
 
 def restore(agent, path: Path, state: dict) -> None:

@@ -104,7 +104,7 @@ class Progress(AlgoObserver):
 
     def _largest_terms(self, k: int = 3) -> str:
         """The k reward terms that weigh most per step, e.g. ' | per step: contact +0.40, lift +0.12'."""
-        top = sorted(self.term_means.items(), key=lambda kv: -abs(kv[1]))[:k]
+        top = sorted(((n, v) for n, v in self.term_means.items() if v), key=lambda kv: -abs(kv[1]))[:k]
         return " | per step: " + ", ".join(f"{name} {v:+.3g}" for name, v in top) if top else ""
 
 

@@ -17,28 +17,40 @@ VECENV_TYPE = "RLGPU"
 
 
 class SimVecEnv(IVecEnv):
-    """rl_games vecenv over one services.sim env: obs as {'obs': tensor}, uint8 dones, time_outs."""
+    """rl_games vecenv over one services.sim env: obs as {'obs': tensor[, 'states': tensor]}, uint8 dones,
+    time_outs. 'states' (the critic's privileged input) is there when the task has some: with a
+    `central_value_config` in the PPO config, rl_games trains the value function on it (asymmetric
+    actor-critic) while the policy sees only 'obs'."""
 
     def __init__(self, env, device: str):
         self.env = env
         self.device = torch.device(device)
         self.observation_space = spaces.Box(-np.inf, np.inf, (env.num_obs,), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (env.num_actions,), np.float32)
+        self.state_space = spaces.Box(-np.inf, np.inf, (env.num_states,), np.float32) if env.num_states else None
+
+    def _obs(self, obs):
+        out = {"obs": obs.to(self.device)}
+        if self.state_space is not None:
+            out["states"] = self.env.states().to(self.device)
+        return out
 
     def step(self, actions):
         # The sim was made on the PPO device (make_env(device=...)), so actions are already where it wants them.
         obs, reward, done, info = self.env.step(actions)
         info = dict(info)
         info["time_outs"] = torch.as_tensor(info["time_outs"]).to(self.device)
-        return ({"obs": obs.to(self.device)}, reward.to(self.device),
-                done.to(self.device, torch.uint8), info)
+        return self._obs(obs), reward.to(self.device), done.to(self.device, torch.uint8), info
 
     def reset(self):
-        return {"obs": self.env.reset().to(self.device)}
+        return self._obs(self.env.reset())
 
     def get_env_info(self):
-        return {"observation_space": self.observation_space, "action_space": self.action_space,
+        info = {"observation_space": self.observation_space, "action_space": self.action_space,
                 "agents": 1, "value_size": 1}
+        if self.state_space is not None:
+            info["state_space"] = self.state_space
+        return info
 
     def get_number_of_agents(self):
         return 1

@@ -24,34 +24,40 @@ def test_observations_are_blind_to_the_box():
         assert torch.equal(oa, ob)
     assert not np.allclose(a.privileged()["box_pos"], b.privileged()["box_pos"])  # the box really moved
     assert not torch.equal(ra, rb)  # ...and the rewards (privileged) saw it
+    # the critic's states (asymmetric actor-critic) do carry the box: they start with the observations
+    sa, sb = a.states(), b.states()
+    assert sa.shape == (2, a.num_states) and a.num_states > a.num_obs
+    assert torch.equal(sa[:, :a.num_obs], oa) and not torch.equal(sa[:, a.num_obs:], sb[:, a.num_obs:])
     # the observations do follow the hand: a different action changes them
     oc, *_ = a.step(torch.ones(2, a.num_actions))
     assert not torch.equal(oc, ob)
 
 
-def test_scripted_lift_raises_success_and_lift_reward():
+def test_scripted_lift_succeeds_and_holding_it_up_keeps_paying():
     env = make_env(task_cfg("BlindGrasping"), 2, seed=3)
     env.reset()
     goal = np.zeros((2, 6))
-    pre = env.task.pre_height - PALM0
-    stages, heights, lift_rewards, episodes = [], [], [], []
-    for k in range(200):
+    pre = env.task.pre_offset[2].item() - PALM0
+    stages, heights, lift_terms, success_terms, episodes = [], [], [], [], []
+    for k in range(env.max_episode_length):  # down, close the fingers, lift, then hold it up to the time limit
         goal[:, 2] = pre if k < 100 else 0.2
         fingers = CLOSED if k >= 60 else {}
         _, reward, done, info = env.step(hand_actions(env, goal, fingers))
         stages.append(info["stage"].numpy().copy())
         heights.append(info["box_height"].numpy().copy())
-        if k >= 100 and not done.any():
-            lift_rewards.append(info["reward_terms"]["lift"].numpy().copy())
+        lift_terms.append(info["reward_terms"]["lift"].numpy().copy())
+        success_terms.append(info["reward_terms"]["success"].numpy().copy())
         episodes += info["episodes"]
-        if done.all():
-            break
+        if k < env.max_episode_length - 1:
+            assert not done.any(), f"step {k}: {info['episodes']}"  # success does not end the episode
     assert [e["success"] for e in episodes] == [True, True], episodes
+    assert [e["length"] for e in episodes] == [env.max_episode_length] * 2
     assert np.max(stages) == 2
     assert max(h.max() for h in heights) >= env.task.lift_height
-    lift = np.array(lift_rewards)[:, 0]
-    assert lift[-1] > lift[0] + 1.0  # the lift term grows with the box's height
-    assert all(e["return"] > 50 for e in episodes)  # the success bonus landed in the return
+    lift = np.array(lift_terms)[:, 0]
+    assert lift[150:].min() > lift[100] + 0.5  # the lift term grows with the box's height, and stays up
+    assert np.array(success_terms).sum(axis=0).tolist() == [20.0, 20.0]  # the bonus, once per episode
+    assert all(e["return"] > 100 for e in episodes)  # holding it up for seconds is what pays
 
 
 def test_hand_driven_into_the_table_fails():

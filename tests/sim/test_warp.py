@@ -27,7 +27,7 @@ def test_a_scripted_grasp_runs_the_same_on_both_backends():
     cpu, warp = pair("BlindGrasping")
     assert warp.state.qpos.dtype == torch.float32 and warp.sim_device.type == "cpu"
     assert torch.allclose(cpu.reset(), warp.reset(), atol=1e-5)  # the same seeded initial states
-    goal, pre = np.zeros((2, 6)), cpu.task.pre_height - 0.25
+    goal, pre = np.zeros((2, 6)), cpu.task.pre_offset[2].item() - 0.25
     worst_q = worst_touch = 0.0
     for k in range(75):  # down to the pre-grasp pose, then close the fingers on the box
         goal[:, 2] = pre

@@ -26,7 +26,7 @@ class Cfg:
         from omegaconf import DictConfig, OmegaConf
         if isinstance(data, DictConfig):
             data = OmegaConf.to_container(data, resolve=True)
-        self.data, self.prefix = dict(data or {}), prefix
+        self.data, self.prefix = _for_hand(dict(data or {})), prefix
 
     def raw(self, path: str, default=...):
         node = self.data
@@ -75,6 +75,19 @@ class Cfg:
         if not ok:
             raise TaskConfigError(f"{self.prefix}.{path}={v!r}: not accepted; expects a list of {n} numbers")
         return np.asarray(v, dtype=np.float64)
+
+
+def _for_hand(data: dict) -> dict:
+    """The config with `hands.<task.hand>` merged over it: values that differ per hand model."""
+    per_hand = (data.get("hands") or {}).get(data.get("hand"))
+    return _merged(data, per_hand) if isinstance(per_hand, dict) else data
+
+
+def _merged(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 # MjData fields every backend exposes as (N, ...) tensors. State (written by tasks at reset and by

@@ -1,15 +1,18 @@
 """BlindGrasping: grasp and lift a box the policy cannot see.
 
-Observation (94), never the box state: actuated joint positions in [-1, 1] (20) and velocities
-(20, scaled), touch sensors (10: fingertips then fingerpads; they feel the table as well as the
-box), previous actions (20), position targets in [-1, 1] (20), episode time fraction (1) and the
-stage one-hot (3). The box pose drives only rewards, stage changes and failures (privileged).
+Observation (94 with the procedural hand), never the box state: actuated joint positions in
+[-1, 1] (nu) and velocities (nu, scaled), touch sensors (10: fingertips then fingerpads; they feel
+the table as well as the box), previous actions (nu), position targets in [-1, 1] (nu), episode
+time fraction (1) and the stage one-hot (3). The box pose drives only rewards, stage changes,
+failures and the critic's privileged `states` (asymmetric actor-critic).
 
 Stages: 0 pre-grasp (palm to a pose above the box) -> 1 grasp (>= graspContacts fingers on the
-box) -> 2 lift (box centre liftHeight above the table with >= minContacts fingers: success).
-Each stage has a shaped reward term and a completion bonus. Failures end the episode: the hand
-touching the table or a fingertip below tableClearance, the box pushed boxMaxDistance away, a
-stage timeout. Every weight and threshold comes from configs/task/BlindGrasping.yaml.
+box) -> 2 lift. Success: the box centre liftHeight above its rest height with >= minContacts
+fingers on it for holdSteps steps; the episode then runs on, rewarding holding it up, until its
+time limit (ending it at success would make holding the box worth more than lifting it). Failures
+end the episode: the hand touching the table or a fingertip below tableClearance, the box pushed
+boxMaxDistance away on the table, a stage timeout, the grasp lost for graspLostSteps in the lift
+stage. Every weight and threshold comes from configs/task/BlindGrasping.yaml.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from services.sim.tasks.hand_task import HandTask
 class BlindGrasping(HandTask):
     name = "BlindGrasping"
     with_box = True
-    reward_terms = ("preGraspDistance", "fingertipDistance", "contact", "lift", "stageBonus", "success",
+    reward_terms = ("preGraspDistance", "fingertipDistance", "contact", "hold", "lift", "stageBonus", "success",
                     "failure", "actionRate")
 
     def __init__(self, cfg, model, state):
@@ -32,24 +35,28 @@ class BlindGrasping(HandTask):
         self.box_noise = c.num("reset.boxNoise", 0)
         self.base_noise = c.vec("reset.baseNoise", 2)
         self.finger_noise = c.num("reset.fingerNoise", 0)
-        self.pre_height = c.num("stages.preGraspHeight", 0)
+        self.pre_offset = self.tensor(c.vec("stages.preGraspOffset", 3))
         self.pre_tol = c.num("stages.preGraspTolerance", 0)
         self.grasp_contacts = c.int("stages.graspContacts", 1)
         self.timeouts = self.index(c.vec("stages.timeouts", 3))
-        self.lift_height = c.num("success.liftHeight", 0)
+        self.lift_height = c.num("success.liftHeight", 1e-3)
         self.min_contacts = c.int("success.minContacts", 1)
+        self.hold_steps = c.int("success.holdSteps", 1)
         self.clearance = c.num("failure.tableClearance")
         self.box_max_distance = c.num("failure.boxMaxDistance", 0)
+        self.lost_steps = c.int("failure.graspLostSteps", 1)
         self.box_half = self.hand.BOX_HALF
 
         self.box_q = int(model.jnt_qposadr[model.joint("box").id])
         self.box_v = int(model.jnt_dofadr[model.joint("box").id])
         self.box_contact_adr = self.index([model.sensor_adr[model.sensor(f"{f}_box").id] for f in self.hand.FINGERS])
         n = self.num_envs
-        self.stage = torch.zeros(n, dtype=torch.long, device=self.device)
-        self.stage_steps = torch.zeros_like(self.stage)
+        long = lambda: torch.zeros(n, dtype=torch.long, device=self.device)
+        self.stage, self.stage_steps, self.high_steps, self.lost = long(), long(), long(), long()
+        self.succeeded = torch.zeros(n, dtype=torch.bool, device=self.device)
         self.box_start = torch.zeros(n, 3, device=self.device, dtype=self.dtype)
         self.box_pose0 = self.tensor([0.0, 0.0, self.box_half, 1.0, 0.0, 0.0, 0.0])
+        self.num_states = self.num_obs + 3 + 1 + 6 + 4 + 2 + 3 * len(self.hand.FINGERS) + len(self.hand.FINGERS) + 1
 
     @property
     def num_obs(self) -> int:
@@ -63,10 +70,11 @@ class BlindGrasping(HandTask):
         s.qpos[ids, q:q + 7] = pose
         s.qvel[ids, v:v + 6] = 0.0
         self.box_start[ids] = pose[:, :3]
-        self.stage[ids] = 0
-        self.stage_steps[ids] = 0
+        for counter in (self.stage, self.stage_steps, self.high_steps, self.lost):
+            counter[ids] = 0
+        self.succeeded[ids] = False
 
-    # -- privileged quantities (rewards, stage logic, logs) -------------------------------------------
+    # -- privileged quantities (rewards, stage logic, the critic, logs) --------------------------------
     def box_pos(self) -> torch.Tensor:
         return self.state.qpos[:, self.box_q:self.box_q + 3]
 
@@ -83,37 +91,47 @@ class BlindGrasping(HandTask):
         box = self.box_pos()
         palm = s.site_xpos[:, self.palm_site]
         tips = self.fingertips()
-        contacts = self.box_contacts().sum(dim=1)
+        touching = self.box_contacts()
+        contacts = touching.sum(dim=1)
+        holding = contacts >= self.min_contacts
         lift = box[:, 2] - self.box_half
-        pre_pose = torch.cat([box[:, :2], torch.full_like(box[:, :1], self.pre_height)], dim=1)
+        pre_pose = torch.cat([box[:, :2], torch.zeros_like(box[:, :1])], dim=1) + self.pre_offset
         d_pre = torch.linalg.vector_norm(palm - pre_pose, dim=1)
         d_tips = torch.linalg.vector_norm(tips - box[:, None, :], dim=2).mean(dim=1)
 
-        st = self.stage
+        st = self.stage  # each stage's terms count in the stage the step started in
         advanced = ((st == 0) & (d_pre < self.pre_tol)) | ((st == 1) & (contacts >= self.grasp_contacts))
         self.stage_steps = torch.where(advanced, 0, self.stage_steps + 1)
         self.stage = st + advanced.long()
 
-        success = (self.stage == 2) & (lift >= self.lift_height) & (contacts >= self.min_contacts)
+        lifted = (self.stage == 2) & (lift >= self.lift_height) & holding
+        self.high_steps = torch.where(lifted, self.high_steps + 1, 0)
+        newly = (self.high_steps >= self.hold_steps) & ~self.succeeded
+        self.succeeded |= newly
+        self.lost = torch.where((self.stage == 2) & ~holding, self.lost + 1, 0)
+
         table = s.sensordata[:, self.table_contact_adr] > 0
         too_low = tips[:, :, 2].amin(dim=1) < self.clearance
-        pushed = torch.linalg.vector_norm(box[:, :2] - self.box_start[:, :2], dim=1) > self.box_max_distance
+        pushed = (st < 2) & (torch.linalg.vector_norm(box[:, :2] - self.box_start[:, :2], dim=1) > self.box_max_distance)
         timeout = self.stage_steps > self.timeouts[self.stage]
-        failure = ~success & (table | too_low | pushed | timeout)
+        dropped = self.lost > self.lost_steps
+        failure = ~self.succeeded & (table | too_low | pushed | timeout | dropped)
         f = lambda x: x.to(self.dtype)
-        terms = {  # each stage's shaping term counts in the stage the step started in
+        in_lift = f(st == 2)
+        terms = {
             "preGraspDistance": d_pre * f(st == 0),
             "fingertipDistance": d_tips * f(st == 1),
-            "contact": f(contacts) * f(st >= 1),
-            "lift": lift.clamp(0.0, self.lift_height) * f(st == 2),
+            "contact": f(contacts) * f(st == 1),
+            "hold": f(holding) * in_lift,
+            "lift": (lift / self.lift_height).clamp(0.0, 1.0) * f(holding) * in_lift,
             "stageBonus": f(advanced),
-            "success": f(success),
+            "success": f(newly),
             "failure": f(failure),
             "actionRate": self.action_rate,
         }
         metrics = {"stage": self.stage, "box_height": lift, "box_contacts": contacts, "failure": failure,
                    "table_contact": table | too_low}
-        return Evaluation(terms, success | failure, success, metrics)
+        return Evaluation(terms, failure, self.succeeded.clone(), metrics)
 
     def observe(self, step):
         s = self.state
@@ -126,4 +144,22 @@ class BlindGrasping(HandTask):
             targets,
             (step / self.episode_length).to(self.dtype)[:, None],
             F.one_hot(self.stage, 3).to(self.dtype),
+        ], dim=1)
+
+    def states(self, step):
+        """The critic's input: the observations plus the box and the contacts the policy never sees."""
+        s, box = self.state, self.box_pos()
+        q, v = self.box_q, self.box_v
+        palm = s.site_xpos[:, self.palm_site]
+        tips = self.fingertips() - box[:, None, :]
+        return torch.cat([
+            self.observe(step),
+            (box - palm) / 0.1,
+            ((box[:, 2:3] - self.box_half) / self.lift_height).clamp(-1, 2),
+            torch.clamp(s.qvel[:, v:v + 6] * 0.2, -5, 5),
+            s.qpos[:, q + 3:q + 7],
+            (box[:, :2] - self.box_start[:, :2]) / 0.1,
+            tips.reshape(len(box), -1) / 0.1,
+            self.box_contacts().to(self.dtype),
+            (self.stage_steps.to(self.dtype) / self.timeouts[self.stage])[:, None],
         ], dim=1)

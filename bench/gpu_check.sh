@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The GPU figures in the README, as one script for a lent GPU machine that reaches no registry.
+#   bash bench/gpu_check.sh install WHEEL_DIR     # join and install the bundle of shared/tools/device-wheels.sh
+#   bash bench/gpu_check.sh bench OUT_DIR         # MuJoCo Warp physics + env, and PPO throughput
+#   bash bench/gpu_check.sh train OUT_DIR [SECONDS] [NUM_ENVS] ["name key=value ..." ...]
+#       BlindGrasping on the GPU, one run per variant (all at once), logs and checkpoints to OUT_DIR
+# Run from the repository root; the machine's own python3 and torch are used (never the project's torch pin).
+set -uo pipefail
+cmd=${1:?usage: gpu_check.sh install|bench|train DIR ...}
+dir=${2:?usage: gpu_check.sh install|bench|train DIR ...}
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 MUJOCO_GL=disable   # nothing here renders
+PY=${PY:-python3}; DEVICE=${DEVICE:-cuda:0}
+
+case "$cmd" in
+install)
+  cat "$dir"/bundle.part-* | tar -C "$dir" -xf - || exit 1
+  $PY -m pip install -q --no-index --no-deps "$dir"/wheels/*.whl || exit 1
+  $PY -c "import torch, mujoco, mujoco_warp, warp, rl_games, hydra, flask; print('torch', torch.__version__, \
+'| mujoco', mujoco.__version__, '| warp', warp.__version__, '| cuda', torch.cuda.get_device_name(0))"
+  ;;
+bench)
+  mkdir -p "$dir"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$dir/gpu.txt"
+  # physics alone vs the full env (task math in torch), BlindGrasping at 1k..64k worlds, Reach at 16k
+  timeout 300 $PY bench/sim_throughput.py --backend warp --device "$DEVICE" --tasks BlindGrasping --seconds 2 \
+    2>&1 | grep -v "^Module " | tee "$dir/sim_throughput.txt"
+  timeout 60 $PY bench/sim_throughput.py --backend warp --device "$DEVICE" --tasks Reach --envs 16384 --seconds 2 \
+    2>&1 | grep -v "^Module " | tee -a "$dir/sim_throughput.txt"
+  # PPO end to end (rl_games on the GPU, rollouts from the warp env): 4k and 16k envs
+  timeout 240 $PY bench/train_throughput.py --backend warp --device "$DEVICE" --tasks BlindGrasping \
+    --num-envs 4096 16384 --epochs 8 2>&1 | grep -v "^Module " | tee "$dir/train_throughput.txt"
+  ;;
+train)
+  # one training per VARIANT ("name key=value ..."), all at once on the one GPU, each for SECONDS
+  seconds=${3:-300}; envs=${4:-8192}; shift 4 2>/dev/null || shift $#
+  [ $# -gt 0 ] || set -- "default"
+  mkdir -p "$dir"
+  for variant in "$@"; do
+    read -r name overrides <<<"$variant"
+    runs=${RUNS:-/root/gpu-runs}/$name; rm -rf "$runs"
+    # SIGTERM after `seconds`: the trainer saves a final checkpoint and exits 0
+    # shellcheck disable=SC2086
+    (timeout -s TERM "$seconds" $PY train.py config=train_headless task=BlindGrasping device="$DEVICE" backend=warp \
+      numEnvs="$envs" maxIterations=1000000 train.saveFrequency=25 train.printInterval=10 runsDir="$runs" \
+      $overrides 2>&1 | grep -v "^Module " > "$dir/train_$name.txt") &
+  done
+  wait
+  for variant in "$@"; do
+    read -r name _ <<<"$variant"
+    runs=${RUNS:-/root/gpu-runs}/$name; exp=$(readlink -f "$runs/latest_train")
+    tail -n 4 "$dir/train_$name.txt"
+    # the run (checkpoints, config, log, TensorBoard) in parts that each fit what a call brings back
+    tar -C "$runs" -cf - "$(basename "$exp")" | split -b 15m - "$dir/run_$name.tar.part-"
+  done
+  ls -la "$dir"
+  ;;
+*) echo "gpu_check.sh: unknown command $cmd" >&2; exit 2 ;;
+esac
