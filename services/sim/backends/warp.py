@@ -9,7 +9,6 @@ torch ops. Contact and constraint buffers are sized per world from the task conf
 """
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
 
@@ -57,35 +56,31 @@ class WarpPhysics:
         if not self.graphs:
             log.warning("CUDA graphs off (no memory pool on %s): every step launches its kernels", self.wp_device)
         self._graph: dict[object, object] = {}
-        self._capture_stream = wp.Stream(self.wp_device) if self.wp_device.is_cuda and self.graphs else None
 
     # -- stepping ------------------------------------------------------------------------------------
     def _run(self, key, fn) -> None:
-        """fn() on torch's current stream, replayed from a graph captured after its first run.
+        """fn(), replayed from a graph captured on its first use (as mjlab does).
 
         Warp captures on both devices: on CUDA one graph launch replaces hundreds of kernel launches;
-        on the CPU the replay skips Warp's Python launch overhead (~8x faster here). The first run is
-        eager: it compiles the kernels, so the capture only records them.
+        on the CPU the replay skips Warp's Python launch overhead (~8x faster here). Warp works on its
+        device's default stream, a blocking stream, so it is ordered with torch's default stream.
         """
-        wp, cuda = self.wp, self.wp_device.is_cuda
-        stream = wp.stream_from_torch(torch.cuda.current_stream(self.device)) if cuda else None
-        if key in self._graph:
-            wp.capture_launch(self._graph[key], stream=stream)
-            return
-        with wp.ScopedDevice(self.wp_device), (wp.ScopedStream(stream) if cuda else contextlib.nullcontext()):
-            fn()
-        if not self.graphs:
-            return
-        gc_was_on = gc.isenabled()
-        gc.disable()  # a finalizer running mid-capture would be recorded into the graph
-        try:
-            with wp.ScopedDevice(self.wp_device), wp.ScopedCapture(device=self.wp_device,
-                                                                   stream=self._capture_stream) as capture:
+        wp = self.wp
+        with wp.ScopedDevice(self.wp_device):
+            if not self.graphs:
                 fn()
-        finally:
-            if gc_was_on:
-                gc.enable()
-        self._graph[key] = capture.graph
+                return
+            if key not in self._graph:
+                gc_was_on = gc.isenabled()
+                gc.disable()  # a finalizer running mid-capture would be recorded into the graph
+                try:
+                    with wp.ScopedCapture() as capture:
+                        fn()
+                finally:
+                    if gc_was_on:
+                        gc.enable()
+                self._graph[key] = capture.graph
+            wp.capture_launch(self._graph[key])
 
     def step(self, nstep: int) -> torch.Tensor:
         """Step all worlds `nstep` times; returns the worlds whose state is no longer finite."""
