@@ -46,7 +46,10 @@ def compose_cmd() -> list[str]:
 
 
 def compose(args: list[str], env_file: Path, env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess:
-    cmd = [*compose_cmd(), "-f", str(ROOT / "compose.yaml"), "--env-file", str(env_file)] + args
+    files = ["-f", str(ROOT / "compose.yaml")]
+    if (ROOT / "compose.override.yaml").is_file():  # the user's own additions, e.g. a folder of their tasks
+        files += ["-f", str(ROOT / "compose.override.yaml")]
+    cmd = [*compose_cmd(), *files, "--env-file", str(env_file)] + args
     return subprocess.run(cmd, env={**os.environ, **(env or {})}, **kw)
 
 
