@@ -124,12 +124,24 @@ def test_sigterm_saves_a_final_checkpoint_and_resume_continues_it(runs_dir):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_cuda_without_cuda_is_refused_with_one_line(runs_dir):
-    proc = trainer("task=Reach", "device=cuda:0", f"runsDir={runs_dir}")
+@pytest.mark.parametrize("backend", ["auto", "warp"])
+def test_cuda_without_cuda_is_refused_with_one_line(runs_dir, backend):
+    proc = trainer("task=Reach", "device=cuda:0", f"backend={backend}", f"runsDir={runs_dir}")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: device=cuda:0: CUDA is not available")
     assert list(runs_dir.iterdir()) == []  # refused before any experiment was created
+
+
+def test_an_unknown_backend_or_a_bad_task_value_is_refused_before_any_run(runs_dir):
+    proc = trainer("task=Reach", "backend=isaac", f"runsDir={runs_dir}")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and err.strip() == "error: backend (env.backend)='isaac': not accepted; " \
+        "expects auto, mujoco or warp"
+    proc = trainer("task=Reach", "task.reward.distance=far", f"runsDir={runs_dir}")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and len(err.strip().splitlines()) == 1 and "task.reward.distance='far'" in err
+    assert list(runs_dir.iterdir()) == []
 
 
 def test_resume_from_nothing_is_refused_with_one_line(runs_dir):
