@@ -49,7 +49,7 @@ class StandInTester:
                     "epoch": 9, "reloads": self.reloads, "last_reload_time": time.time(),
                     "last_reload_error": None, "reload_interval": self.interval, "paused": self.paused,
                     "pinned": self.pinned, "episodes": 4, "mean_return": 1.5, "success_rate": 0.25,
-                    "fps": 25.0, "state": "paused" if self.paused else "running"}
+                    "reward_terms": {"distance": -0.5 - self.reloads, "closeBonus": 2.0}, "fps": 25.0, "state": "paused" if self.paused else "running"}
 
     def reload_now(self):
         with self.lock:

@@ -32,6 +32,12 @@ def test_dashboard_tile_is_live_and_reload_now_counts(browser, streamer, standin
                what="checkpoint list")
         until(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#eval-chart circle")) == 3,
                what="eval chart points")
+        # the reward terms of the current checkpoint: one signed bar each, redrawn with the status
+        rects = until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#terms-chart rect"), what="terms chart")
+        bars = {b.get_attribute("data-term"): b for b in rects}
+        assert set(bars) == {"distance", "closeBonus"}
+        assert "neg" in bars["distance"].get_attribute("class") and "pos" in bars["closeBonus"].get_attribute("class")
+        until(browser, lambda d: "-1.50" in d.find_element(By.ID, "terms-chart").text, what="terms redrawn")
         browser.find_element(By.ID, "pin").click()  # the newest checkpoint is selected first
         until(browser, lambda d: d.find_element(By.ID, "pinned").text.startswith("last_Reach_ep_9"),
                what="pinned shown")

@@ -24,19 +24,23 @@ function show(s) {
   drawTerms(s.reward_terms);
 }
 
-// Each reward term's mean per-episode sum under the current checkpoint: signed horizontal bars.
-function drawTerms(terms) {
-  const svg = $("terms-chart");
+// Clear an <svg> and return el(name, attrs, text), which appends a new SVG element to it.
+function svgCanvas(svg) {
   const NS = "http://www.w3.org/2000/svg";
-  const W = 360, L = 120, R = 50, ROW = 22, T = 10;
-  const el = (name, attrs, text) => {
+  svg.replaceChildren();
+  return (name, attrs, text) => {
     const e = document.createElementNS(NS, name);
     for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
     if (text !== undefined) e.textContent = text;
     svg.append(e);
     return e;
   };
-  svg.replaceChildren();
+}
+
+// Each reward term's mean per-episode sum under the current checkpoint: signed horizontal bars.
+function drawTerms(terms) {
+  const svg = $("terms-chart"), el = svgCanvas(svg);
+  const W = 360, L = 120, R = 50, ROW = 22, T = 10;
   const entries = Object.entries(terms || {});
   if (entries.length === 0) {
     el("text", { x: W / 2, y: 40, "text-anchor": "middle" }, "no finished episode of this checkpoint yet");
@@ -75,17 +79,9 @@ async function refreshCheckpoints() {
 
 // Eval return vs checkpoint epoch, drawn as a small SVG line chart.
 function drawChart(points) {
-  const svg = $("eval-chart");
+  const svg = $("eval-chart"), el = svgCanvas(svg);
   const NS = "http://www.w3.org/2000/svg";
   const W = 640, H = 260, L = 50, R = 15, T = 15, B = 30;
-  const el = (name, attrs, text) => {
-    const e = document.createElementNS(NS, name);
-    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-    if (text !== undefined) e.textContent = text;
-    svg.append(e);
-    return e;
-  };
-  svg.replaceChildren();
   const pts = points.filter(p => p.epoch != null && p.mean_return != null).sort((a, b) => a.epoch - b.epoch);
   el("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" });
   el("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" });
