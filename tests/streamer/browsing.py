@@ -27,6 +27,20 @@ def until(driver, predicate, timeout=30, what="condition"):
     return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: predicate(d), message=what)
 
 
+def click(driver, selector, what="click"):
+    """Click the element `selector` names, again if the page re-rendered it in between (stale element)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    def clicked(d):
+        try:
+            d.find_element(By.CSS_SELECTOR, selector).click()
+            return True
+        except StaleElementReferenceException:
+            return False
+    until(driver, clicked, what=what)
+
+
 def live_pixels(driver, selector, what):
     """Screenshots of the element until two differ (the stream is live), bounded by until's timeout."""
     from selenium.webdriver.common.by import By

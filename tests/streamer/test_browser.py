@@ -1,5 +1,5 @@
 """A real browser (headless Debian Chromium via Selenium) on the dashboard and a tester page."""
-from tests.streamer.browsing import live_pixels, until
+from tests.streamer.browsing import click, live_pixels, until
 from tests.streamer.standin import Pusher
 
 
@@ -60,7 +60,7 @@ def test_offline_tile_shows_placeholder_and_can_be_removed(browser, streamer):
         until(browser, lambda d: "offline" in d.find_element(By.ID, "tile-goes").get_attribute("class"),
               what="tile marked offline")
         live_pixels(browser, "#tile-stays img", "the other tile stays live")
-        browser.find_element(By.CSS_SELECTOR, "#tile-goes .forget").click()
+        click(browser, "#tile-goes .forget", "forget the offline tile")
         until(browser, lambda d: not d.find_elements(By.ID, "tile-goes"), what="tile removed")
         assert [c.id for c in hub.channels()] == ["stays"]
         assert browser.find_elements(By.ID, "tile-stays")
