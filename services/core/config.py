@@ -75,7 +75,8 @@ RULES = {
     "env.numEnvs": _int(1),
     "env.backend": ((lambda v: v in ("auto", "mujoco", "warp")), "auto, mujoco or warp"),
     "train.seed": _int(0),
-    "train.maxIterations": _int(1),
+    # null (None: skipped by validate) = until stopped
+    "train.maxIterations": (_int(1)[0], "an integer >= 1, or null (train until stopped)"),
     "train.saveFrequency": _int(0),
     "train.testGamesNum": _int(0),
     "train.reloadInterval": _number(0),

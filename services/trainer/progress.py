@@ -23,7 +23,8 @@ class StopRequested(Exception):
 
 
 class Progress(AlgoObserver):
-    def __init__(self, max_epochs: int, print_interval: int, stop_flag, window: int = 100):
+    def __init__(self, max_epochs: int | None, print_interval: int, stop_flag, window: int = 100):
+        # max_epochs None: until stopped (no bar total, no ETA)
         self.max_epochs, self.print_interval, self.stop = max_epochs, print_interval, stop_flag
         self.successes = collections.deque(maxlen=window)  # of the last finished episodes
         self.term_sums: dict = {}  # reward term -> sum over this epoch's steps of its mean over worlds
@@ -92,15 +93,18 @@ class Progress(AlgoObserver):
         success_text = "n/a" if success is None else f"{100 * success:.0f}%"
         self.bar.update(1)
         self.bar.set_postfix_str(f"return {ret_text} success {success_text}", refresh=False)
-        if (epoch - self.start_epoch) % self.print_interval and epoch < self.max_epochs:
+        if (epoch - self.start_epoch) % self.print_interval and epoch != self.max_epochs:
             return
         now = time.monotonic()
         steps_per_s = (self.algo.frame - self.last_frame) / max(now - self.last_time, 1e-9)
         self.last_time, self.last_frame = now, self.algo.frame
         per_epoch = (now - self.start_time) / max(epoch - self.start_epoch, 1)
-        log.info("epoch %d/%d | %s env-steps/s | mean return %s | success %s | ETA %s%s",
-                 epoch, self.max_epochs, f"{steps_per_s:,.0f}", ret_text, success_text,
-                 _duration(per_epoch * max(self.max_epochs - epoch, 0)), self._largest_terms())
+        if self.max_epochs is None:
+            of, eta = "", "until stopped"
+        else:
+            of, eta = f"/{self.max_epochs}", "ETA " + _duration(per_epoch * max(self.max_epochs - epoch, 0))
+        log.info("epoch %d%s | %s env-steps/s | mean return %s | success %s | %s%s",
+                 epoch, of, f"{steps_per_s:,.0f}", ret_text, success_text, eta, self._largest_terms())
 
     def _largest_terms(self, k: int = 3) -> str:
         """The k reward terms that weigh most per step, e.g. ' | per step: contact +0.40, lift +0.12'."""

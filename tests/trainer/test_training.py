@@ -88,12 +88,14 @@ def test_reach_training_beats_the_untrained_policy(runs_dir):
 
 @pytest.mark.slow
 def test_sigterm_saves_a_final_checkpoint_and_resume_continues_it(runs_dir):
-    proc = trainer("task=Reach", "numEnvs=16", "maxIterations=100000", "train.saveFrequency=4",
+    # null: no budget at all, it trains until the signal
+    proc = trainer("task=Reach", "numEnvs=16", "maxIterations=null", "train.saveFrequency=4",
                    "train.printInterval=1", f"runsDir={runs_dir}")
     nn = runs_dir / "latest_train" / "nn"
     first = wait_for(lambda: list_checkpoints(nn), proc, what="a first periodic checkpoint")[0]
     log = runs_dir / "latest_train" / "train.log"
-    wait_for(lambda: f"epoch {epoch_of(first) + 1}/" in log.read_text(), proc, what="an epoch past it")
+    wait_for(lambda: f"epoch {epoch_of(first) + 1} |" in log.read_text(), proc, what="an epoch past it")
+    assert "until stopped" in log.read_text()
     proc.send_signal(signal.SIGTERM)  # mid-run: the next periodic checkpoint is epochs away
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-3000:]
