@@ -18,6 +18,7 @@ from services.core.config import reload_interval
 from .evalrec import EpisodeStats, EvalRecorder, eval_dir_for
 from .frames import FrameMaker, RateLimiter
 from .policy import act
+from .training import TrainingProgress
 
 log = logging.getLogger("tester")
 STATUS_PERIOD_S = 1.0
@@ -39,6 +40,7 @@ class Tester:
         self.totals = EpisodeStats()  # every episode of this run, for the summary
         self.per_ckpt = EpisodeStats()  # the episodes of the current checkpoint, for the status
         self.ep_return = 0.0  # world 0's running return, shown on frames
+        self.training = TrainingProgress()  # the followed run's progress.json, shown with the status
         self.frame_times = collections.deque(maxlen=50)
         self.frames_published = 0
         self.obs = None
@@ -67,6 +69,7 @@ class Tester:
             "episodes": self.episodes,
             "mean_return": ck.mean_return(), "success_rate": ck.success_rate(), "reward_terms": ck.reward_terms(),
             "fps": round(fps, 1),
+            "training": self.training.of(exp),
             "state": "waiting" if cur is None else "paused" if self.paused else "running",
             "control_url": self.control_url,
         }

@@ -76,7 +76,7 @@ def _train(cfg, resume) -> int:
 
     with stop_on_signals(_announce_stop, abort_on_second=True) as stop, patched_checkpoint_io(), quiet_prints(), \
             logging_redirect_tqdm():
-        progress = Progress(max_iterations(cfg), int(cfg.train.printInterval), stop)
+        progress = Progress(max_iterations(cfg), int(cfg.train.printInterval), stop, experiment=experiment)
         runner = Runner(algo_observer=progress)
         runner.load({"params": params})
         agent = runner.algo_factory.create(runner.algo_name, base_name="run", params=runner.params)
