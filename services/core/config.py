@@ -85,6 +85,8 @@ RULES = {
     "test.deterministic": _BOOL,
     "test.watchEvents": _BOOL,
     "test.realtime": _BOOL,
+    "test.eval.episodes": _int(0),
+    "test.eval.seed": _int(0),
     "test.outDir": _DIR,
     "test.render.width": _int(16, 4096),
     "test.render.height": _int(16, 4096),

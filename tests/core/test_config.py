@@ -33,6 +33,8 @@ def test_presets_aliases_and_dotted_overrides_compose():
     ("headless=maybe", "headless"),
     ("device=gpu", "device"),
     ("maxIterations=0", "maxIterations"),
+    ("test.eval.episodes=-1", "test.eval.episodes"),
+    ("test.eval.seed=x", "test.eval.seed"),
     ("nosuchkey=1", "nosuchkey"),
     ("env.nosuch=1", "env.nosuch"),
     ("task=NoSuchTask", "task"),
