@@ -59,7 +59,7 @@ def test_cli_help_lists_presets_tasks_and_aliases_with_defaults():
     out = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     for word in ("train_headless", "test_viewer", "test_stream", "Reach", "BlindGrasping",
-                 "reloadInterval=", "streamPort=", "58080", "runsDir="):
+                 "reloadInterval=", "streamPort=", "58080", "runsDir=", "null = until stopped"):
         assert word in out.stdout
 
 
