@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 TASK ?= Reach
 NUM_ENVS ?= 64
 TESTERS ?= 1
-MAX_ITERATIONS ?= 300
+# MAX_ITERATIONS empty: the task's own budget (configs/train/<Task>PPO.yaml; BlindGrasping: until stopped)
+MAX_ITERATIONS ?=
 SAVE_FREQUENCY ?= 10
 STREAM_PORT ?= 58080
 EXPERIMENT ?= latest
@@ -23,7 +24,8 @@ STACK := $(PYTHON) -m services.stack --port $(STREAM_PORT)
 help:
 	@echo "make setup                       install system packages (apt) and the Python env in $(VENV)"
 	@echo "make up TASK=Reach               build if needed, start trainer + sync + tester + streamer; dashboard on http://127.0.0.1:$(STREAM_PORT)"
-	@echo "       NUM_ENVS=64 TESTERS=1 reload-interval=30 MAX_ITERATIONS=300 GPU=1 RUNTIME=auto|docker|local"
+	@echo "       NUM_ENVS=64 TESTERS=1 reload-interval=30 GPU=1 RUNTIME=auto|docker|local"
+	@echo "       MAX_ITERATIONS=N caps training at N epochs (default: the task's budget; BlindGrasping trains until make down)"
 	@echo "make up-remote SYNC_SOURCE=user@server:/path/runs   sync + tester + streamer here, the trainer on a server"
 	@echo "make reload-interval=60          set every running tester's reload interval now, and for the next make up"
 	@echo "make testers EXPERIMENT=latest N=2   run N testers for an experiment (name, substring or latest)"
@@ -46,7 +48,7 @@ test: setup
 
 up: setup
 	@$(STACK) up --runtime $(RUNTIME) --task $(TASK) --num-envs $(NUM_ENVS) --testers $(TESTERS) \
-	  --max-iterations $(MAX_ITERATIONS) --save-frequency $(SAVE_FREQUENCY) \
+	  $(if $(MAX_ITERATIONS),--max-iterations $(MAX_ITERATIONS)) --save-frequency $(SAVE_FREQUENCY) \
 	  $(if $(reload-interval),--reload-interval $(reload-interval)) $(if $(GPU),--gpu)
 
 up-remote: setup

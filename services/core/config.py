@@ -75,7 +75,8 @@ RULES = {
     "env.numEnvs": _int(1),
     "env.backend": ((lambda v: v in ("auto", "mujoco", "warp")), "auto, mujoco or warp"),
     "train.seed": _int(0),
-    "train.maxIterations": _int(1),
+    # null (None: skipped by validate) = until stopped
+    "train.maxIterations": (_int(1)[0], "an integer >= 1, or null (train until stopped)"),
     "train.saveFrequency": _int(0),
     "train.testGamesNum": _int(0),
     "train.reloadInterval": _number(0),
@@ -84,6 +85,8 @@ RULES = {
     "test.deterministic": _BOOL,
     "test.watchEvents": _BOOL,
     "test.realtime": _BOOL,
+    "test.eval.episodes": _int(0),
+    "test.eval.seed": _int(0),
     "test.outDir": _DIR,
     "test.render.width": _int(16, 4096),
     "test.render.height": _int(16, 4096),
@@ -203,10 +206,13 @@ def help_text() -> str:
         lines.append(f"  {name:<15} {first}")
     lines += ["", f"tasks (task=): {', '.join(choices('task'))}", "", "aliases (default):"]
     for alias, key in ALIASES.items():
-        default = base.task.name if key == "task" else OmegaConf.select(base, key)
+        default = base.task.name if key == "task" else "per task" if key == "train.maxIterations" \
+            else OmegaConf.select(base, key)
         target = "" if alias == key else f" -> {key}"
         lines.append(f"  {alias + '=':<16} {str(default):<12}{target}")
-    lines += ["", "Any dotted key works too, e.g. env.numEnvs=64 train.seed=3 test.render.fps=15.",
+    lines += ["", "maxIterations: PPO epochs; each task's configs/train/<Task>PPO.yaml sets its budget",
+              "  (Reach 300, BlindGrasping null = until stopped); maxIterations=N overrides it.",
+              "Any dotted key works too, e.g. env.numEnvs=64 train.seed=3 test.render.fps=15.",
               "Examples:",
               "  python train.py config=train_headless task=Reach",
               "  python train.py config=test_stream testGamesNum=0 checkpoint=latest reloadInterval=30"]

@@ -1,6 +1,8 @@
-"""Experiment directories and the relative `latest_*` links that point at them."""
+"""Experiment directories, the relative `latest_*` links that point at them, and the files in them that
+services share by name (config.yaml, the trainer's progress.json)."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
@@ -10,6 +12,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 MODES = ("train", "test")
+PROGRESS_FILE = "progress.json"  # the trainer's state, every epoch (sync mirrors it; testers show it)
 
 
 def experiment_name(task: str, mode: str, now: datetime | None = None) -> str:
@@ -37,12 +40,34 @@ def create_experiment(runs_dir, task: str, mode: str, cfg=None) -> Path:
     return exp
 
 
-def write_config(experiment, cfg) -> Path:
-    path = Path(experiment) / "config.yaml"
-    tmp = path.with_name(f".config.yaml.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    os.replace(tmp, path)
+def write_text_atomic(path, text: str) -> Path:
+    """Write via `.<name>.<random>.tmp` + rename: readers (and rsync, which skips `.*.tmp`) see old or new."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+
+def write_config(experiment, cfg) -> Path:
+    return write_text_atomic(Path(experiment) / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def write_progress(experiment, progress: dict) -> Path:
+    return write_text_atomic(Path(experiment) / PROGRESS_FILE, json.dumps(progress))
+
+
+def read_progress(experiment) -> dict | None:
+    """The training run's progress.json, or None when there is none (yet) or it cannot be read."""
+    try:
+        value = json.loads((Path(experiment) / PROGRESS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def saved_config(experiment):

@@ -77,7 +77,7 @@ def cmd_up(a) -> int:
 def up_docker(a, saved) -> int:
     compose.build(gpu=a.gpu)
     env = {"TASK": a.task, "NUM_ENVS": str(a.num_envs), "STREAM_PORT": str(a.port),
-           "MAX_ITERATIONS": str(a.max_iterations), "SAVE_FREQUENCY": str(a.save_frequency)}
+           "MAX_ITERATIONS": str(a.max_iterations or ""), "SAVE_FREQUENCY": str(a.save_frequency)}
     services = []
     if a.sync_source:
         env["SYNC_SOURCE"] = a.sync_source
@@ -125,9 +125,9 @@ def up_local(a, saved) -> int:
              Spec("sync", [PY, "-m", "services.sync", "--source", source, "--dest", f"{shared}/",
                            "--interval", str(a.sync_interval), "--metrics-port", str(a.sync_port)])]
     if not a.sync_source:
+        budget = [f"maxIterations={a.max_iterations}"] if a.max_iterations else []  # else the task's own
         specs.insert(0, Spec("trainer", [PY, "-m", "services.trainer", f"task={a.task}", f"numEnvs={a.num_envs}",
-                                         f"maxIterations={a.max_iterations}",
-                                         f"train.saveFrequency={a.save_frequency}", f"runsDir={a.runs_dir}"],
+                                         *budget, f"train.saveFrequency={a.save_frequency}", f"runsDir={a.runs_dir}"],
                              restart=False))
     supervisor.STATE_DIR.mkdir(exist_ok=True)
     Path(a.runs_dir).mkdir(parents=True, exist_ok=True)   # sync refuses a missing source
@@ -228,7 +228,8 @@ def main(argv=None) -> int:
     up.add_argument("--num-envs", type=int, default=64)
     up.add_argument("--testers", type=int, default=1)
     up.add_argument("--reload-interval", default=None)
-    up.add_argument("--max-iterations", type=int, default=300)
+    up.add_argument("--max-iterations", type=int, default=None,
+                    help="PPO epochs (default: the task's budget in configs/train/<Task>PPO.yaml)")
     up.add_argument("--save-frequency", type=int, default=10)
     up.add_argument("--sync-source", default=None, help="remote runs (user@server:/path/runs): no local trainer")
     up.add_argument("--sync-interval", type=float, default=5)

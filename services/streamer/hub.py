@@ -109,6 +109,7 @@ class Channel:
             "success_rate": s.get("success_rate"),
             "reward_terms": s.get("reward_terms"),
             "fps": s.get("fps"),
+            "training": s.get("training"),  # the followed run's progress.json, as the tester read it
             "state": s.get("state"),
             "status": (s.get("state") or "online") if online else "offline",
             "online": online,

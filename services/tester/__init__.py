@@ -96,6 +96,7 @@ def build(cfg, hub=None) -> Service:
     from services.sim import make_env
 
     from .control import ControlServer
+    from .evaluation import Evaluation
     from .frames import FrameMaker
     from .policy import PolicyBuilder
     from .publish import HttpPublisher
@@ -125,7 +126,8 @@ def build(cfg, hub=None) -> Service:
     tester = Tester(tester_id, cfg.task.name, env, reloader,
                     frames=FrameMaker(cfg.task.name, r.width, r.height, r.jpegQuality), fps=r.fps,
                     render={"width": r.width, "height": r.height, "camera": r.camera, "tile": r.tile},
-                    deterministic=bool(t.deterministic), realtime=bool(t.realtime), test_experiment=test_exp)
+                    deterministic=bool(t.deterministic), realtime=bool(t.realtime), test_experiment=test_exp,
+                    evaluation=Evaluation(t.eval.episodes, t.eval.seed, env.num_envs) if t.eval.episodes else None)
     # Off loopback the control API is reachable by others: control calls then need the token.
     token = stream_token(cfg) if t.control.bind not in ("127.0.0.1", "localhost") else None
     if t.control.bind not in ("127.0.0.1", "localhost") and not token:

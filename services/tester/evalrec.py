@@ -1,4 +1,5 @@
-"""Per-checkpoint evaluation: every finished episode to `eval/episodes.jsonl`, aggregates to TensorBoard.
+"""Per-checkpoint evaluation: every finished episode to `eval/episodes.jsonl`, aggregates to TensorBoard,
+and in eval mode one row per evaluated checkpoint to `eval/evaluations.jsonl` (what learning curves read).
 
 Users see eval return vs checkpoint epoch next to the training curves (same experiment, `eval/`).
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +61,8 @@ class EpisodeStats:
 class EvalRecorder:
     def __init__(self, eval_dir):
         self.dir = Path(eval_dir) if eval_dir else None
-        self.rows: dict[tuple, dict] = {}  # (checkpoint name, epoch) -> aggregate, in order seen
+        self.rows: dict[tuple, EpisodeStats] = {}  # (checkpoint name, epoch) -> aggregate, in order seen
+        self.facts: dict[tuple, dict] = {}  # (checkpoint name, epoch) -> frame, and an evaluation's seed, time...
         self.writer = None
         if self.dir is not None:
             from torch.utils.tensorboard import SummaryWriter  # heavy import: only when recording
@@ -67,18 +70,24 @@ class EvalRecorder:
             self.writer = SummaryWriter(log_dir=str(self.dir), flush_secs=5)
             log.info("eval episodes -> %s", self.dir / "episodes.jsonl")
 
-    def record(self, episode: dict, checkpoint: str, epoch) -> None:
+    def record(self, episode: dict, checkpoint: str, epoch, frame=None, credit: bool = True) -> None:
+        """One finished episode. `credit=False`: it began under the previous checkpoint (it spans a
+        reload), so it is written with `"spans_reload": true` but left out of this checkpoint's row."""
         line = {"checkpoint": checkpoint, "epoch": epoch, "return": float(episode["return"]),
                 "length": int(episode["length"]), "success": bool(episode.get("success", False))}
         if episode.get("reward_terms"):
             line["reward_terms"] = {k: round(float(v), 6) for k, v in episode["reward_terms"].items()}
-        row = self.rows.setdefault((checkpoint, epoch), EpisodeStats())
-        row.add(episode)
+        if not credit:
+            line["spans_reload"] = True
+        else:
+            row = self.rows.setdefault((checkpoint, epoch), EpisodeStats())
+            row.add(episode)
+            self.facts.setdefault((checkpoint, epoch), {"frame": frame})
         if self.dir is None:
             return
         with open(self.dir / "episodes.jsonl", "a") as f:
             f.write(json.dumps(line) + "\n")
-        if self.writer is not None and epoch is not None:
+        if credit and self.writer is not None and epoch is not None:
             # Re-written as episodes accrue: the last point per epoch holds the full aggregate.
             self.writer.add_scalar("eval/mean_return", row.mean_return(), epoch)
             self.writer.add_scalar("eval/success_rate", row.success_rate(), epoch)
@@ -87,10 +96,29 @@ class EvalRecorder:
             for name, mean in row.reward_terms().items():
                 self.writer.add_scalar(f"eval/reward/{name}", mean, epoch)
 
+    def restart(self, checkpoint: str, epoch) -> None:
+        """A seeded evaluation of this checkpoint begins: its row holds that evaluation's episodes only."""
+        self.rows[(checkpoint, epoch)] = EpisodeStats()
+        self.facts.pop((checkpoint, epoch), None)
+
+    def evaluated(self, checkpoint: str, epoch, **facts) -> dict:
+        """The evaluation of this checkpoint is complete: its row, with `facts`, to `evaluations.jsonl`."""
+        self.facts[(checkpoint, epoch)] = facts
+        row = self._row(checkpoint, epoch)
+        if self.dir is not None:
+            with open(self.dir / "evaluations.jsonl", "a") as f:
+                f.write(json.dumps({**row, "time": time.time()}) + "\n")
+        return row
+
+    def _row(self, checkpoint: str, epoch) -> dict:
+        r = self.rows[(checkpoint, epoch)]
+        return {"epoch": epoch, "checkpoint": checkpoint, "episodes": r.episodes, "mean_return": r.mean_return(),
+                "success_rate": r.success_rate(), "reward_terms": r.reward_terms(),
+                "mean_length": r.length_sum / r.episodes if r.episodes else None,
+                **self.facts.get((checkpoint, epoch), {})}
+
     def history(self) -> list[dict]:
-        return [{"epoch": epoch, "checkpoint": checkpoint, "episodes": r.episodes, "mean_return": r.mean_return(),
-                 "success_rate": r.success_rate(), "reward_terms": r.reward_terms()}
-                for (checkpoint, epoch), r in self.rows.items()]
+        return [self._row(checkpoint, epoch) for checkpoint, epoch in self.rows]
 
     def close(self) -> None:
         if self.writer is not None:

@@ -48,6 +48,7 @@ class Loaded:
     load_ms: float
     experiment: Path | None
     ready_at: float = field(default_factory=time.monotonic)  # parked for the loop (benchmarks read it)
+    frame: int | None = None  # env-steps trained (rl_games' `frame`): where it sits on a learning curve
 
 
 class _Wake(FileSystemEventHandler):
@@ -198,7 +199,8 @@ class HotReloader:
         except Exception as e:  # e.g. load_state_dict dtype trouble: refuse the file, keep running
             return self._fail(key, f"incompatible checkpoint {path.name}: {type(e).__name__}: {e}")
         epoch = state.get("epoch") if isinstance(state.get("epoch"), int) else epoch_of(path)
-        loaded = Loaded(path, key, epoch, model, (time.perf_counter() - t0) * 1000, experiment)
+        frame = state.get("frame") if isinstance(state.get("frame"), int) else None
+        loaded = Loaded(path, key, epoch, model, (time.perf_counter() - t0) * 1000, experiment, frame=frame)
         with self.lock:
             self.mailbox = loaded
             self.current_key = key

@@ -16,8 +16,10 @@ from services.core.checkpoints import epoch_of, list_checkpoints
 from services.core.config import reload_interval
 
 from .evalrec import EpisodeStats, EvalRecorder, eval_dir_for
+from .evaluation import Evaluation
 from .frames import FrameMaker, RateLimiter
 from .policy import act
+from .training import TrainingProgress
 
 log = logging.getLogger("tester")
 STATUS_PERIOD_S = 1.0
@@ -26,8 +28,10 @@ STATUS_PERIOD_S = 1.0
 class Tester:
     def __init__(self, tester_id: str, task: str, env, reloader, frames: FrameMaker | None = None,
                  publisher=None, fps: float = 25, render: dict | None = None, deterministic: bool = True,
-                 realtime: bool = True, test_experiment: Path | None = None, control_url: str | None = None):
+                 realtime: bool = True, test_experiment: Path | None = None, control_url: str | None = None,
+                 evaluation: Evaluation | None = None):
         self.id, self.task, self.env, self.reloader = tester_id, task, env, reloader
+        self.evaluation = evaluation  # seeded evaluation mode (evaluation.py), None = play on
         self.frames, self.publisher, self.render_args = frames, publisher, render or {}
         self.deterministic, self.realtime = deterministic, realtime
         self.test_experiment, self.control_url = test_experiment, control_url
@@ -38,7 +42,9 @@ class Tester:
         self._recorder_for = object()
         self.totals = EpisodeStats()  # every episode of this run, for the summary
         self.per_ckpt = EpisodeStats()  # the episodes of the current checkpoint, for the status
+        self.spanning: set[int] = set()  # worlds whose running episode began under the previous checkpoint
         self.ep_return = 0.0  # world 0's running return, shown on frames
+        self.training = TrainingProgress()  # the followed run's progress.json, shown with the status
         self.frame_times = collections.deque(maxlen=50)
         self.frames_published = 0
         self.obs = None
@@ -67,7 +73,9 @@ class Tester:
             "episodes": self.episodes,
             "mean_return": ck.mean_return(), "success_rate": ck.success_rate(), "reward_terms": ck.reward_terms(),
             "fps": round(fps, 1),
-            "state": "waiting" if cur is None else "paused" if self.paused else "running",
+            "training": self.training.of(exp),
+            "state": "waiting" if cur is None else "paused" if self.paused else
+                     "evaluated" if self.evaluation and self.evaluation.complete else "running",
             "control_url": self.control_url,
         }
 
@@ -134,11 +142,15 @@ class Tester:
 
     def step_once(self) -> bool:
         """Swap in new weights if ready, then one control step. False when there is nothing to step."""
-        loaded = self.reloader.take()
-        if loaded is not None:
-            self.swap(loaded)
-        if self.current is None or self.paused:
-            return False
+        ev = self.evaluation
+        if ev is None or ev.ready_for_next():  # an evaluation under way keeps its checkpoint to the end
+            loaded = self.reloader.take()
+            if loaded is not None and (ev is None or ev.wanted(loaded, self.reloader.pinned)):
+                self.swap(loaded)
+            elif loaded is not None:
+                log.debug("eval: %s is at an epoch already evaluated (%s): not again", loaded.path.name, loaded.epoch)
+        if self.current is None or self.paused or ev is not None and ev.complete:
+            return False  # an evaluated checkpoint waits for the next: stepping on would only take CPU
         if self.obs is None:
             self.obs = self.env.reset()
         actions = act(self.current.model, self.obs, self.deterministic)
@@ -163,12 +175,27 @@ class Tester:
             self.recorder.close()
             self.recorder = EvalRecorder(eval_dir_for(loaded.experiment, self.test_experiment))
             self._recorder_for = loaded.experiment
+        if self.evaluation is not None:  # every world starts over from the evaluation seed
+            self.obs, self.ep_return, self.spanning = self.evaluation.start(self.env, loaded), 0.0, set()
+            self.recorder.restart(loaded.path.name, loaded.epoch)
+        elif self.obs is not None:  # the episodes running now began under `old`: not this one's to credit
+            self.spanning = set(range(self.env.num_envs))
 
     def finished(self, episode: dict) -> None:
-        cur = self.current
-        self.recorder.record(episode, cur.path.name, cur.epoch)
+        cur, ev = self.current, self.evaluation
+        if ev is not None and not ev.counts(episode):
+            return  # a world past its quota plays on unrecorded
+        credit = int(episode["world"]) not in self.spanning
+        self.spanning.discard(int(episode["world"]))
+        self.recorder.record(episode, cur.path.name, cur.epoch, frame=cur.frame, credit=credit)
         self.totals.add(episode)
-        self.per_ckpt.add(episode)
+        if credit:
+            self.per_ckpt.add(episode)
+        if ev is not None and ev.complete:
+            row = self.recorder.evaluated(cur.path.name, cur.epoch, **ev.facts())
+            log.info("evaluated %s (epoch %s): mean return %.2f, success %.0f%%, %d episodes in %.1f s",
+                     cur.path.name, cur.epoch, row["mean_return"], 100 * row["success_rate"], row["episodes"],
+                     row["eval_s"])
 
     def publish(self) -> None:
         if self.publisher is None:

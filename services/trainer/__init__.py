@@ -3,7 +3,8 @@
     python -m services.trainer task=Reach numEnvs=64      (= python train.py config=train_headless ...)
 
 One run: check the device, resolve a resume checkpoint, create the experiment (latest_train moves to
-it), build the batched env, hand it to rl_games, train until maxIterations or a signal, save last.
+it), build the batched env, hand it to rl_games, train until maxIterations (the task's budget in
+configs/train/<Task>PPO.yaml; null = until stopped) or a signal, save last.
 
 Resume: `checkpoint=latest` (or any checkpoint= form) continues that run's newest checkpoint in a
 *new* experiment (runs stay append-only; latest_train moves, so testers follow). Weights, normalizers,
@@ -50,7 +51,7 @@ def _train(cfg, resume) -> int:
     from services.sim import make_env
 
     from . import rlgames_env
-    from .params import rl_games_params
+    from .params import max_iterations, rl_games_params
     from .progress import Progress, StopRequested
     from .rlgames_io import patched_checkpoint_io, quiet_prints
 
@@ -75,7 +76,7 @@ def _train(cfg, resume) -> int:
 
     with stop_on_signals(_announce_stop, abort_on_second=True) as stop, patched_checkpoint_io(), quiet_prints(), \
             logging_redirect_tqdm():
-        progress = Progress(int(cfg.train.maxIterations), int(cfg.train.printInterval), stop)
+        progress = Progress(max_iterations(cfg), int(cfg.train.printInterval), stop, experiment=experiment)
         runner = Runner(algo_observer=progress)
         runner.load({"params": params})
         agent = runner.algo_factory.create(runner.algo_name, base_name="run", params=runner.params)
@@ -123,6 +124,8 @@ def resume_state(cfg):
         return None
     from services.core.checkpoints import CheckpointError, ResolveError, load_checkpoint, resolve
 
+    from .params import max_iterations
+
     try:
         found = resolve(str(spec), cfg.runsDir)
     except ResolveError as e:
@@ -139,10 +142,10 @@ def resume_state(cfg):
         state = load_checkpoint(found.checkpoint)
     except CheckpointError as e:
         raise TrainError(f"checkpoint={spec}: {e}") from None
-    epoch = int(state.get("epoch", 0))
-    if epoch >= int(cfg.train.maxIterations):
+    epoch, budget = int(state.get("epoch", 0)), max_iterations(cfg)
+    if budget is not None and epoch >= budget:
         raise TrainError(f"checkpoint={spec}: {found.checkpoint.name} is at epoch {epoch}, "
-                         f"maxIterations={cfg.train.maxIterations}; raise maxIterations to train on")
+                         f"maxIterations={budget}; raise maxIterations to train on")
     return found.checkpoint, state
 
 

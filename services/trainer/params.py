@@ -6,18 +6,28 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 
+def max_iterations(cfg) -> int | None:
+    """The epoch budget: the task's <Task>PPO.yaml or `maxIterations=`; None = until stopped.
+
+    A user's own train config may not set it at all (it need not start from PPO.yaml): until stopped too.
+    """
+    value = OmegaConf.select(cfg, "train.maxIterations", default=None)
+    return None if value is None else int(value)
+
+
 def rl_games_params(cfg, experiment: Path) -> dict:
     """A plain dict for `Runner.load({'params': ...})`; files land in `<experiment>/{nn,summaries}`.
 
-    The top-level keys win over anything in configs/train/<Task>PPO.yaml, so `numEnvs=`, `seed=`,
+    The top-level keys win over anything in configs/train/<Task>PPO.yaml's `params`, so `numEnvs=`, `seed=`,
     `maxIterations=`, `train.saveFrequency=` and `device=` mean the same for every task.
     """
     params = OmegaConf.to_container(cfg.train.params, resolve=True)
+    budget = max_iterations(cfg)
     params["seed"] = int(cfg.train.seed)
     config = params["config"]
     config.update(
         num_actors=int(cfg.env.numEnvs),
-        max_epochs=int(cfg.train.maxIterations),
+        max_epochs=-1 if budget is None else budget,  # rl_games' -1: no limit
         save_frequency=int(cfg.train.saveFrequency),
         device=str(cfg.device),
         device_name=str(cfg.device),

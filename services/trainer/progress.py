@@ -1,5 +1,6 @@
-"""What a person watching training sees: a progress line every few epochs, a bar on a terminal, and
-success-rate and per-reward-term scalars next to rl_games' own TensorBoard summaries.
+"""What a person watching training sees: a progress line every few epochs, a bar on a terminal,
+success-rate and per-reward-term scalars next to rl_games' own TensorBoard summaries, and
+`<experiment>/progress.json` (rewritten every epoch) that sync mirrors and testers show on the dashboard.
 
 It is an rl_games AlgoObserver: rl_games calls `process_infos` after every env step and
 `after_print_stats` once per epoch. It is also where a stop request enters rl_games' loop.
@@ -23,8 +24,12 @@ class StopRequested(Exception):
 
 
 class Progress(AlgoObserver):
-    def __init__(self, max_epochs: int, print_interval: int, stop_flag, window: int = 100):
+    def __init__(self, max_epochs: int | None, print_interval: int, stop_flag, window: int = 100,
+                 experiment=None):
+        # max_epochs None: until stopped (no bar total, no ETA)
         self.max_epochs, self.print_interval, self.stop = max_epochs, print_interval, stop_flag
+        self.experiment = experiment  # progress.json goes here (None: no file)
+        self.recent = collections.deque(maxlen=11)  # (time, frame, epoch) of the last epochs: rates for the file
         self.successes = collections.deque(maxlen=window)  # of the last finished episodes
         self.term_sums: dict = {}  # reward term -> sum over this epoch's steps of its mean over worlds
         self.term_steps = 0
@@ -63,6 +68,8 @@ class Progress(AlgoObserver):
             self.algo.writer.add_scalar("success_rate/iter", success, epoch_num)
             self.algo.writer.add_scalar("success_rate/time", success, total_time)
         self._report(epoch_num)
+        self.recent.append((time.monotonic(), self.algo.frame, epoch_num))
+        self._write("training")
         if self.stop.is_set():
             raise StopRequested
 
@@ -72,12 +79,38 @@ class Progress(AlgoObserver):
         self.start_epoch = self.completed_epoch = first_epoch
         self.start_time = self.last_time = time.monotonic()
         self.last_frame = self.algo.frame
+        self.recent.append((self.start_time, self.algo.frame, first_epoch))
         self.bar = tqdm(total=self.max_epochs, initial=first_epoch, unit="epoch", dynamic_ncols=True,
                         disable=not sys.stderr.isatty(), leave=False)
 
     def close(self):
+        """The run ends: the file says so at once (a tester need not wait for it to go stale)."""
         if self.bar is not None:
             self.bar.close()
+        if self.algo is not None and self.recent:
+            done = self.max_epochs is not None and self.completed_epoch >= self.max_epochs
+            self._write("finished" if done else "stopped")
+
+    def _write(self, state: str) -> None:
+        """progress.json: where training stands, for people far from this terminal (the dashboard)."""
+        if self.experiment is None:
+            return
+        from services.core.experiments import write_progress
+
+        (t0, f0, e0), (t1, f1, e1) = self.recent[0], self.recent[-1]
+        epoch_s = (t1 - t0) / (e1 - e0) if e1 > e0 else None
+        remaining = None if self.max_epochs is None else max(self.max_epochs - self.completed_epoch, 0)
+        ret, success = self.mean_return(), self.success_rate()
+        try:
+            write_progress(self.experiment, {
+                "state": state, "epoch": self.completed_epoch, "max_epochs": self.max_epochs,
+                "env_steps": int(self.algo.frame),
+                "env_steps_per_s": round((f1 - f0) / (t1 - t0), 1) if t1 > t0 else None,
+                "mean_return": ret, "success_rate": success, "epoch_s": epoch_s,
+                "eta_s": round(epoch_s * remaining) if epoch_s is not None and remaining is not None else None,
+                "updated": time.time()})
+        except OSError as e:  # a full disk must not stop training; the checkpoints matter more
+            log.warning("progress.json not written: %s", e)
 
     def mean_return(self) -> float | None:
         meter = self.algo.game_rewards
@@ -92,15 +125,18 @@ class Progress(AlgoObserver):
         success_text = "n/a" if success is None else f"{100 * success:.0f}%"
         self.bar.update(1)
         self.bar.set_postfix_str(f"return {ret_text} success {success_text}", refresh=False)
-        if (epoch - self.start_epoch) % self.print_interval and epoch < self.max_epochs:
+        if (epoch - self.start_epoch) % self.print_interval and epoch != self.max_epochs:
             return
         now = time.monotonic()
         steps_per_s = (self.algo.frame - self.last_frame) / max(now - self.last_time, 1e-9)
         self.last_time, self.last_frame = now, self.algo.frame
         per_epoch = (now - self.start_time) / max(epoch - self.start_epoch, 1)
-        log.info("epoch %d/%d | %s env-steps/s | mean return %s | success %s | ETA %s%s",
-                 epoch, self.max_epochs, f"{steps_per_s:,.0f}", ret_text, success_text,
-                 _duration(per_epoch * max(self.max_epochs - epoch, 0)), self._largest_terms())
+        if self.max_epochs is None:
+            of, eta = "", "until stopped"
+        else:
+            of, eta = f"/{self.max_epochs}", "ETA " + _duration(per_epoch * max(self.max_epochs - epoch, 0))
+        log.info("epoch %d%s | %s env-steps/s | mean return %s | success %s | %s%s",
+                 epoch, of, f"{steps_per_s:,.0f}", ret_text, success_text, eta, self._largest_terms())
 
     def _largest_terms(self, k: int = 3) -> str:
         """The k reward terms that weigh most per step, e.g. ' | per step: contact +0.40, lift +0.12'."""

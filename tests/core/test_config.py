@@ -32,6 +32,9 @@ def test_presets_aliases_and_dotted_overrides_compose():
     ("streamPort=70000", "streamPort"),
     ("headless=maybe", "headless"),
     ("device=gpu", "device"),
+    ("maxIterations=0", "maxIterations"),
+    ("test.eval.episodes=-1", "test.eval.episodes"),
+    ("test.eval.seed=x", "test.eval.seed"),
     ("nosuchkey=1", "nosuchkey"),
     ("env.nosuch=1", "env.nosuch"),
     ("task=NoSuchTask", "task"),
@@ -56,5 +59,14 @@ def test_cli_help_lists_presets_tasks_and_aliases_with_defaults():
     out = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     for word in ("train_headless", "test_viewer", "test_stream", "Reach", "BlindGrasping",
-                 "reloadInterval=", "streamPort=", "58080", "runsDir="):
+                 "reloadInterval=", "streamPort=", "58080", "runsDir=", "null = until stopped"):
         assert word in out.stdout
+
+
+def test_each_task_carries_its_training_budget_and_the_cli_overrides_it():
+    """Reach stops by itself; BlindGrasping trains until stopped (null), as `make up` relies on."""
+    assert load_config(["config=train_headless", "task=Reach"]).train.maxIterations == 300
+    assert load_config(["config=train_headless", "task=BlindGrasping"]).train.maxIterations is None
+    for task in ("Reach", "BlindGrasping"):
+        assert load_config(["config=train_headless", f"task={task}", "maxIterations=7"]).train.maxIterations == 7
+    assert load_config(["task=Reach", "maxIterations=null"]).train.maxIterations is None

@@ -11,7 +11,8 @@ from tests.waiting import free_port  # noqa: F401 (re-exported for this area)
 
 ROOT = Path(__file__).resolve().parents[2]
 # Small and quick: few envs, a checkpoint every 2 epochs, testers polling every 2 s.
-UP_ARGS = ["TASK=Reach", "NUM_ENVS=8", "MAX_ITERATIONS=300", "SAVE_FREQUENCY=2", "reload-interval=2"]
+# No MAX_ITERATIONS: the trainer runs Reach's own budget (configs/train/ReachPPO.yaml).
+UP_ARGS = ["TASK=Reach", "NUM_ENVS=8", "SAVE_FREQUENCY=2", "reload-interval=2"]
 
 
 class Stack:
@@ -77,6 +78,10 @@ def e2e_flow(stack: Stack, shared_checkpoints):
     JPEGs, `make reload-interval=60` reaches every tester, `make testers ... N=2` gives two testers."""
     stack.wait("checkpoints in the shared runs", lambda: len(shared_checkpoints()) >= 1)
     stack.wait("a tester that reloaded twice", lambda: any(t.get("reloads", 0) >= 2 for t in stack.online()))
+    # the trainer's progress.json came through sync and the tester's status: training at Reach's budget
+    training = stack.wait("training progress on the dashboard", lambda: next(
+        (t["training"] for t in stack.online() if t.get("training")), None))
+    assert training["state"] in ("training", "finished") and training["max_epochs"] == 300 and training["env_steps"] > 0
 
     images = stack.jpeg_frames(2)
     assert len(images) >= 2, "GET /stream delivered fewer than two JPEG frames"
@@ -99,7 +104,9 @@ def e2e_flow(stack: Stack, shared_checkpoints):
     experiment = two[0]["experiment"]
     done = stack.make("testers", f"EXPERIMENT={experiment}", "N=1", timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    three = stack.wait("a third tester, named after its experiment",
-                       lambda: (ts := stack.online()) and len(ts) == 3 and ts)
+    # its first status may come before its reloader resolved the experiment: wait for that, too
+    three = stack.wait("a third tester, named after its experiment, on it",
+                       lambda: (ts := stack.online()) and len(ts) == 3 and any(
+                           t["id"].startswith(experiment) and t["experiment"] == experiment for t in ts) and ts)
     named = [t for t in three if t["id"].startswith(experiment)]
     assert len(named) == 1 and named[0]["experiment"] == experiment

@@ -29,6 +29,10 @@ def test_up_remote_tests_and_streams_what_the_server_trains(tmp_path, reach_run)
                                     and t.get("checkpoint")])
         names = {p["name"] for p in json.loads((home / ".policycast/local-stack.json").read_text())["procs"]}
         assert names == {"sync", "streamer", "tester-1"}          # no trainer here
+        # the server's progress.json is mirrored too: the dashboard says where that training stands
+        training = stack.wait("the server's training progress", lambda: first[0]["training"] or next(
+            (t["training"] for t in stack.online() if t.get("training")), None))
+        assert (training["state"], training["epoch"], training["max_epochs"]) == ("finished", 12, 12)
         # the server writes a newer checkpoint (atomically, as the trainer does): the tester moves to it
         nn = server / reach_run.name / "nn"
         newest = max(nn.glob("*.pth"), key=lambda p: p.stat().st_mtime)

@@ -49,7 +49,10 @@ class StandInTester:
                     "epoch": 9, "reloads": self.reloads, "last_reload_time": time.time(),
                     "last_reload_error": None, "reload_interval": self.interval, "paused": self.paused,
                     "pinned": self.pinned, "episodes": 4, "mean_return": 1.5, "success_rate": 0.25,
-                    "reward_terms": {"distance": -0.5 - self.reloads, "closeBonus": 2.0}, "fps": 25.0, "state": "paused" if self.paused else "running"}
+                    "reward_terms": {"distance": -0.5 - self.reloads, "closeBonus": 2.0},
+                    "fps": 25.0, "state": "paused" if self.paused else "running",
+                    "training": {"state": "training", "epoch": 45, "max_epochs": 300, "env_steps": 1_234_567,
+                                 "success_rate": 0.34, "eta_s": 720, "updated": time.time()}}
 
     def reload_now(self):
         with self.lock:

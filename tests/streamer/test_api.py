@@ -31,6 +31,7 @@ def test_api_testers_lists_the_contract_fields(registered):
     for field in ("id", "experiment", "checkpoint", "epoch", "reloads", "reload_interval", "status", "episodes"):
         assert field in t, field
     assert (t["id"], t["experiment"], t["epoch"], t["status"]) == (tester.id, tester.experiment, 9, "running")
+    assert t["training"]["epoch"] == 45 and t["training"]["max_epochs"] == 300  # passed on as the tester said
     stats = requests.get(f"{url}/stats").json()
     for field in ("frames_received", "frames_served", "frames_dropped", "clients_connected",
                   "uptime_seconds", "current_fps"):

@@ -17,12 +17,15 @@ def test_dashboard_tile_is_live_and_reload_now_counts(browser, streamer, standin
             f"#tile-{tester.id} img"), what="tile image decoded")
         live_pixels(browser, f"#tile-{tester.id} img", "tile pixels change")
         assert tester.experiment in tile.text and "running" in tile.text
+        # where the followed training stands (the tester's status carries its progress.json)
+        assert "epoch 45/300 · 1.2M env-steps · 34% success · ETA 12m" in tile.text
 
         tile.click()
         until(browser, lambda d: d.current_url.endswith(f"/tester/{tester.id}"), what="tester page")
         reloads = until(browser, lambda d: d.find_element(By.ID, "reloads").text not in ("", None) and
                          d.find_element(By.ID, "reloads"), what="status shown")
         assert reloads.text == "0"
+        assert browser.find_element(By.ID, "training").text == "epoch 45/300 · 1.2M env-steps · 34% success · ETA 12m"
         live_pixels(browser, "#stream", "tester stream pixels change")
         browser.find_element(By.ID, "reload-now").click()
         until(browser, lambda d: d.find_element(By.ID, "reloads").text == "1", what="reload count 1")

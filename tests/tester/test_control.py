@@ -1,10 +1,13 @@
 """The control API over real HTTP on 127.0.0.1, against a tester running its loop on real MuJoCo."""
+import shutil
 import threading
+import time
 
 import pytest
 import requests
 
 from services.core.checkpoints import load_checkpoint
+from services.core.experiments import write_progress
 from services.tester import build
 from tests.tester.helpers import play_then_close_env, land, config_for, wait_for
 
@@ -38,7 +41,7 @@ def test_status_has_every_documented_field(running, reach_checkpoints):
     s = status(url)
     for field in ("id", "task", "experiment", "checkpoint", "epoch", "reloads", "last_reload_time",
                   "last_reload_error", "reload_interval", "paused", "pinned", "episodes", "mean_return",
-                  "success_rate", "fps", "state"):
+                  "success_rate", "fps", "training", "state"):
         assert field in s, field
     assert s["task"] == "Reach" and s["experiment"] == exp.name and s["state"] == "running"
     assert s["checkpoint"] == f"{exp.name}/nn/{reach_checkpoints[1].name}"
@@ -112,6 +115,19 @@ def test_a_huge_interval_keeps_hot_reload_alive(running, reach_checkpoints):
     requests.post(f"{url}/reload", timeout=5)
     wait_for(lambda: status(url)["checkpoint"].endswith(newest.name), 20)
     assert status(url)["last_reload_error"] is None
+
+
+def test_status_says_where_the_followed_training_stands(running, reach_run):
+    url, exp, _ = running
+    assert status(url)["training"] is None  # no progress.json (yet): nothing to say
+    shutil.copyfile(reach_run / "progress.json", exp / "progress.json")  # what a finished trainer left
+    t = wait_for(lambda: status(url)["training"], 10)
+    assert (t["state"], t["epoch"], t["max_epochs"]) == ("finished", 12, 12) and t["env_steps"] > 0
+    # a trainer still at it, then one that died without a word: its file stops changing
+    write_progress(exp, {**t, "state": "training", "updated": time.time(), "epoch_s": 0.5})
+    wait_for(lambda: status(url)["training"]["state"] == "training", 10)
+    write_progress(exp, {**t, "state": "training", "updated": time.time() - 3600, "epoch_s": 0.5})
+    wait_for(lambda: status(url)["training"]["state"] == "stopped", 10)
 
 
 @pytest.mark.parametrize("running", [("test.control.bind=127.0.0.2", "streamToken=s3cret")], indirect=True)

@@ -1,5 +1,6 @@
 """The trainer as users run it: `python -m services.trainer ...` in a real process, real rl_games PPO on
 the real MuJoCo Reach task, checkpoints read back the way testers read them."""
+import json
 import os
 import signal
 import subprocess
@@ -84,16 +85,24 @@ def test_reach_training_beats_the_untrained_policy(runs_dir):
     acc.Reload()
     assert {"rewards/iter", "success_rate/iter", "losses/a_loss"} <= set(acc.Tags()["scalars"])
     assert acc.Scalars("success_rate/iter")[-1].step == 30
+    # ... and from afar: progress.json, which sync mirrors and the dashboard shows
+    progress = json.loads((experiment / "progress.json").read_text())
+    assert progress["state"] == "finished" and progress["epoch"] == progress["max_epochs"] == 30
+    assert progress["env_steps"] == load_checkpoint(last)["frame"] and progress["env_steps_per_s"] > 0
+    assert progress["eta_s"] == 0 and 0 <= progress["success_rate"] <= 1
+    assert abs(progress["mean_return"] - float(last.name.split("_rew_")[1][:-4])) < 0.01
 
 
 @pytest.mark.slow
 def test_sigterm_saves_a_final_checkpoint_and_resume_continues_it(runs_dir):
-    proc = trainer("task=Reach", "numEnvs=16", "maxIterations=100000", "train.saveFrequency=4",
+    # null: no budget at all, it trains until the signal
+    proc = trainer("task=Reach", "numEnvs=16", "maxIterations=null", "train.saveFrequency=4",
                    "train.printInterval=1", f"runsDir={runs_dir}")
     nn = runs_dir / "latest_train" / "nn"
     first = wait_for(lambda: list_checkpoints(nn), proc, what="a first periodic checkpoint")[0]
     log = runs_dir / "latest_train" / "train.log"
-    wait_for(lambda: f"epoch {epoch_of(first) + 1}/" in log.read_text(), proc, what="an epoch past it")
+    wait_for(lambda: f"epoch {epoch_of(first) + 1} |" in log.read_text(), proc, what="an epoch past it")
+    assert "until stopped" in log.read_text()
     proc.send_signal(signal.SIGTERM)  # mid-run: the next periodic checkpoint is epochs away
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-3000:]
@@ -103,6 +112,10 @@ def test_sigterm_saves_a_final_checkpoint_and_resume_continues_it(runs_dir):
     assert final.name.startswith("last_Reach_ep_") and state["epoch"] == epoch_of(final) > epoch_of(first)
     assert torch.is_tensor(state["model"]["running_mean_std.running_mean"])
     stopped_at, experiment = state["epoch"], nn.parent.resolve()
+    progress = json.loads((experiment / "progress.json").read_text())
+    assert (progress["state"], progress["epoch"], progress["max_epochs"], progress["eta_s"]) == \
+        ("stopped", stopped_at, None, None)
+    assert progress["env_steps"] == state["frame"]
 
     # checkpoint=latest continues that run in a new experiment, epochs counting on.
     proc = trainer("task=Reach", "numEnvs=16", f"maxIterations={stopped_at + 2}", "train.saveFrequency=1",

@@ -47,6 +47,31 @@ function ago(unixSeconds) {
   return s < 90 ? Math.round(s) + " s ago" : s < 5400 ? Math.round(s / 60) + " min ago" : Math.round(s / 3600) + " h ago";
 }
 
+// The followed training run (its progress.json, via the tester's status) on one line:
+// "epoch 45/300 · 1.2M env-steps · 34% success · ETA 12m", or "training stopped · epoch 45 · ...".
+function trainingText(p) {
+  if (!p) return "–";
+  const parts = ["epoch " + p.epoch + (p.max_epochs == null ? "" : "/" + p.max_epochs),
+                 count(p.env_steps) + " env-steps"];
+  if (p.success_rate != null) parts.push(Math.round(100 * p.success_rate) + "% success");
+  if (p.state === "training") {
+    if (p.eta_s != null) parts.push("ETA " + duration(p.eta_s));
+    return parts.join(" · ");
+  }
+  return "training " + (p.state === "finished" ? "finished" : "stopped") + " · " + parts.join(" · ");
+}
+
+function count(n) {
+  return n >= 1e9 ? (n / 1e9).toFixed(1) + "G" : n >= 1e6 ? (n / 1e6).toFixed(1) + "M"
+       : n >= 1e3 ? (n / 1e3).toFixed(1) + "k" : String(n);
+}
+
+function duration(s) {
+  s = Math.round(s);
+  return s >= 3600 ? Math.floor(s / 3600) + "h" + String(Math.floor(s % 3600 / 60)).padStart(2, "0") + "m"
+       : s >= 60 ? Math.round(s / 60) + "m" : s + "s";
+}
+
 // A broken <img> stream (streamer restarted, network blip) reconnects by itself.
 function keepStreaming(img, src) {
   img.addEventListener("error", () => setTimeout(() => { img.src = src + "?r=" + Date.now(); }, 2000));

@@ -34,7 +34,7 @@ function fillMeta(tile, t) {
   const rows = [["status", t.status], ["experiment", t.experiment], ["epoch", fmt(t.epoch)],
                 ["checkpoint", baseName(t.checkpoint)], ["reloads", fmt(t.reloads)],
                 ["last reload", ago(t.last_reload_time)], ["episodes", fmt(t.episodes)],
-                ["mean return", fmt(t.mean_return, 2)]];
+                ["mean return", fmt(t.mean_return, 2)], ["training", trainingText(t.training)]];
   tile.meta.replaceChildren();
   const name = document.createElement("span");
   name.className = "name";

@@ -21,6 +21,7 @@ function show(s) {
   $("success-rate").textContent = s.success_rate == null ? "–" : (100 * s.success_rate).toFixed(0) + " %";
   $("fps").textContent = fmt(s.fps, 1);
   $("viewers").textContent = fmt(s.viewers);
+  $("training").textContent = trainingText(s.training);
   drawTerms(s.reward_terms);
 }
 

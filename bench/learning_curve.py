@@ -1,0 +1,236 @@
+#!/usr/bin/env python
+"""Learning curve: the real trainer, and a seeded evaluation of every checkpoint as it lands.
+
+    .venv/bin/python bench/learning_curve.py Reach --minutes 3
+    .venv/bin/python bench/learning_curve.py BlindGrasping --minutes 120 --num-envs 128 --seeds 1 2 3 \\
+        [--backend auto|mujoco|warp] [--device cpu|cuda:0] [--episodes 16] [--save-every 5] [--out DIR]
+
+Per seed, one after the other (side by side they would share the CPUs):
+1. `train.py config=train_headless task=TASK maxIterations=null seed=S ...` trains until --minutes have
+   passed, then gets SIGTERM (it saves a final checkpoint and exits 0);
+2. beside it, `train.py config=test checkpoint=<that run> test.eval.episodes=K test.realtime=false`
+   evaluates each checkpoint as it lands: every world reset from the same seed, the same K episodes for
+   every checkpoint (a tester always simulates on the CPU backend). A checkpoint landing during an
+   evaluation waits; several landing then: the newest is taken. After the trainer stops, the final
+   checkpoint's evaluation is waited for (bounded), then the evaluator is stopped.
+Writes OUT/curve.csv (one row per evaluated checkpoint and seed: env-steps, seconds since the trainer
+started, epoch, mean return, success rate, each reward term's mean per-episode sum), OUT/curve.png
+(return and success vs env-steps; several seeds as mean and min..max band) and prints the table. The
+training and evaluation run on the same machine and share its cores: the load is printed with the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from services.core.checkpoints import epoch_of, list_checkpoints  # noqa: E402
+
+EVAL_SEED = 1000
+START_TIMEOUT_S = 300  # trainer start-up (imports, env, compile on a GPU) before latest_train appears
+STOP_TIMEOUT_S = 120  # SIGTERM -> final checkpoint saved and exited
+FINAL_EVAL_TIMEOUT_S = 300  # the final checkpoint's evaluation, after training stopped
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("task")
+    ap.add_argument("--minutes", type=float, default=3.0, help="training time per seed")
+    ap.add_argument("--num-envs", type=int, default=64, help="training worlds")
+    ap.add_argument("--backend", default="auto", help="training physics: auto | mujoco | warp")
+    ap.add_argument("--device", default="cpu", help="training device: cpu | cuda:0")
+    ap.add_argument("--seed", type=int, action="append", help="a training seed (repeat for several)")
+    ap.add_argument("--seeds", type=int, nargs="+", help="several training seeds at once")
+    ap.add_argument("--episodes", type=int, default=16, help="seeded evaluation episodes per checkpoint")
+    ap.add_argument("--save-every", type=int, default=5,
+                    help="epochs between periodic checkpoints (hours-long runs: more, or they fill the disk)")
+    ap.add_argument("--out", type=Path, default=None, help="default: bench-out/learning_curve_<task>_<time>")
+    a = ap.parse_args()
+    seeds = list(dict.fromkeys((a.seed or []) + (a.seeds or []))) or [42]
+    for name in ("minutes", "num_envs", "episodes", "save_every"):
+        if getattr(a, name) <= 0:
+            ap.error(f"--{name.replace('_', '-')}: expects a number > 0")
+    out = a.out or ROOT / "bench-out" / f"learning_curve_{a.task}_{datetime.now():%Y%m%d_%H%M%S}"
+    out.mkdir(parents=True, exist_ok=True)
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load {_load()}; {a.task}: {a.minutes:g} min "
+          f"of training per seed, {a.num_envs} envs, device={a.device}, backend={a.backend}; "
+          f"{a.episodes} seeded eval episodes per checkpoint (seed {EVAL_SEED}, CPU); out: {out}", flush=True)
+    rows = []
+    for seed in seeds:
+        rows += run_seed(a, seed, out / f"seed{seed}")
+    print(f"load at the end: {_load()}", flush=True)
+    if not rows:
+        print("no checkpoint was evaluated", file=sys.stderr)
+        return 1
+    terms = sorted({k for r in rows for k in (r["reward_terms"] or {})})
+    write_csv(out / "curve.csv", rows, terms)
+    print_table(rows, terms)
+    plot(out / "curve.png", rows, a)
+    print(f"\n{out / 'curve.csv'}\n{out / 'curve.png'}")
+    return 0
+
+
+def run_seed(a, seed: int, work: Path) -> list[dict]:
+    runs = work / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    log = open(work / "processes.log", "w")
+    started = time.time()
+    trainer = subprocess.Popen(
+        [sys.executable, "train.py", "config=train_headless", f"task={a.task}", f"numEnvs={a.num_envs}",
+         "maxIterations=null", f"seed={seed}", f"train.saveFrequency={a.save_every}", f"device={a.device}",
+         f"backend={a.backend}", f"runsDir={runs}"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    evaluator = None
+    rows: list[dict] = []
+    try:
+        experiment = _wait(lambda: (runs / "latest_train").is_dir() and (runs / "latest_train").resolve(),
+                           START_TIMEOUT_S, trainer, "the trainer's experiment")
+        print(f"seed {seed}: training {experiment.name} (pid {trainer.pid}); evaluating beside it", flush=True)
+        evaluator = subprocess.Popen(
+            [sys.executable, "train.py", "config=test", f"task={a.task}", f"checkpoint={experiment}",
+             f"test.eval.episodes={a.episodes}", f"test.eval.seed={EVAL_SEED}", "test.realtime=false",
+             f"test.numEnvs={min(a.episodes, 64)}", "reloadInterval=2", "device=cpu", f"runsDir={runs}",
+             f"test.outDir={work / 'tester'}"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        evaluations = experiment / "eval" / "evaluations.jsonl"
+        deadline = time.monotonic() + 60 * a.minutes
+        while time.monotonic() < deadline and trainer.poll() is None:
+            rows += _new_rows(evaluations, rows, seed, started)
+            time.sleep(1)
+        if trainer.poll() is not None:
+            raise SystemExit(f"seed {seed}: the trainer exited early ({trainer.returncode}); see {log.name}")
+        trainer.send_signal(signal.SIGTERM)  # it saves a final checkpoint
+        if trainer.wait(STOP_TIMEOUT_S) != 0:
+            raise SystemExit(f"seed {seed}: the trainer exited {trainer.returncode} after SIGTERM; see {log.name}")
+        final = max((epoch_of(p) for p in list_checkpoints(experiment) if epoch_of(p) is not None), default=None)
+        print(f"seed {seed}: training stopped at epoch {final}; evaluating its final checkpoint", flush=True)
+        deadline = time.monotonic() + FINAL_EVAL_TIMEOUT_S
+        while time.monotonic() < deadline and evaluator.poll() is None:
+            rows += _new_rows(evaluations, rows, seed, started)
+            if final is None or any(r["epoch"] is not None and r["epoch"] >= final for r in rows):
+                break
+            time.sleep(1)
+        else:
+            print(f"seed {seed}: the final checkpoint was not evaluated within {FINAL_EVAL_TIMEOUT_S} s", flush=True)
+    finally:
+        for proc in (trainer, evaluator):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        log.close()
+    return rows
+
+
+def _new_rows(evaluations: Path, seen: list[dict], seed: int, started: float) -> list[dict]:
+    """Rows the evaluator appended since the last look, printed as they come (one line per checkpoint)."""
+    try:
+        lines = evaluations.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    known = sum(1 for r in seen if r["seed"] == seed)
+    new = []
+    for line in lines[known:]:
+        if not line.endswith("}"):
+            break  # being written
+        r = json.loads(line)
+        row = {"seed": seed, "env_steps": r["frame"], "wall_s": r["saved_at"] - started, "epoch": r["epoch"],
+               "mean_return": r["mean_return"], "success_rate": r["success_rate"],
+               "reward_terms": r["reward_terms"], "eval_s": r["eval_s"]}
+        new.append(row)
+        print(f"seed {seed} | epoch {row['epoch']:>5} | {row['env_steps']:>11,} env-steps | {row['wall_s']:6.0f} s | "
+              f"return {row['mean_return']:8.2f} | success {100 * row['success_rate']:3.0f}% | "
+              f"eval {row['eval_s']:.1f} s | load {_load()}", flush=True)
+    return new
+
+
+def _wait(predicate, timeout: float, proc, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc.poll() is not None:
+            raise SystemExit(f"the trainer exited ({proc.returncode}) before {what}")
+        time.sleep(0.5)
+    raise SystemExit(f"timed out after {timeout} s waiting for {what}")
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+COLUMNS = ["seed", "env_steps", "wall_s", "epoch", "mean_return", "success_rate"]
+
+
+def write_csv(path: Path, rows: list[dict], terms: list[str]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS + [f"reward_{t}" for t in terms])
+        for r in rows:
+            w.writerow([r["seed"], r["env_steps"], f"{r['wall_s']:.1f}", r["epoch"], f"{r['mean_return']:.4f}",
+                        f"{r['success_rate']:.4f}"] + [f"{(r['reward_terms'] or {}).get(t, float('nan')):.4f}"
+                                                       for t in terms])
+
+
+def print_table(rows: list[dict], terms: list[str]) -> None:
+    head = f"{'seed':>5}{'env_steps':>12}{'wall_s':>8}{'epoch':>7}{'return':>9}{'success':>9}"
+    print("\n" + head + "".join(f"{t:>13}" for t in terms))
+    for r in rows:
+        print(f"{r['seed']:>5}{r['env_steps']:>12,}{r['wall_s']:>8.0f}{r['epoch']:>7}{r['mean_return']:>9.2f}"
+              f"{100 * r['success_rate']:>8.0f}%" + "".join(f"{(r['reward_terms'] or {}).get(t, float('nan')):>13.2f}"
+                                                          for t in terms))
+
+
+def plot(path: Path, rows: list[dict], a) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401 (matplotlib.ticker below)
+    import numpy as np
+
+    seeds = sorted({r["seed"] for r in rows})
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), dpi=100)
+    for ax, key, label, scale in ((axes[0], "mean_return", "mean return", 1), (axes[1], "success_rate",
+                                                                               "success rate (%)", 100)):
+        curves = []
+        for s in seeds:
+            pts = sorted((r["env_steps"], r[key] * scale) for r in rows if r["seed"] == s)
+            curves.append((np.array([p[0] for p in pts], float), np.array([p[1] for p in pts], float)))
+        if len(curves) == 1:
+            ax.plot(*curves[0], marker="o", markersize=3)
+        else:  # mean and min..max over the seeds, on the env-steps every seed reached
+            lo, hi = max(c[0][0] for c in curves), min(c[0][-1] for c in curves)
+            grid = np.linspace(lo, hi, 100)
+            ys = np.array([np.interp(grid, x, y) for x, y in curves])
+            ax.fill_between(grid, ys.min(0), ys.max(0), alpha=0.25, label="min..max")
+            ax.plot(grid, ys.mean(0), label=f"mean of {len(curves)} seeds")
+            ax.legend(loc="lower right", fontsize=8)
+        if key == "success_rate":
+            ax.set_ylim(-3, 103)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))  # 20k, 1.5M
+        ax.set_xlabel("env-steps")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{a.task}: {a.minutes:g} min of training per seed, {a.num_envs} envs ({a.device}); "
+                 f"{a.episodes} seeded eval episodes per checkpoint", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
