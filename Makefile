@@ -26,6 +26,7 @@ help:
 	@echo "make up TASK=Reach               build if needed, start trainer + sync + tester + streamer; dashboard on http://127.0.0.1:$(STREAM_PORT)"
 	@echo "       NUM_ENVS=64 TESTERS=1 reload-interval=30 GPU=1 RUNTIME=auto|docker|local"
 	@echo "       MAX_ITERATIONS=N caps training at N epochs (default: the task's budget; BlindGrasping trains until make down)"
+	@echo "       HAND=adroit trains and tests with the ADROIT hand (default: the task's, the procedural hand)"
 	@echo "make up-remote SYNC_SOURCE=user@server:/path/runs   sync + tester + streamer here, the trainer on a server"
 	@echo "make reload-interval=60          set every running tester's reload interval now, and for the next make up"
 	@echo "make testers EXPERIMENT=latest N=2   run N testers for an experiment (name, substring or latest)"
@@ -49,7 +50,7 @@ test: setup
 up: setup
 	@$(STACK) up --runtime $(RUNTIME) --task $(TASK) --num-envs $(NUM_ENVS) --testers $(TESTERS) \
 	  $(if $(MAX_ITERATIONS),--max-iterations $(MAX_ITERATIONS)) --save-frequency $(SAVE_FREQUENCY) \
-	  $(if $(reload-interval),--reload-interval $(reload-interval)) $(if $(GPU),--gpu)
+	  $(if $(reload-interval),--reload-interval $(reload-interval)) $(if $(GPU),--gpu) $(if $(HAND),--hand $(HAND))
 
 up-remote: setup
 	@test -n "$(SYNC_SOURCE)" || { echo "make up-remote: set SYNC_SOURCE=user@server:/path/runs" >&2; exit 2; }

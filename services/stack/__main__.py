@@ -77,7 +77,8 @@ def cmd_up(a) -> int:
 def up_docker(a, saved) -> int:
     compose.build(gpu=a.gpu)
     env = {"TASK": a.task, "NUM_ENVS": str(a.num_envs), "STREAM_PORT": str(a.port),
-           "MAX_ITERATIONS": str(a.max_iterations or ""), "SAVE_FREQUENCY": str(a.save_frequency)}
+           "MAX_ITERATIONS": str(a.max_iterations or ""), "SAVE_FREQUENCY": str(a.save_frequency),
+           "HAND": a.hand or ""}
     services = []
     if a.sync_source:
         env["SYNC_SOURCE"] = a.sync_source
@@ -109,11 +110,12 @@ def up_local(a, saved) -> int:
            "POLICYCAST_TOKEN": saved["POLICYCAST_TOKEN"]}
     shared = Path(a.shared_dir)
     url = streamer_url(a.port)
+    hand = [f"task.hand={a.hand}"] if getattr(a, "hand", None) else []  # else the task's (a run's testers take its own)
 
     def tester_spec(experiment: str, index: int) -> Spec:
         name = f"{'tester' if experiment == 'latest' else experiment[:50]}-{index}"
         interval = settings.load()["RELOAD_INTERVAL"]       # the remembered one, at the time it starts
-        return Spec(name, [PY, "-m", "services.tester", f"task={task_of(experiment, a.task)}",
+        return Spec(name, [PY, "-m", "services.tester", f"task={task_of(experiment, a.task)}", *hand,
                            f"checkpoint={experiment}", f"reloadInterval={interval}", f"runsDir={shared}",
                            f"test.streamerUrl={url}", f"test.id={name}"], group=experiment)
 
@@ -127,7 +129,7 @@ def up_local(a, saved) -> int:
     if not a.sync_source:
         budget = [f"maxIterations={a.max_iterations}"] if a.max_iterations else []  # else the task's own
         specs.insert(0, Spec("trainer", [PY, "-m", "services.trainer", f"task={a.task}", f"numEnvs={a.num_envs}",
-                                         *budget, f"train.saveFrequency={a.save_frequency}", f"runsDir={a.runs_dir}"],
+                                         *budget, *hand, f"train.saveFrequency={a.save_frequency}", f"runsDir={a.runs_dir}"],
                              restart=False))
     supervisor.STATE_DIR.mkdir(exist_ok=True)
     Path(a.runs_dir).mkdir(parents=True, exist_ok=True)   # sync refuses a missing source
@@ -237,6 +239,8 @@ def main(argv=None) -> int:
     up.add_argument("--runs-dir", default="runs")
     up.add_argument("--shared-dir", default="runs-shared")
     up.add_argument("--gpu", action="store_true", help="Docker: train on the GPU (compose profile gpu)")
+    # the names of services/sim/hands.py's HANDS (not imported: it pulls in torch for a make command)
+    up.add_argument("--hand", default=None, choices=("procedural", "adroit"), help="the hand model (default: the task's)")
     sub.add_parser("down", help="stop everything (the runs volume and runs/ stay)")
     sub.add_parser("ps", help="what runs")
     logs = sub.add_parser("logs", help="the services' logs")
