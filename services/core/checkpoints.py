@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,23 +156,38 @@ def epoch_of(path) -> int | None:
 # --- finding ------------------------------------------------------------------------------------
 
 def list_checkpoints(experiment) -> list[Path]:
-    """Complete checkpoints of an experiment (or of an `nn/` dir), oldest first."""
+    """Checkpoint files of an experiment (or of an `nn/` dir), oldest first.
+
+    An empty file is listed: loading it refuses it with a reason a user can read (a file still being
+    copied in place changes, and is then tried again). A symlink counts only when it leads to a file
+    inside the directory that holds the experiment (the runs root); a dangling or looping link, or one
+    leaving that root, is skipped, so one bad entry never hides the good checkpoints beside it.
+    """
     experiment = Path(experiment)
     nn = experiment / "nn" if (experiment / "nn").is_dir() else experiment
+    root = (nn.parent if nn.name == "nn" else nn).parent
     found = []
     try:
         entries = list(os.scandir(nn))
     except (FileNotFoundError, NotADirectoryError):
         return []
     for entry in entries:
-        if is_checkpoint_name(entry.name):
-            try:
-                st = entry.stat()
-            except FileNotFoundError:  # replaced or deleted while we looked
+        if not is_checkpoint_name(entry.name):
+            continue
+        try:
+            if entry.is_symlink() and not _within(os.path.realpath(entry.path, strict=True), root):
                 continue
-            if entry.is_file() and st.st_size > 0:
-                found.append((st.st_mtime_ns, entry.name, Path(entry.path)))
+            st = entry.stat()
+        except OSError:  # replaced or deleted while we looked; a dangling or looping link
+            continue
+        if stat.S_ISREG(st.st_mode):
+            found.append((st.st_mtime_ns, entry.name, Path(entry.path)))
     return [p for _, _, p in sorted(found)]
+
+
+def _within(target: str, root: Path) -> bool:
+    real_root = os.path.realpath(root)
+    return os.path.commonpath([target, real_root]) == real_root
 
 
 def newest_checkpoint(experiment) -> Path | None:
@@ -246,11 +262,15 @@ def resolve(spec: str, runs_dir) -> Resolution:
 def inside(root, path) -> Path:
     """`path` (relative to root or absolute) resolved, if it stays inside `root`; else ValueError.
 
-    Symlinks are resolved first, so a link that leaves the runs root is refused like `../`.
+    Symlinks are resolved first, so a link that leaves the runs root is refused like `../`, and a
+    link that loops is refused too (Path.resolve raises RuntimeError for it up to Python 3.12).
     """
     root = Path(root).resolve()
     p = Path(path)
-    resolved = (p if p.is_absolute() else root / p).resolve()
+    try:
+        resolved = (p if p.is_absolute() else root / p).resolve()
+    except (OSError, RuntimeError):
+        raise ValueError(f"{path}: a symlink that loops") from None
     if resolved != root and root not in resolved.parents:
         raise ValueError(f"{path} is outside the runs root {root}")
     return resolved

@@ -1,4 +1,5 @@
 """The control API over real HTTP on 127.0.0.1, against a tester running its loop on real MuJoCo."""
+import os
 import threading
 
 import pytest
@@ -80,6 +81,27 @@ def test_pin_unpin_and_paths_leaving_the_runs_root(running, reach_checkpoints, r
     assert s["pinned"] is None
     newest = f"{exp.name}/nn/{reach_checkpoints[-1].name}"
     wait_for(lambda: status(url)["checkpoint"] == newest, 20)
+
+
+def test_bad_symlinks_in_nn_never_stop_good_checkpoints(running, reach_checkpoints, runs_dir, tmp_path):
+    url, exp, _ = running
+    nn = exp / "nn"
+    land(reach_checkpoints[0], tmp_path / "outside.pth")
+    os.symlink("loop.pth", nn / "loop.pth")                       # loops: stat() raises ELOOP
+    os.symlink("nowhere.pth", nn / "dangling.pth")
+    os.symlink(tmp_path / "outside.pth", nn / "escape.pth")       # leaves the runs root
+    newest = land(reach_checkpoints[-1], nn / reach_checkpoints[-1].name)
+    s = wait_for(lambda: (st := status(url))["checkpoint"].endswith(newest.name) and st, 20,
+                 what="the good newer checkpoint loaded beside the bad links")
+    assert s["last_reload_error"] is None
+    listed = requests.get(f"{url}/checkpoints", timeout=5)
+    assert listed.status_code == 200
+    assert [c["name"] for c in listed.json()] == [c.name for c in reach_checkpoints[:2]] + [newest.name]
+    for link in ("loop.pth", "dangling.pth", "escape.pth"):
+        r = requests.post(f"{url}/pin", json={"checkpoint": f"{exp.name}/nn/{link}"}, timeout=5)
+        assert r.status_code == 400 and r.json()["field"] == "checkpoint", (link, r.text)
+        assert link in r.json()["error"] and "\n" not in r.json()["error"]
+    assert status(url)["pinned"] is None and status(url)["checkpoint"].endswith(newest.name)
 
 
 def test_interval_pause_resume(running):

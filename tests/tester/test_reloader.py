@@ -138,10 +138,14 @@ def test_hostile_checkpoints_never_change_the_weights(builder, reach_checkpoints
         weights, actions = {k: v.clone() for k, v in current.model.state_dict().items()}, actions_of(current.model, probe_obs)
         for i, (kind, data) in enumerate(hostile_files(good, tmp_path).items()):
             bad = exp / "nn" / f"last_Reach_ep_{900 + i}_rew_0.00.pth"
-            bad.write_bytes(data)
-            if data:  # a 0-byte file is not a complete checkpoint yet: it is skipped, not loaded
-                wait_for(lambda: bad.name in (reloader.last_error or ""), 10)
-                assert reloader.last_error.split()[0] in ("corrupt", "refused", "incompatible", "not_checkpoint")
+            tmp = bad.with_name(f".{bad.name}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(bad)  # whole at once: the reloader judges these bytes, not a half-written file
+            # refused with one line naming the file, shown in the status (`last_reload_error`)
+            wait_for(lambda: bad.name in (reloader.last_error or ""), 10, what=f"{kind} refused")
+            assert reloader.last_error.split()[0] in ("corrupt", "refused", "incompatible", "not_checkpoint")
+            if not data:
+                assert reloader.last_error.endswith("empty file (0 bytes)")
             reloader.check()
             assert reloader.take() is None, kind
             assert all(torch.equal(v, weights[k]) for k, v in current.model.state_dict().items()), kind
@@ -149,7 +153,8 @@ def test_hostile_checkpoints_never_change_the_weights(builder, reach_checkpoints
             bad.unlink()
         assert not (tmp_path / "PWNED").exists(), "a hostile checkpoint ran code"
         refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
-        assert len(refusals) == len(set(refusals)) >= 5  # one line per bad file, not one per poll
+        # one line per bad file, not one per poll
+        assert len(refusals) == len(set(refusals)) == len(hostile_files(good, tmp_path))
 
         # still alive: a good checkpoint after all that is loaded
         land(reach_checkpoints[-1], exp / "nn" / reach_checkpoints[-1].name)
