@@ -96,7 +96,8 @@ def announce(port: int, saved) -> int:
         print(f"stack: the streamer did not answer on {streamer_url(port)}/healthz; see `make logs`", file=sys.stderr)
         return 1
     print(f"\n  dashboard: {streamer_url(port)}   (control token: POLICYCAST_TOKEN in {settings.ENV_FILE})\n"
-          f"  testers reload every {saved['RELOAD_INTERVAL']} s; change it live with `make reload-interval=N`\n",
+          f"  testers keep each checkpoint at least {saved['RELOAD_INTERVAL']} s; change it live with "
+          "`make reload-interval=N`\n",
           flush=True)
     return 0
 
@@ -134,7 +135,7 @@ def up_local(a, saved) -> int:
     supervisor.TESTERS_FILE.write_text(json.dumps({"latest": a.testers}))
     sup = Supervisor(env, tester_spec)
     threading.Thread(target=lambda: wait_for_streamer(a.port) and sup.say(
-        "stack", f"dashboard: {url}   (testers reload every {saved['RELOAD_INTERVAL']} s; "
+        "stack", f"dashboard: {url}   (testers keep each checkpoint at least {saved['RELOAD_INTERVAL']} s; "
                  "`make reload-interval=N` changes it live)"), daemon=True).start()
     return sup.run(specs)
 

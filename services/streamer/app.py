@@ -73,7 +73,7 @@ def create_app(hub: Hub, token: str | None = None, require_token: bool = False) 
         try:
             check_interval(value)
         except ValueError:
-            raise ControlError(400, 'body must be JSON {"seconds": N} with N a number >= 0 (0 = never poll)',
+            raise ControlError(400, 'body must be JSON {"seconds": N} with N a number >= 0 (0 keeps the current checkpoint)',
                                "seconds") from None
         return value
 
