@@ -54,16 +54,19 @@ def test_status_has_every_documented_field(running, reach_checkpoints):
 
 
 def test_pin_unpin_and_paths_leaving_the_runs_root(running, reach_checkpoints, runs_dir, tmp_path):
-    url, exp, _ = running
+    url, exp, service = running
     older = f"{exp.name}/nn/{reach_checkpoints[0].name}"
     s = requests.post(f"{url}/pin", json={"checkpoint": older}, timeout=5).json()
     assert s["pinned"] == older
     s = wait_for(lambda: (st := status(url))["checkpoint"] == older and st, 20)
     assert s["epoch"] == load_checkpoint(reach_checkpoints[0])["epoch"] and s["reloads"] >= 1
 
-    # pinned: a newer save does not move it
+    # pinned: a newer save does not move it, not even a reload asked for after it landed
     land(reach_checkpoints[-1], exp / "nn" / reach_checkpoints[-1].name)
+    looks = service.reloader.looks
     requests.post(f"{url}/reload", timeout=5)
+    wait_for(lambda: service.reloader.looks > looks, 10, what="the requested reload looked")
+    wait_for(lambda: service.reloader.mailbox is None, 10, what="anything it parked swapped in")
     assert status(url)["checkpoint"] == older
 
     outside = tmp_path / "elsewhere.pth"
