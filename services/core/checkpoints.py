@@ -44,7 +44,12 @@ def is_checkpoint_name(name: str) -> bool:
 
 
 def save_atomic(state: dict, path) -> Path:
-    """torch.save to `.<name>.<random>.tmp` beside `path`, fsync, then rename into place."""
+    """torch.save to `.<name>.<random>.tmp` beside `path`, fsync, then rename into place.
+
+    On failure the temp file is removed and whatever `path` held before is untouched. A failed write
+    (disk full, quota, I/O error) raises the OSError naming `path`: torch wraps it in a RuntimeError
+    that only says "unexpected pos 768 vs 662".
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
@@ -54,11 +59,25 @@ def save_atomic(state: dict, path) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        cause = os_error_in(e)
+        if cause is not None and cause.filename is None:
+            raise OSError(cause.errno, cause.strerror, str(path)) from e
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def os_error_in(exc: BaseException | None) -> OSError | None:
+    """The OSError behind `exc` (itself, or along its __cause__/__context__ chain), if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _fsync_dir(directory: Path) -> None:

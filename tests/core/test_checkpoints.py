@@ -223,6 +223,24 @@ def test_damaged_files_get_one_precise_error(tmp_path, damage, kind):
     assert path.name in str(err.value) and "\n" not in str(err.value)
 
 
+def test_a_save_on_a_full_disk_names_the_file_and_keeps_the_previous_one(small_disk):
+    from tests.disk import fill_up
+
+    nn = small_disk("2m") / "nn"
+    best = ck.save_atomic(rl_games_state(1.0, width=64), nn / "Reach.pth")
+    before = best.read_bytes()
+    filler = fill_up(nn.parent)
+    with pytest.raises(OSError) as err:
+        ck.save_atomic(rl_games_state(2.0, width=4096), best)  # ~130 KB: cannot fit
+    assert err.value.errno == 28 and err.value.filename == str(best)
+    assert "No space left on device" in str(err.value)
+    assert best.read_bytes() == before and ck.load_checkpoint(best)["epoch"] == 1
+    assert sorted(p.name for p in nn.iterdir()) == ["Reach.pth"]  # no temp file left behind
+    filler.unlink()  # space is back: the next save works
+    ck.save_atomic(rl_games_state(2.0, width=4096), best)
+    assert ck.load_checkpoint(best)["model"]["a2c_network.actor_mlp.0.bias"].shape == (4096,)
+
+
 def test_incompatible_shapes_and_keys_are_named():
     ref = rl_games_state(width=8)["model"]
     with pytest.raises(ck.CheckpointError, match=r"actor_mlp.0.weight has shape \(16, 4\), the policy needs \(8, 4\)"):
