@@ -48,7 +48,12 @@ function ago(unixSeconds) {
   return s < 90 ? Math.round(s) + " s ago" : s < 5400 ? Math.round(s / 60) + " min ago" : Math.round(s / 3600) + " h ago";
 }
 
-// A broken <img> stream (streamer restarted, network blip) reconnects by itself.
+// A broken <img> stream (streamer restarted, network blip) reconnects by itself. Chrome fires no "error"
+// when an MJPEG response is cut mid-stream: the image just turns broken (complete, no width). So a timer
+// looks for that state, which also covers a refused (re)connection.
 function keepStreaming(img, src) {
-  img.addEventListener("error", () => setTimeout(() => { img.src = src + "?r=" + Date.now(); }, 2000));
+  const timer = setInterval(() => {
+    if (!img.isConnected) { clearInterval(timer); return; }  // its tile was removed
+    if (img.complete && img.naturalWidth === 0) img.src = src + "?r=" + Date.now();
+  }, 2000);
 }
