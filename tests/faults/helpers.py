@@ -31,7 +31,6 @@ class Service:
         return self.proc.poll() is None
 
     def output(self) -> str:
-        self.log.flush()
         return self.log_path.read_text(errors="replace")
 
     def kill(self, sig=signal.SIGKILL) -> None:
