@@ -49,6 +49,12 @@ class Service:
             self.kill()
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, in MB."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
 def argv_streamer(port: int) -> list:
     return ["services.streamer", "--port", port]
 

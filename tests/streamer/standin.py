@@ -226,3 +226,42 @@ def slow_chunks(url_base, path, fast_after: threading.Event, pause=0.05, rcvbuf=
                 time.sleep(pause)
     finally:
         sock.close()
+
+
+def watch(url, out, stop):
+    """A normal viewer: reads the stream as fast as it comes, noting (arrival, seq) of each frame."""
+    with requests.get(url, stream=True, timeout=30) as resp:
+        for seq, _ in iter_parts(resp, chunk_size=16384):
+            out.append((time.monotonic(), seq))
+            if stop.is_set():
+                return
+
+
+def watch_slowly(host, port, path, out, stop):
+    """A slow viewer: takes one frame a second off a small socket buffer (a phone on a bad link)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    sock.settimeout(30)
+    sock.connect((host, port))
+    sock.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+
+    def chunks():
+        while data := sock.recv(4096):
+            yield data
+    try:
+        for seq, _ in read_parts(chunks()):
+            out.append((time.monotonic(), seq))
+            if stop.wait(1.0):
+                return
+    finally:
+        sock.close()
+
+
+def stalled_viewer(host, port, path) -> socket.socket:
+    """Connects, takes the response head and never reads again (a tab frozen in the background)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, port))
+    sock.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+    assert b" 200 " in sock.recv(64)
+    return sock
