@@ -148,9 +148,11 @@ class Pusher:
     """Pushes status (with control_url) and frames to a streamer over the real ingest API."""
 
     def __init__(self, streamer_url, tester: StandInTester, control_url=None, token=None, fps=25.0,
-                 frames=None, size=(320, 240), noise=False):
+                 frames=None, size=(320, 240), noise=False, pool=0):
         self.base = f"{streamer_url}/ingest/{tester.id}"
         self.tester, self.control_url, self.fps, self.size, self.noise = tester, control_url, fps, size, noise
+        # pool=N: cycle through N frames encoded up front, so a benchmark's source keeps its rate
+        self.pool = [self._jpeg(i) for i in range(pool)]
         self.frames = frames  # None = until stop()
         self.session = requests.Session()
         if token:
@@ -175,9 +177,12 @@ class Pusher:
             if time.monotonic() - last_status > 0.5:
                 self.push_status()
                 last_status = time.monotonic()
-            self.push_frame(jpeg_of(i, *self.size, quality=70 if self.noise else 80, noise=self.noise))
+            self.push_frame(self.pool[i % len(self.pool)] if self.pool else self._jpeg(i))
             i += 1
             self._stop.wait(1.0 / self.fps)
+
+    def _jpeg(self, i):
+        return jpeg_of(i, *self.size, quality=70 if self.noise else 80, noise=self.noise)
 
     def start(self):
         self._stop.clear()
