@@ -14,12 +14,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Service:
-    """`python -m services.<module> ...` in its own process group, output to a log file."""
+    """`python ARGS...` (e.g. `-m services.streamer ...`) in its own process group, output to a log file."""
 
-    def __init__(self, name: str, args: list, log_dir: Path, env: dict | None = None):
+    def __init__(self, name: str, args: list, log_dir: Path, env: dict | None = None, cwd: Path = ROOT):
         self.name, self.log_path = name, Path(log_dir) / f"{name}.log"
         self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([sys.executable, "-m", *map(str, args)], cwd=ROOT, stdout=self.log,
+        self.proc = subprocess.Popen([sys.executable, *map(str, args)], cwd=cwd, stdout=self.log,
                                      stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
                                      start_new_session=True)
 
@@ -56,12 +56,12 @@ def rss_mb(pid: int) -> float:
 
 
 def argv_streamer(port: int) -> list:
-    return ["services.streamer", "--port", port]
+    return ["-m", "services.streamer", "--port", str(port)]
 
 
 def argv_tester(runs: Path, streamer_url: str, tester_id: str, *extra) -> list:
     """A small real tester following latest_train and pushing to a streamer service."""
-    return ["services.tester", "checkpoint=latest", f"runsDir={runs}", f"test.streamerUrl={streamer_url}",
+    return ["-m", "services.tester", "checkpoint=latest", f"runsDir={runs}", f"test.streamerUrl={streamer_url}",
             f"test.id={tester_id}", "numEnvs=1", "reloadInterval=30", "test.render.width=160",
             "test.render.height=120", "test.render.fps=10", *extra]
 
