@@ -2,10 +2,11 @@
 """What a slow and a stalled viewer cost the normal viewers of a streamer, side by side in one run.
 
 A streamer process (`python -m services.streamer`) gets incompressible 640x480 frames (~140 KB: the worst
-case for socket buffers) at --fps from the tests' stand-in tester over the real ingest API; --viewers normal viewers read /stream/<id> as fast as it comes, for
---seconds, twice: alone, then beside a viewer taking one frame a second off a 16 KB socket buffer and
-one that never reads after the response head. Per normal viewer: new frames per second received and
-the longest gap between two new frames; and the streamer's RSS at the start and the end.
+case for socket buffers) at --fps from the tests' stand-in tester over the real ingest API; --viewers
+normal viewers read /stream/<id> as fast as it comes, for --seconds, twice: alone, then beside a viewer
+taking one frame a second off a 16 KB socket buffer and one that never reads after the response head.
+Per normal viewer: new frames per second received and the longest gap between two new frames; and the
+streamer's RSS at the start and the end.
 
     .venv/bin/python bench/slow_viewers.py [--seconds 10] [--viewers 4] [--fps 25]
 """

@@ -82,8 +82,9 @@ def test_temporary_files_never_count_and_an_empty_one_is_refused_by_name(runs_di
     empty = nn / "last_Reach_ep_8_rew_2.pth"
     empty.write_bytes(b"")
     assert ck.list_checkpoints(exp) == [nn / "last_Reach_ep_5_rew_1.pth", empty]
-    with pytest.raises(ck.CheckpointError, match=r"^corrupt checkpoint last_Reach_ep_8_rew_2.pth: empty file \(0 bytes\)$"):
+    with pytest.raises(ck.CheckpointError) as err:
         ck.load_checkpoint(ck.newest_checkpoint(exp))
+    assert str(err.value) == "corrupt checkpoint last_Reach_ep_8_rew_2.pth: empty file (0 bytes)"
 
 
 def test_bad_symlinks_are_skipped_and_good_checkpoints_still_listed(runs_dir, tmp_path):

@@ -46,6 +46,9 @@ class Stack:
         assert isinstance(body, list), body
         return body
 
+    def testers_by_id(self):
+        return {t["id"]: t for t in self.testers()}
+
     def online(self):
         return [t for t in self.testers() if t.get("online")]
 

@@ -38,8 +38,8 @@ def test_status_has_every_documented_field(running, reach_checkpoints):
     url, exp, _ = running
     s = status(url)
     for field in ("id", "task", "experiment", "checkpoint", "epoch", "reloads", "last_reload_time",
-                  "last_reload_error", "reload_interval", "next_reload_in", "paused", "pinned", "episodes", "mean_return",
-                  "success_rate", "fps", "state"):
+                  "last_reload_error", "reload_interval", "next_reload_in", "paused", "pinned", "episodes",
+                  "mean_return", "success_rate", "fps", "state"):
         assert field in s, field
     assert s["task"] == "Reach" and s["experiment"] == exp.name and s["state"] == "running"
     assert s["checkpoint"] == f"{exp.name}/nn/{reach_checkpoints[1].name}"

@@ -56,7 +56,7 @@ def test_overlay_outline_hugs_its_text_along_a_long_line(width, height):
         dark, light = np.argwhere(band < 50), np.argwhere(band > 205)
         assert len(dark) and len(light), (top, bottom)
         for axis in (0, 1):  # rows, then columns: the outline overhangs by a pixel or two, on every side
-            (d0, l0), (d1, l1) = (dark[:, axis].min(), light[:, axis].min()), (dark[:, axis].max(), light[:, axis].max())
+            d0, d1, l0, l1 = dark[:, axis].min(), dark[:, axis].max(), light[:, axis].min(), light[:, axis].max()
             assert 0 <= l0 - d0 <= 2 and 0 <= d1 - l1 <= 2, (axis, (d0, d1), (l0, l1))
 
 
