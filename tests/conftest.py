@@ -27,6 +27,16 @@ def small_disk(tmp_path):
 
 
 @pytest.fixture
+def browser():
+    """Headless Chromium (skips when the Debian chromium/chromium-driver packages are missing)."""
+    from tests.streamer.browsing import chromium
+
+    driver = chromium()
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
 def runs_dir(tmp_path):
     """An empty runs/ root, as a user's working directory would have."""
     d = tmp_path / "runs"

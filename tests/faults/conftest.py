@@ -1,9 +1,8 @@
-"""Fault-suite fixtures: a runs root holding real Reach checkpoints, and headless Chromium."""
+"""Fault-suite fixtures: a runs root holding real Reach checkpoints, and services as processes."""
 import pytest
 
 from services.core.checkpoints import epoch_of
 from tests.faults.helpers import Service
-from tests.streamer.browsing import chromium
 
 
 @pytest.fixture
@@ -30,9 +29,3 @@ def services():
     for s in started:
         s.kill()
 
-
-@pytest.fixture
-def browser():
-    driver = chromium()
-    yield driver
-    driver.quit()
