@@ -4,8 +4,9 @@
     .venv/bin/python bench/reload_latency.py [--reloads 20] [--poll-interval 1.0] [--run runs/Reach_train_...]
 
 1. file landing -> new weights acting: a checkpoint is renamed into `nn/` (as the trainer and rsync do)
-   and the clock stops at the first control step that acts with it; with filesystem events (watchdog)
-   vs polling only (`test.watchEvents=false`, every --poll-interval seconds).
+   once the current one has had its reloadInterval, and the clock stops at the first control step that
+   acts with it; with filesystem events (watchdog) vs polling only (`test.watchEvents=false`, every
+   --poll-interval seconds).
 2. longest gap between published frames while checkpoints land every --every seconds vs with none.
 
 The tester runs as in production (real MuJoCo Reach, real time at env.dt, frames rendered, overlaid and
@@ -121,9 +122,16 @@ class Session:
         finally:
             self.tester.env.close()  # the EGL renderer belongs to this thread
 
-    def reload_latencies(self, sources, n: int, every: float, timeout: float) -> tuple[list, list]:
+    def reload_latencies(self, sources, n: int, phase: tuple[float, float], timeout: float) -> tuple[list, list]:
+        """Each landing comes `phase` (a uniform range of seconds) after the current checkpoint's interval
+        is over: a landing before then waits for the interval by design, which is not reload latency."""
         out, ready = [], []
+        rng = np.random.default_rng(0)
+        reloader = self.tester.reloader
         for i in range(1, n + 1):
+            while reloader.due_in() != 0:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(*phase))
             landed_at = time.monotonic()
             name = land(sources[i % 2], self.exp / "nn", i).name
             while name not in self.acting and time.monotonic() - landed_at < timeout:
@@ -131,10 +139,11 @@ class Session:
             if name in self.acting:
                 out.append(self.acting[name] - landed_at)
                 ready.append(self.ready[name] - landed_at)
-            time.sleep(max(0.0, every - (time.monotonic() - landed_at)))
         return out, ready
 
     def frame_gaps(self, seconds: float, sources=None, every: float = 0.5) -> np.ndarray:
+        # an interval shorter than the landings' period: every landing is swapped in
+        self.tester.reloader.set_interval(min(self.tester.reloader.interval, 0.8 * every))
         start = len(self.clock.times)
         t_end, i = time.monotonic() + seconds, 100
         while time.monotonic() < t_end:
@@ -158,7 +167,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reloads", type=int, default=20, help="checkpoints landed per mode")
     ap.add_argument("--poll-interval", type=float, default=1.0, help="reloadInterval for the polling-only mode")
-    ap.add_argument("--every", type=float, default=0.5, help="seconds between landings (events mode, gap test)")
+    ap.add_argument("--every", type=float, default=0.5, help="seconds between landings (gap test)")
+    ap.add_argument("--events-interval", type=float, default=1.0, help="reloadInterval for the events mode")
     ap.add_argument("--gap-seconds", type=float, default=10.0, help="length of each frame-gap window")
     ap.add_argument("--fps", type=float, default=25.0, help="test.render.fps")
     ap.add_argument("--run", help="take the two newest checkpoints of this training experiment")
@@ -170,12 +180,13 @@ def main() -> int:
         tmp = Path(tmp)
         sources = checkpoint_sources(args, cfg, tmp)
         results = {}
-        for mode, events, interval, every in (("events", True, 3600.0, args.every),
-                                              ("polling", False, args.poll_interval,
-                                               max(args.every, args.poll_interval * 1.5))):
+        # events: land 0.1-0.4 s after the interval is over (well before the next poll, a whole interval
+        # later); polling: at any phase of the poll period
+        for mode, events, interval, phase in (("events", True, args.events_interval, (0.1, 0.4)),
+                                              ("polling", False, args.poll_interval, (0.0, args.poll_interval))):
             s = Session(tmp / mode, sources, events, interval, args.fps)
             try:
-                results[mode], results[mode + "_ready"] = s.reload_latencies(sources, args.reloads, every,
+                results[mode], results[mode + "_ready"] = s.reload_latencies(sources, args.reloads, phase,
                                                                              timeout=interval + 10)
                 if mode == "events":
                     gaps_quiet = s.frame_gaps(args.gap_seconds)

@@ -12,6 +12,31 @@ import pytest
 
 
 @pytest.fixture
+def small_disk(tmp_path):
+    """mount(size) -> a directory on a tmpfs of that size, unmounted after the test (skips without root)."""
+    from tests.disk import mount_tmpfs, unmount
+
+    mounted = []
+
+    def mount(size="16m"):
+        mounted.append(mount_tmpfs(tmp_path / f"disk{len(mounted)}", size))
+        return mounted[-1]
+    yield mount
+    for d in mounted:
+        unmount(d)
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium (skips when the Debian chromium/chromium-driver packages are missing)."""
+    from tests.streamer.browsing import chromium
+
+    driver = chromium()
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
 def runs_dir(tmp_path):
     """An empty runs/ root, as a user's working directory would have."""
     d = tmp_path / "runs"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,12 @@ def is_checkpoint_name(name: str) -> bool:
 
 
 def save_atomic(state: dict, path) -> Path:
-    """torch.save to `.<name>.<random>.tmp` beside `path`, fsync, then rename into place."""
+    """torch.save to `.<name>.<random>.tmp` beside `path`, fsync, then rename into place.
+
+    On failure the temp file is removed and whatever `path` held before is untouched. A failed write
+    (disk full, quota, I/O error) raises the OSError naming `path`: torch wraps it in a RuntimeError
+    that only says "unexpected pos 768 vs 662".
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
@@ -53,11 +59,25 @@ def save_atomic(state: dict, path) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        cause = os_error_in(e)
+        if cause is not None and cause.filename is None:
+            raise OSError(cause.errno, cause.strerror, str(path)) from e
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def os_error_in(exc: BaseException | None) -> OSError | None:
+    """The OSError behind `exc` (itself, or along its __cause__/__context__ chain), if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -155,23 +175,38 @@ def epoch_of(path) -> int | None:
 # --- finding ------------------------------------------------------------------------------------
 
 def list_checkpoints(experiment) -> list[Path]:
-    """Complete checkpoints of an experiment (or of an `nn/` dir), oldest first."""
+    """Checkpoint files of an experiment (or of an `nn/` dir), oldest first.
+
+    An empty file is listed: loading it refuses it with a reason a user can read (a file still being
+    copied in place changes, and is then tried again). A symlink counts only when it leads to a file
+    inside the directory that holds the experiment (the runs root); a dangling or looping link, or one
+    leaving that root, is skipped, so one bad entry never hides the good checkpoints beside it.
+    """
     experiment = Path(experiment)
     nn = experiment / "nn" if (experiment / "nn").is_dir() else experiment
+    root = (nn.parent if nn.name == "nn" else nn).parent
     found = []
     try:
         entries = list(os.scandir(nn))
     except (FileNotFoundError, NotADirectoryError):
         return []
     for entry in entries:
-        if is_checkpoint_name(entry.name):
-            try:
-                st = entry.stat()
-            except FileNotFoundError:  # replaced or deleted while we looked
+        if not is_checkpoint_name(entry.name):
+            continue
+        try:
+            if entry.is_symlink() and not _within(os.path.realpath(entry.path, strict=True), root):
                 continue
-            if entry.is_file() and st.st_size > 0:
-                found.append((st.st_mtime_ns, entry.name, Path(entry.path)))
+            st = entry.stat()
+        except OSError:  # replaced or deleted while we looked; a dangling or looping link
+            continue
+        if stat.S_ISREG(st.st_mode):
+            found.append((st.st_mtime_ns, entry.name, Path(entry.path)))
     return [p for _, _, p in sorted(found)]
+
+
+def _within(target: str, root: Path) -> bool:
+    real_root = os.path.realpath(root)
+    return os.path.commonpath([target, real_root]) == real_root
 
 
 def newest_checkpoint(experiment) -> Path | None:
@@ -246,11 +281,15 @@ def resolve(spec: str, runs_dir) -> Resolution:
 def inside(root, path) -> Path:
     """`path` (relative to root or absolute) resolved, if it stays inside `root`; else ValueError.
 
-    Symlinks are resolved first, so a link that leaves the runs root is refused like `../`.
+    Symlinks are resolved first, so a link that leaves the runs root is refused like `../`, and a
+    link that loops is refused too (Path.resolve raises RuntimeError for it up to Python 3.12).
     """
     root = Path(root).resolve()
     p = Path(path)
-    resolved = (p if p.is_absolute() else root / p).resolve()
+    try:
+        resolved = (p if p.is_absolute() else root / p).resolve()
+    except (OSError, RuntimeError):
+        raise ValueError(f"{path}: a symlink that loops") from None
     if resolved != root and root not in resolved.parents:
         raise ValueError(f"{path} is outside the runs root {root}")
     return resolved

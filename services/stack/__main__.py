@@ -97,7 +97,8 @@ def announce(port: int, saved) -> int:
         print(f"stack: the streamer did not answer on {streamer_url(port)}/healthz; see `make logs`", file=sys.stderr)
         return 1
     print(f"\n  dashboard: {streamer_url(port)}   (control token: POLICYCAST_TOKEN in {settings.ENV_FILE})\n"
-          f"  testers reload every {saved['RELOAD_INTERVAL']} s; change it live with `make reload-interval=N`\n",
+          f"  testers keep each checkpoint at least {saved['RELOAD_INTERVAL']} s; change it live with "
+          "`make reload-interval=N`\n",
           flush=True)
     return 0
 
@@ -136,7 +137,7 @@ def up_local(a, saved) -> int:
     supervisor.TESTERS_FILE.write_text(json.dumps({"latest": a.testers}))
     sup = Supervisor(env, tester_spec)
     threading.Thread(target=lambda: wait_for_streamer(a.port) and sup.say(
-        "stack", f"dashboard: {url}   (testers reload every {saved['RELOAD_INTERVAL']} s; "
+        "stack", f"dashboard: {url}   (testers keep each checkpoint at least {saved['RELOAD_INTERVAL']} s; "
                  "`make reload-interval=N` changes it live)"), daemon=True).start()
     return sup.run(specs)
 
@@ -210,13 +211,16 @@ def cmd_reload_interval(a) -> int:
     r = requests.put(streamer_url(a.port) + "/api/reload-interval", json={"seconds": float(seconds)},
                      headers=bearer(saved["POLICYCAST_TOKEN"]), timeout=30)
     body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+    took = [t for t in body.get("testers", []) if "status" in t]
     for t in body.get("testers", []):
-        print(f"  {t['id']}: " + (f"reload every {t['status'].get('reload_interval')} s" if "status" in t
+        print(f"  {t['id']}: " + (f"keeps each checkpoint >= {t['status'].get('reload_interval')} s" if "status" in t
                                   else f"failed: {t.get('error')}"))
+    for tester_id in body.get("offline", []):
+        print(f"  {tester_id}: offline, skipped (a stale tile: remove it on the dashboard)")
     if not r.ok:
         print(f"error: the streamer answered {r.status_code}: {body.get('error', r.text[:200])}", file=sys.stderr)
         return 1
-    print(f"stack: reload-interval={seconds} s set on {len(body.get('testers', []))} tester(s) and remembered")
+    print(f"stack: reload-interval={seconds} s set on {len(took)} tester(s) and remembered")
     return 0
 
 

@@ -44,5 +44,6 @@ def parse_interval(text: str) -> str:
     try:
         value = reload_interval(float(text))
     except ValueError:
-        raise SystemExit(f"error: reload-interval={text!r}: expects a number of seconds >= 0 (0 = never reload)") from None
+        raise SystemExit(f"error: reload-interval={text!r}: expects a number of seconds >= 0 "
+                         "(0 = keep the first checkpoint)") from None
     return f"{value:g}"

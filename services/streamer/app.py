@@ -73,8 +73,8 @@ def create_app(hub: Hub, token: str | None = None, require_token: bool = False) 
         try:
             check_interval(value)
         except ValueError:
-            raise ControlError(400, 'body must be JSON {"seconds": N} with N a number >= 0 (0 = never poll)',
-                               "seconds") from None
+            raise ControlError(400, 'body must be JSON {"seconds": N} with N a number >= 0 '
+                                    '(0 keeps the current checkpoint)', "seconds") from None
         return value
 
     def remember(ch, result):
@@ -168,9 +168,14 @@ def create_app(hub: Hub, token: str | None = None, require_token: bool = False) 
 
     @app.put("/api/reload-interval")
     def reload_interval_all():
+        """Every online tester; offline tiles (a tester gone, e.g. after scaling down) are named, not
+        called: only an online tester refusing or failing makes this a 502."""
         seconds = seconds_from_body()
-        results, failed = [], False
+        results, failed, offline = [], False, []
         for ch in hub.channels():
+            if not ch.online():
+                offline.append(ch.id)
+                continue
             try:
                 results.append({"id": ch.id, "status": invoke(ch.control, "set_reload_interval", seconds,
                                                               field="seconds")})
@@ -178,7 +183,7 @@ def create_app(hub: Hub, token: str | None = None, require_token: bool = False) 
             except ControlError as e:
                 failed = True
                 results.append({"id": ch.id, **e.body()})
-        return jsonify({"seconds": seconds, "testers": results}), (502 if failed else 200)
+        return jsonify({"seconds": seconds, "testers": results, "offline": offline}), (502 if failed else 200)
 
     @app.post("/api/testers/<tester_id>/pin")
     def pin(tester_id):

@@ -102,6 +102,7 @@ class Channel:
             "last_reload_time": s.get("last_reload_time"),
             "last_reload_error": s.get("last_reload_error"),
             "reload_interval": s.get("reload_interval"),
+            "next_reload_in": s.get("next_reload_in"),
             "paused": s.get("paused"),
             "pinned": s.get("pinned"),
             "episodes": s.get("episodes", 0),

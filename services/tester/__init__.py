@@ -34,7 +34,7 @@ def run(cfg, hub=None) -> int:
     except PortInUseError as e:
         raise ConfigError(f"test.control.port={cfg.test.control.port}: {e.strerror}") from None
     games = int(cfg.train.testGamesNum)
-    log.info("tester %s: checkpoint=%s, %s, reload every %s s", service.tester.id, spec,
+    log.info("tester %s: checkpoint=%s, %s, each checkpoint kept >= %s s", service.tester.id, spec,
              f"{games} games" if games else "until stopped", cfg.train.reloadInterval)
     # SIGINT/SIGTERM end the loop cleanly (exit 0): containers are stopped with SIGTERM.
     try:

@@ -1,9 +1,13 @@
 """Frames for viewers: the rendered image plus an overlay, JPEG-encoded once, at most `fps` a second.
 
-The streamer fans the same bytes out to every viewer, so encoding happens here, once per frame.
+The streamer fans the same bytes out to every viewer, so encoding happens here, once per frame. Each
+frame also says in a JPEG comment what it shows (`policycast state=running epoch=12 experiment=...`),
+so a saved snapshot, a script or a test can tell a policy's frame from a placeholder without OCR.
 """
 from __future__ import annotations
 
+import re
+import struct
 import time
 
 import cv2
@@ -12,6 +16,8 @@ import numpy as np
 FLASH_S = 0.8  # how long the border flashes after a reload
 FLASH_RGB = (255, 210, 0)
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
+_OUTLINE = np.ones((3, 3), np.uint8)  # the dark rim: one pixel all round every stroke
+COMMENT_PREFIX = b"policycast "
 
 
 class RateLimiter:
@@ -60,7 +66,7 @@ class FrameMaker:
             t = max(6, w // 60)
             img[:t], img[-t:], img[:, :t], img[:, -t:] = FLASH_RGB, FLASH_RGB, FLASH_RGB, FLASH_RGB
             self._text(img, "RELOADED", (w - 10 - 9 * 16, 30), FLASH_RGB)
-        return self.encode(img)
+        return with_comment(self.encode(img), f"state=running epoch={epoch} experiment={experiment}")
 
     def waiting(self, experiment: str | None, detail: str = "") -> bytes:
         """What viewers see before any checkpoint exists (encoded again only when its text changes)."""
@@ -70,7 +76,7 @@ class FrameMaker:
         if self._waiting is None or self._waiting[0] != lines:
             img = np.full((self.height, self.width, 3), 32, np.uint8)
             self._text_block(img, lines)
-            self._waiting = (lines, self.encode(img))
+            self._waiting = (lines, with_comment(self.encode(img), f"state=waiting experiment={experiment or ''}"))
         return self._waiting[1]
 
     def _text_block(self, img, lines) -> None:
@@ -81,6 +87,38 @@ class FrameMaker:
 
     @staticmethod
     def _text(img, text, org, color, scale=0.6):
-        # A dark outline keeps the text readable on any background.
-        cv2.putText(img, text, org, _FONT, scale, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(img, text, org, _FONT, scale, color, 1, cv2.LINE_AA)
+        """`text` in `color` with a dark outline, so it reads on any background.
+
+        The outline is the text's own mask grown by one pixel, not a second, thicker putText: Hershey
+        glyphs advance by the stroke thickness, so a thick outline drifts right of the thin text along a
+        line and the two read as doubled text.
+        """
+        (w, h), base = cv2.getTextSize(text, _FONT, scale, 1)
+        H, W = img.shape[:2]
+        x0, y0 = max(org[0] - 2, 0), max(org[1] - h - 2, 0)
+        x1, y1 = min(org[0] + w + 2, W), min(org[1] + base + 2, H)
+        if x1 <= x0 or y1 <= y0:
+            return
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.putText(mask, text, (org[0] - x0, org[1] - y0), _FONT, scale, 255, 1, cv2.LINE_AA)
+        rim = cv2.dilate(mask, _OUTLINE)[..., None].astype(np.float32) / 255
+        ink = mask[..., None].astype(np.float32) / 255
+        roi = img[y0:y1, x0:x1].astype(np.float32) * (1 - rim)  # darken under the rim
+        img[y0:y1, x0:x1] = (roi * (1 - ink) + np.float32(color) * ink + 0.5).astype(np.uint8)
+
+
+def with_comment(jpeg: bytes, text: str) -> bytes:
+    """The JPEG with a COM segment right after SOI saying what the frame shows (decoders skip it)."""
+    body = COMMENT_PREFIX + text.encode()[:60000]
+    return jpeg[:2] + b"\xff\xfe" + struct.pack(">H", len(body) + 2) + body + jpeg[2:]
+
+
+def frame_comment(jpeg: bytes) -> dict[str, str] | None:
+    """What `with_comment` wrote, as a dict (`{"state": "running", "epoch": "12", ...}`); None when absent."""
+    if jpeg[2:4] != b"\xff\xfe":
+        return None
+    size = struct.unpack(">H", jpeg[4:6])[0]
+    body = jpeg[6:4 + size]
+    if not body.startswith(COMMENT_PREFIX):
+        return None
+    return dict(re.findall(r"(\w+)=(\S*)", body[len(COMMENT_PREFIX):].decode(errors="replace")))

@@ -1,10 +1,15 @@
 """Hot reload: find the newest checkpoint, load and validate it off the stepping thread, hand it over.
 
-A background thread wakes on filesystem events (watchdog, on the experiment's `nn/` and on the runs
-root for `latest_*` moving) and at least every `interval` seconds (synced volumes and network
-filesystems may give no events). It resolves `checkpoint=` again, loads anything new through
-`load_checkpoint` + `check_compatible`, builds the new network, and parks it in a one-slot mailbox.
-The stepping loop calls `take()` between two steps: the swap is one reference assignment there.
+`interval` is the least time between loading a checkpoint and an automatic reload replacing it (a
+newer file in the run, or `latest_train` moving to a new run): users set it to watch each policy for
+a while, and a trainer that rewrites its best file every epoch must not flip the policy every second.
+Once that time is up, a background thread looks at once and then on filesystem events (watchdog, on
+the experiment's `nn/` and on the runs root for `latest_*` moving) and every `interval` seconds
+(synced volumes and network filesystems may give no events). A user's own request (`reload_now`,
+`pin`, `unpin`) looks at once, whatever the interval; `interval=0` keeps the first checkpoint.
+A look resolves `checkpoint=` again, loads anything new through `load_checkpoint` +
+`check_compatible`, builds the new network, and parks it in a one-slot mailbox. The stepping loop
+calls `take()` between two steps: the swap is one reference assignment there.
 
 A file that failed is remembered by (path, mtime, size) and retried only once it changes.
 """
@@ -90,6 +95,8 @@ class HotReloader:
         self.pinned: Path | None = None
         self.experiment: Path | None = None  # the experiment watched now
         self.reloads = 0
+        self.looks = 0  # completed looks for a new checkpoint (tests wait on it)
+        self.loaded_at: float | None = None  # monotonic time the current checkpoint was loaded
         self.last_reload_time: float | None = None
         self.last_error: str | None = None
         self._force = False
@@ -116,6 +123,15 @@ class HotReloader:
     def set_interval(self, seconds: float) -> None:
         self.interval = float(seconds)
         self.wake.set()
+
+    def due_in(self) -> float | None:
+        """Seconds until an automatic reload may replace the current checkpoint (0: now, also while
+        nothing is loaded yet); None when none ever will (interval 0)."""
+        if self.current_key is None or self.loaded_at is None:
+            return 0.0
+        if self.interval <= 0:
+            return None
+        return max(0.0, self.loaded_at + self.interval - time.monotonic())
 
     def pin(self, checkpoint) -> Path:
         """Run exactly this file (inside the runs root) until unpin(); ValueError when refused."""
@@ -145,28 +161,44 @@ class HotReloader:
                 self.check()
             except Exception as e:  # never let a surprise kill hot reload; say it once per kind
                 self._fail(None, f"reload check failed: {type(e).__name__}: {e}")
-            wait = self.interval if self.interval > 0 else None
-            if self.current_key is None:
-                wait = WAITING_POLL_S
-            if time.monotonic() < self.burst_until:
-                wait = BURST_POLL_S
+            wait = self._wait_s()
             # any interval is accepted; a wait longer than the platform's timer would raise
             self.wake.wait(timeout=None if wait is None else min(wait, threading.TIMEOUT_MAX))
             self.wake.clear()
 
+    def _wait_s(self) -> float | None:
+        """How long to sleep before the next look (None: until woken); events and requests wake it early."""
+        if self._force:
+            return 0.0
+        due = self.due_in()
+        if due is None:
+            return None  # interval 0: only the user's requests look again
+        if due > 0:
+            return due  # events before then are no reason to look: nothing may replace it yet
+        burst = time.monotonic() < self.burst_until  # a file event: a rename is about to land
+        if self.current_key is None:
+            return BURST_POLL_S if burst else WAITING_POLL_S
+        return BURST_POLL_S if burst else self.interval
+
     def check(self) -> Loaded | None:
-        """One look: resolve, and load the candidate if it is new. Returns what it parked, if anything."""
+        """One look, if one is due or asked for: resolve, and load the candidate if it is new.
+
+        Returns what it parked, if anything.
+        """
         force, self._force = self._force, False
-        if self.current_key is not None and self.interval <= 0 and not force and self.pinned is None:
-            return None  # reloadInterval=0 keeps the first checkpoint (reload-now still works)
-        candidate, experiment = self._candidate()
-        self._watch(experiment)
-        if candidate is None:
-            return None
-        key = file_key(candidate)
-        if key is None or key == self.current_key or key in self.failed:
-            return None
-        return self._load(candidate, key, experiment)
+        if not force and self.due_in() != 0:
+            return None  # the current checkpoint has not had its interval yet (or interval 0 keeps it)
+        try:
+            candidate, experiment = self._candidate()
+            self._watch(experiment)
+            if candidate is None:
+                return None
+            key = file_key(candidate)
+            if key is None or key == self.current_key or key in self.failed:
+                return None
+            return self._load(candidate, key, experiment)
+        finally:
+            self.looks += 1
 
     def _candidate(self) -> tuple[Path | None, Path | None]:
         if self.pinned is not None:
@@ -204,6 +236,7 @@ class HotReloader:
         with self.lock:
             self.mailbox = loaded
             self.current_key = key
+            self.loaded_at = loaded.ready_at
         return loaded
 
     def _fail(self, key, message: str) -> None:

@@ -62,13 +62,15 @@ class Tester:
         times = list(self.frame_times)
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
         exp = (cur.experiment if cur else None) or r.experiment
+        due = r.due_in() if cur is not None else None
         return {
             "id": self.id, "task": self.task,
             "experiment": exp.name if exp else None,
             "checkpoint": self._show_path(cur.path) if cur else None,
             "epoch": cur.epoch if cur else None,
             "reloads": r.reloads, "last_reload_time": r.last_reload_time, "last_reload_error": r.last_error,
-            "reload_interval": r.interval, "paused": self.paused,
+            "reload_interval": r.interval, "next_reload_in": None if due is None else round(due, 1),
+            "paused": self.paused,
             "pinned": self._show_path(r.pinned) if r.pinned else None,
             "episodes": self.episodes,
             "mean_return": ck.mean_return(), "success_rate": ck.success_rate(), "reward_terms": ck.reward_terms(),

@@ -4,14 +4,22 @@ rl_games writes with a plain `torch.save` to the final name (a reader can see ha
 `last_mean_rewards` as a numpy scalar (refused by `weights_only=True`), loads with
 `weights_only=False`, and prints on every save. `A2CAgent` calls `torch_ext.save_checkpoint` /
 `load_checkpoint` as module attributes, so swapping those two attributes reroutes every file access.
+
+A full disk (the checkpoint, a TensorBoard summary or the log all live in the experiment) stops
+training with one log line and exit code 1 instead of tracebacks from rl_games and TensorBoard's
+writer thread: nothing more can be saved until space is freed, and every checkpoint saved before is
+whole (saves are atomic), so the user frees space and resumes with `checkpoint=latest`.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
 import math
 import re
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -52,13 +60,14 @@ def plain(value):
 
 
 _last_saved: list[Path] = []  # rl_games saves the final epoch twice when it is also a periodic one
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def save_checkpoint(filename: str, state: dict) -> Path:
     state = plain(state)
     # A torch.compile'd model prefixes every key; testers load into an uncompiled one.
     state["model"] = {k.removeprefix("_orig_mod."): v for k, v in state["model"].items()}
-    path = save_atomic(state, checkpoint_path(filename))
+    path = save_atomic(state, checkpoint_path(filename))  # OSError naming the file when it fails
     # Periodic and final files are news; the best file is rewritten on nearly every improvement.
     news = path.name.startswith("last_") and _last_saved[-1:] != [path]
     (log.info if news else log.debug)("saved %s/%s", path.parent.name, path.name)
@@ -70,15 +79,56 @@ def load(filename) -> dict:
     return load_checkpoint(filename)
 
 
+def disk_full(exc: BaseException | None) -> OSError | None:
+    """The disk-full OSError behind `exc`, preferring one that names its file (a cleanup that failed
+    the same way may have replaced the first error, which is kept as its __context__)."""
+    found, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+            found.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return next((e for e in found if e.filename), found[0] if found else None)
+
+
 @contextlib.contextmanager
 def patched_checkpoint_io():
-    """Every rl_games save is atomic and weights_only-clean; every load is weights_only=True."""
-    saved = torch_ext.save_checkpoint, torch_ext.load_checkpoint
+    """Every rl_games save is atomic and weights_only-clean; every load is weights_only=True; a full
+    disk ends the run with one line and SystemExit(1) (see the module doc)."""
+    saved = torch_ext.save_checkpoint, torch_ext.load_checkpoint, threading.excepthook
     torch_ext.save_checkpoint, torch_ext.load_checkpoint = save_checkpoint, load
+    threading.excepthook = _disk_full_is_reported_once(threading.excepthook)
     try:
         yield
+    except BaseException as e:
+        full = disk_full(e)
+        if full is None:
+            raise
+        logging.raiseExceptions = False  # the log file is on that disk too: no traceback per log line
+        sys.unraisablehook = _ignore_disk_full(sys.unraisablehook)  # nor from writers flushing at exit
+        where = f"writing {full.filename}" if full.filename else "writing to the experiment"
+        log.error("disk full %s (%s): training stopped; every checkpoint saved before is intact. Free some "
+                  "space, then resume with checkpoint=latest", where, full.strerror)
+        raise SystemExit(1) from None
     finally:
-        torch_ext.save_checkpoint, torch_ext.load_checkpoint = saved
+        torch_ext.save_checkpoint, torch_ext.load_checkpoint, threading.excepthook = saved
+
+
+def _ignore_disk_full(hook):
+    def unraisablehook(args):
+        if disk_full(args.exc_value) is None:
+            hook(args)
+    return unraisablehook
+
+
+def _disk_full_is_reported_once(hook):
+    """TensorBoard's writer thread dies with the same OSError the main thread then meets: print nothing
+    for it, the main thread says it in one line."""
+    def excepthook(args):
+        if args.exc_value is not None and disk_full(args.exc_value) is not None:
+            return
+        hook(args)
+    return excepthook
 
 
 class _PrintsToLog(io.TextIOBase):

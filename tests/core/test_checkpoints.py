@@ -71,14 +71,39 @@ def test_ambiguous_and_missing_specs_list_what_was_found(runs_dir):
         ck.resolve(str(runs_dir / "notes.txt"), runs_dir)
 
 
-def test_temporary_and_empty_files_never_count(runs_dir):
+def test_temporary_files_never_count_and_an_empty_one_is_refused_by_name(runs_dir):
     exp = make_experiment(runs_dir, "Reach_train_20260101_000000", ["last_Reach_ep_5_rew_1.pth"])
     nn = exp / "nn"
     (nn / ".last_Reach_ep_9_rew_3.pth.1a2b3c4d.tmp").write_bytes(b"partial")  # ours, mid-write
     (nn / ".last_Reach_ep_9_rew_3.pth.Xy12Ab").write_bytes(b"partial")        # rsync's, mid-transfer
-    (nn / "last_Reach_ep_8_rew_2.pth").write_bytes(b"")                      # created, not yet written
     assert ck.list_checkpoints(exp) == [nn / "last_Reach_ep_5_rew_1.pth"]
     assert ck.resolve(str(exp), runs_dir).checkpoint == nn / "last_Reach_ep_5_rew_1.pth"
+    # an empty file is a checkpoint that cannot be used: it is listed, and loading it says why
+    empty = nn / "last_Reach_ep_8_rew_2.pth"
+    empty.write_bytes(b"")
+    assert ck.list_checkpoints(exp) == [nn / "last_Reach_ep_5_rew_1.pth", empty]
+    with pytest.raises(ck.CheckpointError) as err:
+        ck.load_checkpoint(ck.newest_checkpoint(exp))
+    assert str(err.value) == "corrupt checkpoint last_Reach_ep_8_rew_2.pth: empty file (0 bytes)"
+
+
+def test_bad_symlinks_are_skipped_and_good_checkpoints_still_listed(runs_dir, tmp_path):
+    exp = make_experiment(runs_dir, "Reach_train_20260101_000000", ["last_Reach_ep_5_rew_1.pth"])
+    other = make_experiment(runs_dir, "Reach_train_20260102_000000", ["last_Reach_ep_7_rew_1.pth"])
+    nn = exp / "nn"
+    os.symlink("loop.pth", nn / "loop.pth")                              # a.pth -> a.pth
+    os.symlink("ping.pth", nn / "pong.pth")
+    os.symlink("pong.pth", nn / "ping.pth")                              # a -> b -> a
+    os.symlink("gone.pth", nn / "dangling.pth")
+    ck.save_atomic(rl_games_state(), tmp_path / "outside.pth")
+    os.symlink(tmp_path / "outside.pth", nn / "escape.pth")              # leaves the runs root
+    os.symlink(f"../../{other.name}/nn/last_Reach_ep_7_rew_1.pth", nn / "shared.pth")  # stays inside
+    os.utime(nn / "shared.pth", ns=(10**18 + 10**10, 10**18 + 10**10), follow_symlinks=True)
+    assert ck.list_checkpoints(exp) == [nn / "last_Reach_ep_5_rew_1.pth", nn / "shared.pth"]
+    assert ck.resolve(exp.name, runs_dir).checkpoint == nn / "shared.pth"
+    for bad in ("loop.pth", "ping.pth"):
+        with pytest.raises(ValueError, match="symlink that loops"):
+            ck.inside(runs_dir, f"{exp.name}/nn/{bad}")
 
 
 def test_experiment_without_checkpoints_resolves_to_none(runs_dir):
@@ -197,6 +222,24 @@ def test_damaged_files_get_one_precise_error(tmp_path, damage, kind):
         ck.load_checkpoint(path)
     assert err.value.kind == kind
     assert path.name in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_save_on_a_full_disk_names_the_file_and_keeps_the_previous_one(small_disk):
+    from tests.disk import fill_up
+
+    nn = small_disk("2m") / "nn"
+    best = ck.save_atomic(rl_games_state(1.0, width=64), nn / "Reach.pth")
+    before = best.read_bytes()
+    filler = fill_up(nn.parent)
+    with pytest.raises(OSError) as err:
+        ck.save_atomic(rl_games_state(2.0, width=4096), best)  # ~130 KB: cannot fit
+    assert err.value.errno == 28 and err.value.filename == str(best)
+    assert "No space left on device" in str(err.value)
+    assert best.read_bytes() == before and ck.load_checkpoint(best)["epoch"] == 1
+    assert sorted(p.name for p in nn.iterdir()) == ["Reach.pth"]  # no temp file left behind
+    filler.unlink()  # space is back: the next save works
+    ck.save_atomic(rl_games_state(2.0, width=4096), best)
+    assert ck.load_checkpoint(best)["model"]["a2c_network.actor_mlp.0.bias"].shape == (4096,)
 
 
 def test_incompatible_shapes_and_keys_are_named():

@@ -7,6 +7,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import requests
+
+from services.streamer.mjpeg import read_parts
+from services.tester.frames import frame_comment
 from tests.waiting import free_port  # noqa: F401 (re-exported for this area)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,40 +40,54 @@ class Stack:
                                 stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True)
 
     def testers(self):
-        try:
-            return requests.get(self.url + "/api/testers", timeout=5).json()
-        except (requests.RequestException, ValueError):
-            return []
+        """GET /api/testers; anything but a 200 with a JSON list fails the test here, loudly."""
+        r = requests.get(self.url + "/api/testers", timeout=10)
+        assert r.status_code == 200, f"GET /api/testers answered {r.status_code}: {r.text[:500]}"
+        body = r.json()
+        assert isinstance(body, list), body
+        return body
+
+    def testers_by_id(self):
+        return {t["id"]: t for t in self.testers()}
 
     def online(self):
         return [t for t in self.testers() if t.get("online")]
 
+    def token(self):
+        return dict(line.split("=", 1) for line in (self.home / ".policycast.env").read_text().splitlines()
+                    if "=" in line and not line.startswith("#"))["POLICYCAST_TOKEN"]
+
     def wait(self, what, pred, timeout=300):
+        """Poll pred() until truthy. Only 'the streamer is not listening yet' is waited through; any
+        other failure of the API propagates."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            value = pred()
+            try:
+                value = pred()
+            except requests.ConnectionError:
+                value = None
             if value:
                 return value
             time.sleep(1)
         tail = self.log.read_text()[-4000:] if self.log.exists() else ""
-        raise AssertionError(f"timed out after {timeout} s waiting for {what}; testers={self.testers()}\n{tail}")
+        try:
+            seen = self.testers()
+        except (requests.RequestException, AssertionError) as e:
+            seen = f"unavailable ({e})"
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}; testers={seen}\n{tail}")
 
-    def jpeg_frames(self, n=2, timeout=30):
-        """Read GET /stream until n complete JPEG frames came, and decode them."""
-        frames, buf = [], b""
+    def stream_frames(self, seconds=3.0, timeout=30):
+        """(arrival time, jpeg) of every frame GET /stream delivers over `seconds`."""
+        frames = []
         with requests.get(self.url + "/stream", stream=True, timeout=10) as r:
             assert r.status_code == 200
             assert r.headers["Content-Type"].startswith("multipart/x-mixed-replace")
-            deadline = time.monotonic() + timeout
-            for chunk in r.iter_content(8192):
-                buf += chunk
-                while (start := buf.find(b"\xff\xd8")) >= 0 and (end := buf.find(b"\xff\xd9", start)) >= 0:
-                    frames.append(buf[start:end + 2])
-                    buf = buf[end + 2:]
-                if len(frames) >= n or time.monotonic() > deadline:
+            start = time.monotonic()
+            for _, jpeg in read_parts(r.iter_content(8192)):
+                frames.append((time.monotonic(), jpeg))
+                if time.monotonic() - start >= seconds or time.monotonic() - start > timeout:
                     break
-        images = [cv2.imdecode(np.frombuffer(f, np.uint8), cv2.IMREAD_COLOR) for f in frames]
-        return [im for im in images if im is not None]
+        return frames
 
 
 def e2e_flow(stack: Stack, shared_checkpoints):
@@ -83,21 +100,29 @@ def e2e_flow(stack: Stack, shared_checkpoints):
         (t["training"] for t in stack.online() if t.get("training")), None))
     assert training["state"] in ("training", "finished") and training["max_epochs"] == 300 and training["env_steps"] > 0
 
-    images = stack.jpeg_frames(2)
-    assert len(images) >= 2, "GET /stream delivered fewer than two JPEG frames"
-    assert all(im.shape[0] >= 16 and im.shape[1] >= 16 and im.std() > 0 for im in images)
+    # the streamer listens on all interfaces (in its container, or STREAM_BIND=0.0.0.0): controls need the token
+    tester_id = stack.online()[0]["id"]
+    assert requests.post(f"{stack.url}/api/testers/{tester_id}/reload", timeout=10).status_code == 401
+    r = requests.post(f"{stack.url}/api/testers/{tester_id}/reload", timeout=10,
+                      headers={"Authorization": f"Bearer {stack.token()}"})
+    assert r.status_code == 200, r.text
 
     done = stack.make("reload-interval=60", timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "reload-interval=60 s set on 1 tester(s)" in done.stdout
-    assert all(t["reload_interval"] == 60 for t in stack.online())
+    online = stack.online()
+    assert len(online) == 1 and online[0]["reload_interval"] == 60
+    # now each checkpoint is kept a minute: what the frames show stays put while we look
+    time.sleep(1.5)  # statuses reach the streamer every second
+    check_live_frames(stack, shared_checkpoints)
 
     done = stack.make("testers", "EXPERIMENT=latest", "N=2", timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     two = stack.wait("two testers online", lambda: (ts := stack.online()) and len(ts) == 2 and ts)
     # the new one started with the remembered interval
     stack.wait("both testers at the remembered interval",
-               lambda: all(t["reload_interval"] == 60 for t in stack.online()), timeout=60)
+               lambda: (ts := stack.online()) and len(ts) == 2 and all(t["reload_interval"] == 60 for t in ts),
+               timeout=60)
     assert len({t["id"] for t in two}) == 2
 
     # a named experiment gets testers of its own, beside the ones following latest
@@ -110,3 +135,29 @@ def e2e_flow(stack: Stack, shared_checkpoints):
                            t["id"].startswith(experiment) and t["experiment"] == experiment for t in ts) and ts)
     named = [t for t in three if t["id"].startswith(experiment)]
     assert len(named) == 1 and named[0]["experiment"] == experiment
+
+
+def check_live_frames(stack: Stack, shared_checkpoints, seconds=3.0):
+    """/stream shows a policy at work, not a placeholder: frames that change over time (the scene below
+    the overlay, not only its numbers) and say, in their JPEG comment, the epoch of the checkpoint the
+    tester reports running — one that is in the shared runs. Call it while the tester keeps its
+    checkpoint (a long reload interval)."""
+    before = stack.online()
+    frames = stack.stream_frames(seconds)
+    after = stack.online()
+    assert len(before) == len(after) == 1 and before[0]["epoch"] is not None, (before, after)
+    assert (after[0]["epoch"], after[0]["reloads"]) == (before[0]["epoch"], before[0]["reloads"]), \
+        f"the tester reloaded while keeping each checkpoint {after[0]['reload_interval']} s: {before} -> {after}"
+    assert len(frames) >= 2 and frames[-1][0] - frames[0][0] >= seconds * 0.8, "GET /stream stalled"
+    comments = [frame_comment(jpeg) for _, jpeg in frames]
+    assert all(c and c["state"] == "running" for c in comments), comments[:3]
+    assert {int(c["epoch"]) for c in comments} == {before[0]["epoch"]}, (comments[:3], before)
+    names = {str(p).rsplit("/", 1)[-1] for p in shared_checkpoints()}
+    assert before[0]["checkpoint"].rsplit("/", 1)[-1] in names, (before, names)
+    first, last = (cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_GRAYSCALE) for j in (frames[0][1],
+                                                                                          frames[-1][1]))
+    diff = np.abs(first.astype(int) - last.astype(int)) > 12
+    h, w = diff.shape
+    diff[: h * 15 // 100, : w * 3 // 4] = False  # the text overlay's block: its numbers change anyway
+    changed = diff.mean()
+    assert changed > 0.002, f"the scene did not move in {seconds} s ({changed:.4f} of its pixels changed)"

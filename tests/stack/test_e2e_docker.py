@@ -1,6 +1,8 @@
 """The e2e flow on Docker Compose: images built offline, the stack up, down, and the runs volume kept."""
+import json
 import os
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -30,6 +32,37 @@ def volume_files(volume, pattern):
     return out.stdout.split() if out.returncode == 0 else []
 
 
+def eval_files(volume) -> dict:
+    """{path: (lines, lines that parse as JSON, ends with a newline)} of every eval file in a volume."""
+    code = ("import glob, json\nout = {}\nfor p in glob.glob('/v/*_test_*/eval/episodes.jsonl'):\n"
+            "    t = open(p).read(); ok = 0\n"
+            "    for line in t.splitlines():\n"
+            "        try: json.loads(line); ok += 1\n"
+            "        except ValueError: pass\n"
+            "    out[p] = [len(t.splitlines()), ok, t.endswith('\\n') or not t]\nprint(json.dumps(out))")
+    out = docker("run", "--rm", "-v", f"{volume}:/v:ro", "--entrypoint", "python", "policycast-sync:local", "-c", code)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def kill_a_tester_and_see_it_return(stack, project):
+    """A tester's process SIGKILLed inside its container (as the OOM killer would): compose's restart
+    policy starts it again, its tile (named after the container) returns, and no eval file is torn."""
+    tile = stack.online()[0]
+    container = tile["id"].rsplit("-", 1)[1]  # tester ids end with the container's hostname
+    init_pid = int(docker("inspect", "-f", "{{.State.Pid}}", container).stdout)
+    python_pid = int(open(f"/proc/{init_pid}/task/{init_pid}/children").read().split()[0])  # under tini
+    os.kill(python_pid, signal.SIGKILL)
+    stack.wait("compose restarting the container",
+               lambda: docker("inspect", "-f", "{{.RestartCount}}", container).stdout.strip() == "1", 120)
+    frames = stack.testers_by_id()[tile["id"]]["frames_received"]  # the new process is still starting
+    back = stack.wait("the killed tester's tile back", lambda: (t := stack.testers_by_id()[tile["id"]])["online"]
+                      and t["epoch"] is not None and t["frames_received"] > frames and t, 240)
+    assert back["experiment"] == tile["experiment"]
+    files = eval_files(f"{project}_tester-runs")
+    assert files and all(n == ok and whole for n, ok, whole in files.values()), files
+
+
 def test_make_up_docker_end_to_end(tmp_path):
     if not engine_running():
         if os.environ.get("POLICYCAST_REQUIRE_DOCKER"):
@@ -42,6 +75,7 @@ def test_make_up_docker_end_to_end(tmp_path):
         assert up.wait(1200) == 0, stack.log.read_text()[-4000:]
         assert f"dashboard: {stack.url}" in stack.log.read_text()
         e2e_flow(stack, lambda: volume_checkpoints(f"{project}_runs"))
+        kill_a_tester_and_see_it_return(stack, project)
 
         done = stack.make("down", timeout=300)
         assert done.returncode == 0, done.stdout + done.stderr

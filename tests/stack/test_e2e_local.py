@@ -12,7 +12,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 def test_make_up_local_end_to_end(tmp_path):
     stack_home = tmp_path
     # DOCKER_HOST pointing nowhere: as on a fresh machine with no engine running
-    stack = Stack(stack_home, RUNTIME="auto", DOCKER_HOST=f"unix://{tmp_path}/no-docker.sock")
+    # STREAM_BIND=0.0.0.0: the dashboard open to the network, so every control call needs the token
+    stack = Stack(stack_home, RUNTIME="auto", DOCKER_HOST=f"unix://{tmp_path}/no-docker.sock", STREAM_BIND="0.0.0.0")
     up = stack.start_up()
     shared = stack_home / "runs-shared"
     pids = []

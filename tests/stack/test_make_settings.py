@@ -3,13 +3,13 @@ import os
 import stat
 import subprocess
 from pathlib import Path
-from tests.waiting import free_port
+from tests.waiting import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def make(home, *args):
-    env = {**os.environ, "POLICYCAST_HOME": str(home), "STREAM_PORT": str(free_port())}
+def make(home, *args, port=None):
+    env = {**os.environ, "POLICYCAST_HOME": str(home), "STREAM_PORT": str(port or free_port())}
     return subprocess.run(["make", "-s", "-C", str(ROOT), *args], env=env, capture_output=True, text=True,
                           timeout=120)
 
@@ -54,3 +54,30 @@ def test_testers_without_a_stack_says_so(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert "no stack runs here: start one with `make up` first" in done.stderr
+
+
+def test_reload_interval_sets_every_online_tester_and_names_a_stale_tile(tmp_path, monkeypatch):
+    """After scaling down, the tile of a tester that is gone stays until removed: `make reload-interval`
+    must still set every online tester and exit 0, naming the stale one instead of failing on it."""
+    from services.streamer import hub as hub_module, start_in_process
+    from tests.streamer.standin import ControlServer, Pusher, StandInTester
+
+    monkeypatch.setattr(hub_module, "OFFLINE_AFTER_S", 1.0)
+    server, hub = start_in_process(0, bind_all=False, token=None, announce=False)
+    online, gone = StandInTester("tester-1"), StandInTester("tester-2")
+    online_ctl, gone_ctl = ControlServer(online), ControlServer(gone)
+    pusher = Pusher(server.url, online, control_url=online_ctl.url, fps=5).start()
+    try:
+        Pusher(server.url, gone, control_url=gone_ctl.url).push_status()
+        gone_ctl.close()  # the tester is gone; its tile stays, offline
+        wait_for(lambda: not hub.channel("tester-2").online(), 10, what="the stale tile offline")
+        done = make(tmp_path, "reload-interval=60", port=server.port)
+    finally:
+        pusher.stop()
+        online_ctl.close()
+        server.stop()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert online.interval == 60 and gone.interval == 30
+    assert "tester-1: keeps each checkpoint >= 60.0 s" in done.stdout
+    assert "tester-2: offline, skipped" in done.stdout
+    assert "reload-interval=60 s set on 1 tester(s) and remembered" in done.stdout

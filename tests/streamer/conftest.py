@@ -2,7 +2,6 @@
 import pytest
 
 from services.streamer import start_in_process
-from tests.streamer.browsing import chromium
 from tests.streamer.standin import ControlServer, StandInTester
 
 
@@ -22,10 +21,3 @@ def standin():
     yield tester, ctl
     ctl.close()
 
-
-@pytest.fixture
-def browser():
-    """Headless Chromium (skips when the Debian chromium/chromium-driver packages are missing)."""
-    driver = chromium()
-    yield driver
-    driver.quit()

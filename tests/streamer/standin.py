@@ -151,9 +151,11 @@ class Pusher:
     """Pushes status (with control_url) and frames to a streamer over the real ingest API."""
 
     def __init__(self, streamer_url, tester: StandInTester, control_url=None, token=None, fps=25.0,
-                 frames=None, size=(320, 240), noise=False):
+                 frames=None, size=(320, 240), noise=False, pool=0):
         self.base = f"{streamer_url}/ingest/{tester.id}"
         self.tester, self.control_url, self.fps, self.size, self.noise = tester, control_url, fps, size, noise
+        # pool=N: cycle through N frames encoded up front, so a benchmark's source keeps its rate
+        self.pool = [self._jpeg(i) for i in range(pool)]
         self.frames = frames  # None = until stop()
         self.session = requests.Session()
         if token:
@@ -178,9 +180,12 @@ class Pusher:
             if time.monotonic() - last_status > 0.5:
                 self.push_status()
                 last_status = time.monotonic()
-            self.push_frame(jpeg_of(i, *self.size, quality=70 if self.noise else 80, noise=self.noise))
+            self.push_frame(self.pool[i % len(self.pool)] if self.pool else self._jpeg(i))
             i += 1
             self._stop.wait(1.0 / self.fps)
+
+    def _jpeg(self, i):
+        return jpeg_of(i, *self.size, quality=70 if self.noise else 80, noise=self.noise)
 
     def start(self):
         self._stop.clear()
@@ -229,3 +234,42 @@ def slow_chunks(url_base, path, fast_after: threading.Event, pause=0.05, rcvbuf=
                 time.sleep(pause)
     finally:
         sock.close()
+
+
+def watch(url, out, stop):
+    """A normal viewer: reads the stream as fast as it comes, noting (arrival, seq) of each frame."""
+    with requests.get(url, stream=True, timeout=30) as resp:
+        for seq, _ in iter_parts(resp, chunk_size=16384):
+            out.append((time.monotonic(), seq))
+            if stop.is_set():
+                return
+
+
+def watch_slowly(host, port, path, out, stop):
+    """A slow viewer: takes one frame a second off a small socket buffer (a phone on a bad link)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    sock.settimeout(30)
+    sock.connect((host, port))
+    sock.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+
+    def chunks():
+        while data := sock.recv(4096):
+            yield data
+    try:
+        for seq, _ in read_parts(chunks()):
+            out.append((time.monotonic(), seq))
+            if stop.wait(1.0):
+                return
+    finally:
+        sock.close()
+
+
+def stalled_viewer(host, port, path) -> socket.socket:
+    """Connects, takes the response head and never reads again (a tab frozen in the background)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, port))
+    sock.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+    assert b" 200 " in sock.recv(64)
+    return sock

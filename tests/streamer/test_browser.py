@@ -26,6 +26,8 @@ def test_dashboard_tile_is_live_and_reload_now_counts(browser, streamer, standin
                          d.find_element(By.ID, "reloads"), what="status shown")
         assert reloads.text == "0"
         assert browser.find_element(By.ID, "training").text == "epoch 45/300 · 1.2M env-steps · 34% success · ETA 12m"
+        # the interval is shown as what it means: the least time each checkpoint is watched
+        assert browser.find_element(By.ID, "reload-interval").text.startswith("at least 30 s per checkpoint")
         live_pixels(browser, "#stream", "tester stream pixels change")
         browser.find_element(By.ID, "reload-now").click()
         until(browser, lambda d: d.find_element(By.ID, "reloads").text == "1", what="reload count 1")

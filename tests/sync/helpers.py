@@ -115,3 +115,58 @@ def make_experiment(runs: Path, name: str, files: dict[str, bytes], link: str | 
         os.symlink(name, tmp)
         os.replace(tmp, runs / link)
     return exp
+
+
+SSHD = "/usr/sbin/sshd"
+
+
+def keygen(path: Path) -> str:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "policycast-test", "-f", str(path)],
+                   check=True, timeout=30)
+    return (path.with_suffix(".pub")).read_text().strip()
+
+
+class Sshd:
+    """A real sshd on 127.0.0.1:<free port> accepting only a fresh user key. `stop()` takes the "server"
+    away; `start()` brings it back on the same port with the same host key."""
+
+    def __init__(self, d: Path):
+        if not os.path.exists(SSHD):
+            pytest.skip(f"{SSHD} not installed (Debian: apt-get install openssh-server)")
+        self.dir = d
+        d.mkdir(parents=True, exist_ok=True)
+        host_pub = keygen(d / "host_key")
+        (d / "authorized_keys").write_text(keygen(d / "user_key") + "\n")
+        self.port = free_port()
+        (d / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {' '.join(host_pub.split()[:2])}\n")
+        (d / "sshd_config").write_text("\n".join([
+            "ListenAddress 127.0.0.1", f"HostKey {d / 'host_key'}", f"PidFile {d / 'sshd.pid'}",
+            f"AuthorizedKeysFile {d / 'authorized_keys'}",
+            "StrictModes no", "UsePAM no", "PermitRootLogin prohibit-password", "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no", "LogLevel ERROR",
+        ]) + "\n")
+        # sshd refuses to start as root without its privilege-separation dir (Debian's init makes it).
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        self.proc = None
+        self.start()
+
+    def info(self) -> dict:
+        return {"port": self.port, "identity": self.dir / "user_key", "known_hosts": self.dir / "known_hosts",
+                "dir": self.dir}
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.dir / "sshd_config"), "-p", str(self.port)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+        def listening():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"sshd exited: {self.proc.stdout.read()}")
+            return subprocess.run(["ssh-keyscan", "-p", str(self.port), "127.0.0.1"], capture_output=True,
+                                  timeout=10).returncode == 0
+        wait_for(listening, timeout=15, step=0.1, what="sshd to listen")
+
+    def stop(self) -> None:
+        """The listener goes away (connections it already handed off end with their clients)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)

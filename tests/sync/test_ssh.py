@@ -6,49 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.sync.helpers import free_port, make_experiment, run_once, wait_for
-
-SSHD = "/usr/sbin/sshd"
-
-
-def keygen(path: Path) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "policycast-test", "-f", str(path)],
-                   check=True, timeout=30)
-    return (path.with_suffix(".pub")).read_text().strip()
-
+from tests.sync.helpers import Sshd, make_experiment, run_once, wait_for
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
     """An sshd on 127.0.0.1:<free port> that accepts only a fresh user key; yields its connection files."""
-    if not os.path.exists(SSHD):
-        pytest.skip(f"{SSHD} not installed (Debian: apt-get install openssh-server)")
-    d = tmp_path_factory.mktemp("sshd")
-    host_pub = keygen(d / "host_key")
-    user_pub = keygen(d / "user_key")
-    (d / "authorized_keys").write_text(user_pub + "\n")
-    port = free_port()
-    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {' '.join(host_pub.split()[:2])}\n")
-    (d / "sshd_config").write_text("\n".join([
-        "ListenAddress 127.0.0.1", f"HostKey {d / 'host_key'}", f"PidFile {d / 'sshd.pid'}",
-        f"AuthorizedKeysFile {d / 'authorized_keys'}",
-        "StrictModes no", "UsePAM no", "PermitRootLogin prohibit-password", "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no", "LogLevel ERROR",
-    ]) + "\n")
-    # sshd refuses to start as root without its privilege-separation dir (Debian's init makes it).
-    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config"), "-p", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = Sshd(tmp_path_factory.mktemp("sshd"))
     try:
-        def listening():
-            if proc.poll() is not None:
-                raise AssertionError(f"sshd exited: {proc.stdout.read()}")
-            return subprocess.run(["ssh-keyscan", "-p", str(port), "127.0.0.1"], capture_output=True,
-                                  timeout=10).returncode == 0
-        wait_for(listening, timeout=15, step=0.1, what="sshd to listen")
-        yield {"port": port, "identity": d / "user_key", "known_hosts": d / "known_hosts", "dir": d}
+        yield server.info()
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.stop()
 
 
 def ssh_args(sshd, known_hosts=None):

@@ -1,4 +1,5 @@
 """The control API over real HTTP on 127.0.0.1, against a tester running its loop on real MuJoCo."""
+import os
 import shutil
 import threading
 import time
@@ -40,12 +41,13 @@ def test_status_has_every_documented_field(running, reach_checkpoints):
     url, exp, _ = running
     s = status(url)
     for field in ("id", "task", "experiment", "checkpoint", "epoch", "reloads", "last_reload_time",
-                  "last_reload_error", "reload_interval", "paused", "pinned", "episodes", "mean_return",
-                  "success_rate", "fps", "training", "state"):
+                  "last_reload_error", "reload_interval", "next_reload_in", "paused", "pinned", "episodes",
+                  "mean_return", "success_rate", "reward_terms", "fps", "training", "state"):
         assert field in s, field
     assert s["task"] == "Reach" and s["experiment"] == exp.name and s["state"] == "running"
     assert s["checkpoint"] == f"{exp.name}/nn/{reach_checkpoints[1].name}"
     assert s["epoch"] == load_checkpoint(reach_checkpoints[1])["epoch"]
+    assert 0 <= s["next_reload_in"] <= s["reload_interval"] == 0.3
     assert requests.get(f"{url}/healthz", timeout=5).json() == {"ok": True}
     listed = requests.get(f"{url}/checkpoints", timeout=5).json()
     assert [c["name"] for c in listed] == [c.name for c in reach_checkpoints[:2]]
@@ -55,16 +57,19 @@ def test_status_has_every_documented_field(running, reach_checkpoints):
 
 
 def test_pin_unpin_and_paths_leaving_the_runs_root(running, reach_checkpoints, runs_dir, tmp_path):
-    url, exp, _ = running
+    url, exp, service = running
     older = f"{exp.name}/nn/{reach_checkpoints[0].name}"
     s = requests.post(f"{url}/pin", json={"checkpoint": older}, timeout=5).json()
     assert s["pinned"] == older
     s = wait_for(lambda: (st := status(url))["checkpoint"] == older and st, 20)
     assert s["epoch"] == load_checkpoint(reach_checkpoints[0])["epoch"] and s["reloads"] >= 1
 
-    # pinned: a newer save does not move it
+    # pinned: a newer save does not move it, not even a reload asked for after it landed
     land(reach_checkpoints[-1], exp / "nn" / reach_checkpoints[-1].name)
+    looks = service.reloader.looks
     requests.post(f"{url}/reload", timeout=5)
+    wait_for(lambda: service.reloader.looks > looks, 10, what="the requested reload looked")
+    wait_for(lambda: service.reloader.mailbox is None, 10, what="anything it parked swapped in")
     assert status(url)["checkpoint"] == older
 
     outside = tmp_path / "elsewhere.pth"
@@ -83,6 +88,27 @@ def test_pin_unpin_and_paths_leaving_the_runs_root(running, reach_checkpoints, r
     assert s["pinned"] is None
     newest = f"{exp.name}/nn/{reach_checkpoints[-1].name}"
     wait_for(lambda: status(url)["checkpoint"] == newest, 20)
+
+
+def test_bad_symlinks_in_nn_never_stop_good_checkpoints(running, reach_checkpoints, runs_dir, tmp_path):
+    url, exp, _ = running
+    nn = exp / "nn"
+    land(reach_checkpoints[0], tmp_path / "outside.pth")
+    os.symlink("loop.pth", nn / "loop.pth")                       # loops: stat() raises ELOOP
+    os.symlink("nowhere.pth", nn / "dangling.pth")
+    os.symlink(tmp_path / "outside.pth", nn / "escape.pth")       # leaves the runs root
+    newest = land(reach_checkpoints[-1], nn / reach_checkpoints[-1].name)
+    s = wait_for(lambda: (st := status(url))["checkpoint"].endswith(newest.name) and st, 20,
+                 what="the good newer checkpoint loaded beside the bad links")
+    assert s["last_reload_error"] is None
+    listed = requests.get(f"{url}/checkpoints", timeout=5)
+    assert listed.status_code == 200
+    assert [c["name"] for c in listed.json()] == [c.name for c in reach_checkpoints[:2]] + [newest.name]
+    for link in ("loop.pth", "dangling.pth", "escape.pth"):
+        r = requests.post(f"{url}/pin", json={"checkpoint": f"{exp.name}/nn/{link}"}, timeout=5)
+        assert r.status_code == 400 and r.json()["field"] == "checkpoint", (link, r.text)
+        assert link in r.json()["error"] and "\n" not in r.json()["error"]
+    assert status(url)["pinned"] is None and status(url)["checkpoint"].endswith(newest.name)
 
 
 def test_interval_pause_resume(running):
@@ -108,7 +134,7 @@ def test_interval_pause_resume(running):
 
 
 def test_a_huge_interval_keeps_hot_reload_alive(running, reach_checkpoints):
-    """Any finite interval is accepted; the reloader must still wake on events and on reload-now."""
+    """Any finite interval is accepted (the checkpoint is then kept); reload-now must still act at once."""
     url, exp, _ = running
     assert requests.put(f"{url}/reload-interval", json={"seconds": 1e300}, timeout=5).status_code == 200
     newest = land(reach_checkpoints[-1], exp / "nn" / reach_checkpoints[-1].name)

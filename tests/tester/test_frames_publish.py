@@ -8,7 +8,7 @@ import requests
 
 from services.sim import make_env
 from services.tester import build
-from services.tester.frames import FrameMaker, RateLimiter
+from services.tester.frames import FrameMaker, RateLimiter, frame_comment
 from services.tester.publish import HttpPublisher
 from tests.tester.helpers import play_then_close_env, config_for, land, wait_for
 
@@ -42,6 +42,31 @@ def test_overlay_flash_and_waiting_frame_on_a_real_render():
 
     waiting = decode(frames.waiting("Reach_train_x"))
     assert waiting.shape == (240, 320, 3) and waiting.std() > 1  # text on a plain background
+
+
+@pytest.mark.parametrize("width, height", [(320, 240), (640, 480)])
+def test_overlay_outline_hugs_its_text_along_a_long_line(width, height):
+    """The dark outline must sit evenly around the white text: drifting right of it along a long
+    experiment name makes the text look doubled on the dashboard."""
+    frames = FrameMaker("BlindGrasping", width, height, jpeg_quality=100)
+    grey = np.full((height, width, 3), 128, np.uint8)
+    shown = decode(frames.frame(grey, "BlindGrasping_train_20261125_205530", 1234, -123.45))
+    for top, bottom in ((0, height // 12), (height // 12, height // 7)):  # the first two lines
+        band = shown[top:bottom].astype(int).mean(axis=2)
+        dark, light = np.argwhere(band < 50), np.argwhere(band > 205)
+        assert len(dark) and len(light), (top, bottom)
+        for axis in (0, 1):  # rows, then columns: the outline overhangs by a pixel or two, on every side
+            d0, d1, l0, l1 = dark[:, axis].min(), dark[:, axis].max(), light[:, axis].min(), light[:, axis].max()
+            assert 0 <= l0 - d0 <= 2 and 0 <= d1 - l1 <= 2, (axis, (d0, d1), (l0, l1))
+
+
+def test_frames_say_what_they_show_in_a_jpeg_comment():
+    frames = FrameMaker("Reach", 160, 120)
+    shown = frames.frame(np.zeros((120, 160, 3), np.uint8), "Reach_train_x", 42, 1.0)
+    assert frame_comment(shown) == {"state": "running", "epoch": "42", "experiment": "Reach_train_x"}
+    assert frame_comment(frames.waiting("Reach_train_x")) == {"state": "waiting", "experiment": "Reach_train_x"}
+    assert decode(shown).shape == (120, 160, 3)  # still a plain JPEG to every decoder
+    assert frame_comment(FrameMaker("Reach", 160, 120).encode(np.zeros((120, 160, 3), np.uint8))) is None
 
 
 def test_rate_limiter_caps_frames_per_second():

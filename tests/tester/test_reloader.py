@@ -2,6 +2,7 @@
 import io
 import logging
 import pickle
+import time
 
 import pytest
 import torch
@@ -22,25 +23,74 @@ def take_next(reloader, timeout=20.0):
     return loaded
 
 
-@pytest.mark.parametrize("watch_events, interval", [(True, 3600), (False, 0.3)], ids=["events", "polling-only"])
-def test_a_new_save_is_loaded_and_acts(builder, reach_checkpoints, probe_obs, new_run, runs_dir,
-                                       watch_events, interval):
+@pytest.mark.parametrize("watch_events", [True, False], ids=["events", "polling-only"])
+def test_a_new_save_is_loaded_and_acts(builder, reach_checkpoints, probe_obs, new_run, runs_dir, watch_events):
     first, second = reach_checkpoints[0], reach_checkpoints[-1]
     exp = new_run(first)
-    # events mode polls once an hour: only a filesystem event can explain a prompt reload
+    interval = 2.0 if watch_events else 0.3
     reloader = reloader_for(builder, runs_dir, interval=interval, watch_events=watch_events)
     try:
         old = take_next(reloader)
         assert old.path.name == first.name
+        if watch_events:
+            # The interval is over and the look it was due for found nothing: the next poll comes a whole
+            # interval later, so only a filesystem event can explain a load well before that.
+            wait_for(lambda: reloader.due_in() == 0, interval + 5, what="the interval to pass")
+            looks = reloader.looks
+            wait_for(lambda: reloader.looks > looks, interval + 5, what="the look due then")
+            looked_at = time.monotonic()
         land(second, exp / "nn" / second.name)
         new = take_next(reloader)
     finally:
         reloader.stop()
+    if watch_events:
+        assert new.ready_at < looked_at + interval - 0.5, "loaded by the next poll, not on the file event"
     assert new.path == exp / "nn" / second.name and new.epoch == load_checkpoint(second)["epoch"]
     expected = builder.from_state(load_checkpoint(second)["model"])
     assert same_weights(new.model, expected)
     assert torch.equal(actions_of(new.model, probe_obs), actions_of(expected, probe_obs))
     assert not torch.equal(actions_of(new.model, probe_obs), actions_of(old.model, probe_obs))
+
+
+def test_the_interval_is_the_least_time_between_automatic_reloads(builder, reach_checkpoints, new_run, runs_dir):
+    """A trainer that rewrites its best file every few hundred ms must not flip the policy each time:
+    each checkpoint is kept at least `interval` seconds, then the newest comes in promptly; the user's
+    own requests (pin, unpin, reload now) act at once."""
+    exp = new_run(reach_checkpoints[0])
+    best, interval = exp / "nn" / "Reach.pth", 2.0
+    reloader = reloader_for(builder, runs_dir, interval=interval)
+    loads = []
+
+    def collect(seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if (loaded := reloader.take()) is not None:
+                reloader.swapped(loads[-1] if loads else None, loaded)
+                loads.append(loaded)
+            time.sleep(0.01)
+    try:
+        collect(0)
+        loads.append(take_next(reloader))
+        for i in range(26):  # a new version of the best file every 0.25 s for 6.5 s
+            land(reach_checkpoints[i % len(reach_checkpoints)], best)
+            collect(0.25)
+        automatic = [b.ready_at - a.ready_at for a, b in zip(loads, loads[1:])]
+        assert 2 <= len(automatic) <= 4, f"{len(loads)} loads in 6.5 s of landings every 0.25 s"
+        assert min(automatic) >= interval, automatic
+        assert max(automatic) < interval + 1.0, automatic  # soon after the interval elapsed
+        assert reloader.due_in() > 0  # just reloaded: nothing automatic for a while
+
+        asked = time.monotonic()
+        reloader.pin(f"{exp.name}/nn/{reach_checkpoints[0].name}")
+        assert take_next(reloader).path.name == reach_checkpoints[0].name
+        reloader.unpin()
+        assert take_next(reloader).path == best
+        land(reach_checkpoints[-1], best)
+        reloader.reload_now()
+        assert take_next(reloader).path == best
+        assert time.monotonic() - asked < interval, "a request waited for the interval"
+    finally:
+        reloader.stop()
 
 
 def test_a_rewritten_file_with_the_same_name_is_a_new_checkpoint(builder, reach_checkpoints, new_run, runs_dir):
@@ -138,10 +188,14 @@ def test_hostile_checkpoints_never_change_the_weights(builder, reach_checkpoints
         weights, actions = {k: v.clone() for k, v in current.model.state_dict().items()}, actions_of(current.model, probe_obs)
         for i, (kind, data) in enumerate(hostile_files(good, tmp_path).items()):
             bad = exp / "nn" / f"last_Reach_ep_{900 + i}_rew_0.00.pth"
-            bad.write_bytes(data)
-            if data:  # a 0-byte file is not a complete checkpoint yet: it is skipped, not loaded
-                wait_for(lambda: bad.name in (reloader.last_error or ""), 10)
-                assert reloader.last_error.split()[0] in ("corrupt", "refused", "incompatible", "not_checkpoint")
+            tmp = bad.with_name(f".{bad.name}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(bad)  # whole at once: the reloader judges these bytes, not a half-written file
+            # refused with one line naming the file, shown in the status (`last_reload_error`)
+            wait_for(lambda: bad.name in (reloader.last_error or ""), 10, what=f"{kind} refused")
+            assert reloader.last_error.split()[0] in ("corrupt", "refused", "incompatible", "not_checkpoint")
+            if not data:
+                assert reloader.last_error.endswith("empty file (0 bytes)")
             reloader.check()
             assert reloader.take() is None, kind
             assert all(torch.equal(v, weights[k]) for k, v in current.model.state_dict().items()), kind
@@ -149,7 +203,8 @@ def test_hostile_checkpoints_never_change_the_weights(builder, reach_checkpoints
             bad.unlink()
         assert not (tmp_path / "PWNED").exists(), "a hostile checkpoint ran code"
         refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
-        assert len(refusals) == len(set(refusals)) >= 5  # one line per bad file, not one per poll
+        # one line per bad file, not one per poll
+        assert len(refusals) == len(set(refusals)) == len(hostile_files(good, tmp_path))
 
         # still alive: a good checkpoint after all that is loaded
         land(reach_checkpoints[-1], exp / "nn" / reach_checkpoints[-1].name)

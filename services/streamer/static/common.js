@@ -1,5 +1,7 @@
 // Shared by the pages: JSON calls with the bearer token when the streamer asks for one.
-// The token comes from ?token=... once (then kept in this browser's localStorage) or from a prompt on 401.
+// The token comes from ?token=... once (then kept in this browser's localStorage). Without it a control
+// call answers 401 and the page says how to get the token, rather than a prompt() a user may dismiss
+// without knowing where the token lives.
 "use strict";
 const TOKEN_KEY = "policycast-token";
 (function takeTokenFromUrl() {
@@ -12,23 +14,22 @@ const TOKEN_KEY = "policycast-token";
   }
 })();
 
+const TOKEN_HELP = "open this page once as /?token=<token> (the streamer printed it; the stack keeps it " +
+                   "as POLICYCAST_TOKEN in .policycast.env)";
+
 async function api(method, path, body) {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const headers = {};
-    const token = localStorage.getItem(TOKEN_KEY);
-    if (token) headers["Authorization"] = "Bearer " + token;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    if (resp.status === 401 && method !== "GET" && attempt === 0) {
-      const t = prompt("This streamer needs its control token:");
-      if (!t) throw new Error("no token given");
-      localStorage.setItem(TOKEN_KEY, t.trim());
-      continue;
-    }
-    const data = await resp.json().catch(() => ({}));
-    if (!resp.ok) throw new Error(data.error || (method + " " + path + ": " + resp.status));
-    return data;
+  const headers = {};
+  const token = localStorage.getItem(TOKEN_KEY);
+  if (token) headers["Authorization"] = "Bearer " + token;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = await resp.json().catch(() => ({}));
+  if (resp.status === 401) {
+    throw new Error(token ? "this streamer refused the saved control token: " + TOKEN_HELP
+                          : "this control needs the token: " + TOKEN_HELP);
   }
+  if (!resp.ok) throw new Error(data.error || (method + " " + path + ": " + resp.status));
+  return data;
 }
 
 function fmt(value, digits) {
@@ -72,7 +73,12 @@ function duration(s) {
        : s >= 60 ? Math.round(s / 60) + "m" : s + "s";
 }
 
-// A broken <img> stream (streamer restarted, network blip) reconnects by itself.
+// A broken <img> stream (streamer restarted, network blip) reconnects by itself. Chrome fires no "error"
+// when an MJPEG response is cut mid-stream: the image just turns broken (complete, no width). So a timer
+// looks for that state, which also covers a refused (re)connection.
 function keepStreaming(img, src) {
-  img.addEventListener("error", () => setTimeout(() => { img.src = src + "?r=" + Date.now(); }, 2000));
+  const timer = setInterval(() => {
+    if (!img.isConnected) { clearInterval(timer); return; }  // its tile was removed
+    if (img.complete && img.naturalWidth === 0) img.src = src + "?r=" + Date.now();
+  }, 2000);
 }

@@ -14,7 +14,7 @@ function show(s) {
   $("reloads").textContent = fmt(s.reloads);
   $("last-reload").textContent = ago(s.last_reload_time);
   $("last-error").textContent = fmt(s.last_reload_error);
-  $("reload-interval").textContent = s.reload_interval === 0 ? "0 (keeps its checkpoint)" : fmt(s.reload_interval) + " s";
+  $("reload-interval").textContent = intervalText(s);
   $("pinned").textContent = s.pinned ? baseName(s.pinned) : "no";
   $("episodes").textContent = fmt(s.episodes);
   $("mean-return").textContent = fmt(s.mean_return, 2);
@@ -58,6 +58,15 @@ function drawTerms(terms) {
                  class: v < 0 ? "neg" : "pos", "data-term": name });
     el("text", { x: W - R + 46, y: y + 14, "text-anchor": "end" }, v.toFixed(2));
   });
+}
+
+// The interval is the least time each checkpoint is shown before a newer one replaces it.
+function intervalText(s) {
+  if (s.reload_interval === 0) return "0 (keeps its checkpoint)";
+  if (s.reload_interval == null) return "–";
+  const next = s.next_reload_in > 0 ? "; a newer one may replace it in " + Math.ceil(s.next_reload_in) + " s"
+                                    : "; a newer one replaces it as soon as it lands";
+  return "at least " + fmt(s.reload_interval) + " s per checkpoint" + next;
 }
 
 async function refreshStatus() {
