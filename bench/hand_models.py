@@ -9,14 +9,13 @@ and the box ("random"). Measured round-robin in short slices, so a busy machine 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("MUJOCO_GL", "egl")
 
+import services.sim  # noqa: E402,F401 (first: it picks MUJOCO_GL, which mujoco reads when imported)
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 

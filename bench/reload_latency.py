@@ -25,8 +25,8 @@ import threading
 import time
 from pathlib import Path
 
-os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import services.sim  # noqa: E402,F401 (first: it picks MUJOCO_GL, which mujoco reads when imported)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

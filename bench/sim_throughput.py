@@ -28,8 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("MUJOCO_GL", "egl")
 
+import services.sim  # noqa: E402,F401 (first: it picks MUJOCO_GL, which mujoco reads when imported)
 import mujoco  # noqa: E402
 import mujoco.batch  # noqa: E402
 import mujoco.rollout  # noqa: E402

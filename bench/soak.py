@@ -124,7 +124,7 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=60.0, help="seconds before the 'warm' sample")
     ap.add_argument("--run", help="a training experiment whose periodic checkpoints land in turn")
     args = ap.parse_args()
-    env = {**os.environ, "MUJOCO_GL": "egl", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryDirectory(prefix="soak_") as tmp:
         tmp = Path(tmp)
         files = sources(args, tmp)

@@ -1,15 +1,11 @@
 """The one way a command line becomes a run, shared by `train.py` and `python -m services.<name>`."""
 from __future__ import annotations
 
-import os
 import sys
 from typing import Callable
 
-# MUJOCO_GL is read when mujoco is imported: EGL renders offscreen without a display.
-os.environ.setdefault("MUJOCO_GL", "egl")
-
-from .config import ConfigError, help_text, load_config  # noqa: E402
-from .logs import setup_logging  # noqa: E402
+from .config import ConfigError, help_text, load_config
+from .logs import setup_logging
 
 
 def main(argv: list[str], run: Callable, default_preset: str = "config", banner: str = "") -> int:

@@ -107,7 +107,7 @@ def up_local(a, saved) -> int:
     if supervisor.running_pid():
         print("stack: a local stack already runs here (make down stops it)", file=sys.stderr)
         return 1
-    env = {**os.environ, "MUJOCO_GL": "egl", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT),
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT),
            "POLICYCAST_TOKEN": saved["POLICYCAST_TOKEN"]}
     shared = Path(a.shared_dir)
     url = streamer_url(a.port)

@@ -1,6 +1,6 @@
 """The streamer's HTTP surface (Flask): pages, MJPEG streams, JSON API, ingest, control proxy, metrics.
 
-Paths are a contract (docs/design.md, issue 6). Every error is JSON `{"error", "field"?}`; every call
+Paths are a contract (docs/design.md). Every error is JSON `{"error", "field"?}`; every call
 that is not a GET needs `Authorization: Bearer <token>` when the streamer binds all interfaces —
 ingest included, so a stranger can neither steer testers nor inject frames.
 """

@@ -89,7 +89,6 @@ class Service:
 
 def build(cfg, hub=None) -> Service:
     """Env, policy builder, reloader, frames, control API and publisher, wired as `cfg` asks."""
-    os.environ.setdefault("MUJOCO_GL", "egl")
     from services.core.config import stream_token
     from services.core.experiments import create_experiment
     from services.core.logs import add_log_file

@@ -91,7 +91,7 @@ class Stack:
 
 
 def e2e_flow(stack: Stack, shared_checkpoints):
-    """The issue's "done when": checkpoints reach the shared runs, a tester reloads twice, /stream has
+    """The stack working end to end: checkpoints reach the shared runs, a tester reloads twice, /stream has
     JPEGs, `make reload-interval=60` reaches every tester, `make testers ... N=2` gives two testers."""
     stack.wait("checkpoints in the shared runs", lambda: len(shared_checkpoints()) >= 1)
     stack.wait("a tester that reloaded twice", lambda: any(t.get("reloads", 0) >= 2 for t in stack.online()))
