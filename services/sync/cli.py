@@ -79,8 +79,10 @@ def parse_settings(argv=None) -> Settings:
         parser.error("--source and --dest are the same directory")
     setup_logging(a.log_level)
     logging.getLogger("sh").setLevel(logging.WARNING)  # sh logs every process start at INFO
-    return Settings(with_trailing_slash(a.source), dest, remote, a.interval, a.once, a.delete, a.debounce, a.no_watch,
-                    a.metrics_port, a.metrics_bind, ssh_command, a.bwlimit, a.io_timeout, a.unhealthy_after)
+    return Settings(source=with_trailing_slash(a.source), dest=dest, remote=remote, interval=a.interval, once=a.once,
+                    delete=a.delete, debounce=a.debounce, no_watch=a.no_watch, metrics_port=a.metrics_port,
+                    metrics_bind=a.metrics_bind, ssh_command=ssh_command, bwlimit=a.bwlimit, io_timeout=a.io_timeout,
+                    unhealthy_after=a.unhealthy_after)
 
 
 def missing_tool(remote: bool) -> str | None:

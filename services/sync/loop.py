@@ -16,7 +16,7 @@ log = logging.getLogger("sync")
 MAX_BACKOFF = 60.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     source: str            # with trailing slash
     dest: Path
