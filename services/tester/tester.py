@@ -133,12 +133,18 @@ class Tester:
             return str(path)
 
     # --- the loop -------------------------------------------------------------------------------
-    def play(self, games: int, stop: threading.Event) -> None:
-        """Step until `games` episodes have finished (0 = until `stop` is set)."""
+    def play(self, games: int, stop: threading.Event, tick=None) -> None:
+        """Step until `games` episodes have finished (0 = until `stop` is set).
+
+        `tick()` runs once per loop after the step (the local viewer draws there); returning False ends
+        the loop (its window was closed).
+        """
         self.games = games
         while not stop.is_set() and not (games and self.episodes >= games):
             if not self.step_once():
                 stop.wait(0.05)  # waiting for a checkpoint, or paused: keep status and frames alive
+            if tick is not None and tick() is False:
+                return
             self.publish()
             self.pace()
 

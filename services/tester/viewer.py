@@ -16,22 +16,20 @@ def watch(tester, games: int, stop: threading.Event) -> None:
     import mujoco
     import mujoco.viewer
 
-    tester.games = games
     model, data = tester.env.world(0)
     keys: list[int] = []  # the callback runs on the viewer's thread: hand keys over to the loop
 
     with mujoco.viewer.launch_passive(model, data, key_callback=keys.append,
                                       show_left_ui=False, show_right_ui=False) as viewer:
         log.info("viewer open (Space pause, Backspace reset, ] camera)")
-        while viewer.is_running() and not stop.is_set() and not (games and tester.episodes >= games):
+
+        def tick() -> bool:  # the tester's own loop, plus keys and a redraw each step
             while keys:
                 _on_key(keys.pop(0), tester, viewer, model, mujoco)
-            if not tester.step_once():
-                stop.wait(0.05)
             with viewer.lock():
                 viewer.sync()
-            tester.publish()
-            tester.pace()
+            return viewer.is_running()
+        tester.play(games, stop, tick=tick)
 
 
 def _on_key(key: int, tester, viewer, model, mujoco) -> None:
