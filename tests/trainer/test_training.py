@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from services.core.checkpoints import epoch_of, list_checkpoints, load_checkpoint
 
+from tests import waiting
 from tests.trainer.policy_eval import make_player, mean_return
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,17 +25,17 @@ def trainer(*overrides, **popen):
 
 
 def wait_for(predicate, proc, timeout=240.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
+    """tests.waiting.wait_for, failing at once if the trainer exits first (and killing it on a time-out)."""
+    def ready():
         if proc.poll() is not None:
             _, err = proc.communicate()
             pytest.fail(f"trainer exited ({proc.returncode}) before {what}:\n{err[-3000:]}")
-        time.sleep(0.2)
-    proc.kill()
-    pytest.fail(f"timed out waiting for {what}")
+        return predicate()
+    try:
+        return waiting.wait_for(ready, timeout, 0.2, what)
+    except AssertionError:
+        proc.kill()
+        raise
 
 
 def leftovers(nn: Path) -> list[str]:
