@@ -1,5 +1,6 @@
 """BlindGrasping: blind observations, a scripted lift succeeds, the table fails, seeded resets."""
 import numpy as np
+import pytest
 import torch
 
 from services.sim import hand, make_env
@@ -114,3 +115,18 @@ def test_box_pushed_away_fails():
     env.state.qpos[0, q] += 0.15  # as if knocked off its spot
     _, _, done, info = env.step(hand_actions(env, env.task.targets[:, :6].numpy().copy(), {}))
     assert done[0] and info["failure"][0] and not info["table_contact"][0]
+
+
+def test_a_box_tipped_onto_its_edge_is_not_lifted():
+    import math
+
+    env = make_env(task_cfg("BlindGrasping"), 2, seed=4)
+    env.reset()
+    q, half = env.task.box_q, hand.BOX_HALF
+    # world 0: tipped 45 degrees onto an edge (its centre 1 cm higher); world 1: raised 3 cm, level
+    env.state.qpos[0, q + 2] = half * math.sqrt(2)
+    env.state.qpos[0, q + 3:q + 7] = torch.tensor([math.cos(math.pi / 8), math.sin(math.pi / 8), 0.0, 0.0],
+                                                  dtype=torch.float64)
+    env.state.qpos[1, q + 2] = half + 0.03
+    lift = env.task.box_lift()
+    assert abs(lift[0].item()) < 1e-6 and lift[1].item() == pytest.approx(0.03)
