@@ -9,7 +9,8 @@ Per seed, one after the other (side by side they would share the CPUs):
 1. `train.py config=train_headless task=TASK maxIterations=null seed=S ...` trains until --minutes have
    passed, then gets SIGTERM (it saves a final checkpoint and exits 0);
 2. beside it, `train.py config=test checkpoint=<that run> test.eval.episodes=K test.realtime=false`
-   evaluates each checkpoint as it lands: every world reset from the same seed, the same K episodes for
+   evaluates each checkpoint as it lands (the periodic ones, every --save-every epochs, and the final
+   one; the trainer writes no best-so-far file here): every world reset from the same seed, the same K episodes for
    every checkpoint (a tester always simulates on the CPU backend). A checkpoint landing during an
    evaluation waits; several landing then: the newest is taken. After the trainer stops, the final
    checkpoint's evaluation is waited for (bounded), then the evaluator is stopped.
@@ -90,7 +91,10 @@ def run_seed(a, seed: int, work: Path) -> list[dict]:
     trainer = subprocess.Popen(
         [sys.executable, "train.py", "config=train_headless", f"task={a.task}", f"numEnvs={a.num_envs}",
          "maxIterations=null", f"seed={seed}", f"train.saveFrequency={a.save_every}", f"device={a.device}",
-         f"backend={a.backend}", f"runsDir={runs}"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+         f"backend={a.backend}", f"runsDir={runs}",
+         # no best-so-far file: it is rewritten almost every epoch, and evaluating each one would take
+         # the CPU the training needs; the curve's points are the periodic checkpoints and the final one
+         "train.params.config.save_best_after=1000000000"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     evaluator = None
     rows: list[dict] = []
     try:
