@@ -1,11 +1,13 @@
 """The stack's end-to-end flow, driven through `make` exactly as a user would, for either runtime."""
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import requests
 from tests.waiting import free_port  # noqa: F401 (re-exported for this area)
 
@@ -13,6 +15,30 @@ ROOT = Path(__file__).resolve().parents[2]
 # Small and quick: few envs, a checkpoint every 2 epochs, testers polling every 2 s.
 # No MAX_ITERATIONS: the trainer runs Reach's own budget (configs/train/ReachPPO.yaml).
 UP_ARGS = ["TASK=Reach", "NUM_ENVS=8", "SAVE_FREQUENCY=2", "reload-interval=2"]
+
+
+def require_engine():
+    """Skip where no Docker engine runs; fail instead in CI (POLICYCAST_REQUIRE_DOCKER), where one must."""
+    if shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
+        return
+    if os.environ.get("POLICYCAST_REQUIRE_DOCKER"):
+        pytest.fail("no Docker engine runs, and POLICYCAST_REQUIRE_DOCKER is set (CI)")
+    pytest.skip("no Docker engine runs here (start dockerd; .ci/run does)")
+
+
+def docker(*args, timeout=120):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def volume_files(volume, pattern):
+    """Paths matching `pattern` in a named volume (read through a throwaway container)."""
+    out = docker("run", "--rm", "-v", f"{volume}:/v:ro", "--entrypoint", "find", "policycast-sync:local",
+                 "/v", "-path", pattern)
+    return out.stdout.split() if out.returncode == 0 else []
+
+
+def volume_checkpoints(volume):
+    return volume_files(volume, "*_train_*/nn/*.pth")
 
 
 class Stack:

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import yaml
 
-from services.stack import compose
+from services.stack import compose, swarm
 
 SWARM_VARS = {"STACK_NAME": "pc-test", "SWARM_REV": "0123abcd", "SWARM_FILES": "/nonexistent/swarm"}
 
@@ -67,7 +67,7 @@ def test_hand_and_budget_reach_the_trainer_and_testers_only_when_given(tmp_path)
 def test_both_engines_run_the_same_command_lines(tmp_path, docker_cli):
     env = {"TASK": "BlindGrasping", "HAND": "adroit", "MAX_ITERATIONS": "50", "RELOAD_INTERVAL": "7"}
     local = compose_config(tmp_path, **env)
-    stacked = stack_config("compose.yaml", **env)["services"]
+    stacked = stack_config("compose.yaml", "compose.deploy.yaml", **env)["services"]
     for name in ("trainer", "tester", "streamer"):
         assert argv(tmp_path, stacked[name]) == argv(tmp_path, local[name]), name
     assert stacked["sync"]["command"] == local["sync"]["command"]
@@ -77,3 +77,27 @@ def test_both_engines_run_the_same_command_lines(tmp_path, docker_cli):
 def test_the_base_file_alone_is_a_valid_stack_file(docker_cli):
     """`docker stack deploy` validates each -c file on its own: compose.yaml must pass by itself."""
     assert set(stack_config("compose.yaml")["services"]) == {"trainer", "sync", "tester", "streamer"}
+
+
+def test_on_the_swarm_the_token_is_a_secret_never_an_environment_variable(docker_cli):
+    config = stack_config("compose.yaml", "compose.deploy.yaml", POLICYCAST_TOKEN="sekrit-token-value")
+    assert "sekrit-token-value" not in yaml.safe_dump(config)
+    for name in ("tester", "streamer"):
+        assert [s["target"] for s in config["services"][name]["secrets"]] == ["policycast_token"]
+    # immutable in Swarm, so named by revision: new keys or a new token roll the services
+    assert config["secrets"]["token"] == {"name": "pc-test_token_0123abcd", "file": "/nonexistent/swarm/token"}
+
+
+def test_experiment_testers_are_the_tester_service_with_that_experiment(tmp_path, docker_cli):
+    files = [a for f in swarm.FILES for a in ("-c", str(compose.ROOT / f))]
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", **SWARM_VARS, "TASK": "BlindGrasping", "TESTERS": "3"}
+    service = swarm.experiment_service("Reach_train_20261125_205530", 2, "Reach", env, files)
+    assert service["deploy"]["replicas"] == 2
+    assert service["deploy"]["labels"] == {swarm.EXPERIMENT_LABEL: "Reach_train_20261125_205530"}
+    # the shell's own `$` survive a second interpolation by `docker stack deploy`
+    assert "$${TESTER_TASK:-$$TASK}" in service["entrypoint"][2]
+    unescaped = yaml.safe_load(yaml.safe_dump(service).replace("$$", "$"))
+    args = argv(tmp_path, unescaped)
+    assert args[2] == "task=Reach" and "checkpoint=Reach_train_20261125_205530" in args
+    assert "test.id=Reach_train_20261125_205530-localhost" in args
+    assert swarm.service_name("Reach_train_20261125_205530") == "tester-reach-train-20261125-205530"
