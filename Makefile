@@ -27,6 +27,7 @@ help:
 	@echo "       NUM_ENVS=64 TESTERS=1 reload-interval=30 GPU=1 RUNTIME=auto|docker|local"
 	@echo "       MAX_ITERATIONS=N caps training at N epochs (default: the task's budget; BlindGrasping trains until make down)"
 	@echo "       HAND=adroit trains and tests with the ADROIT hand (default: the task's, the procedural hand)"
+	@echo "       RESUME=1: the trainer (also when restarted) continues the latest run's newest checkpoint, if any"
 	@echo "make up-remote SYNC_SOURCE=user@server:/path/runs   sync + tester + streamer here, the trainer on a server"
 	@echo "make reload-interval=60          set every running tester's reload interval now, and for the next make up"
 	@echo "make testers EXPERIMENT=latest N=2   run N testers for an experiment (name, substring or latest)"
@@ -56,7 +57,8 @@ up: setup
 # the options make up and make deploy share
 STACK_OPTS = --task $(TASK) --num-envs $(NUM_ENVS) --testers $(TESTERS) \
   $(if $(MAX_ITERATIONS),--max-iterations $(MAX_ITERATIONS)) --save-frequency $(SAVE_FREQUENCY) \
-  $(if $(reload-interval),--reload-interval $(reload-interval)) $(if $(GPU),--gpu) $(if $(HAND),--hand $(HAND))
+  $(if $(reload-interval),--reload-interval $(reload-interval)) $(if $(GPU),--gpu) $(if $(HAND),--hand $(HAND)) \
+  $(if $(RESUME),--resume)
 
 deploy: setup
 	@$(STACK) deploy $(STACK_OPTS) $(if $(REGISTRY),--registry $(REGISTRY))

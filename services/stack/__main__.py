@@ -80,7 +80,7 @@ def service_env(a) -> dict[str, str]:
     """The variables compose.yaml reads, from `make up` / `make deploy` options."""
     return {"TASK": a.task, "NUM_ENVS": str(a.num_envs), "STREAM_PORT": str(a.port),
             "MAX_ITERATIONS": str(a.max_iterations or ""), "SAVE_FREQUENCY": str(a.save_frequency),
-            "HAND": a.hand or "", **({"DEVICE": "cuda:0"} if a.gpu else {})}
+            "HAND": a.hand or "", "RESUME": "1" if a.resume else "", **({"DEVICE": "cuda:0"} if a.gpu else {})}
 
 
 def up_docker(a, saved) -> int:
@@ -154,8 +154,9 @@ def up_local(a, saved) -> int:
                            "--interval", str(a.sync_interval), "--metrics-port", str(a.sync_port)])]
     if not a.sync_source:
         budget = [f"maxIterations={a.max_iterations}"] if a.max_iterations else []  # else the task's own
+        resume = ["checkpoint=latest"] if a.resume and (Path(a.runs_dir) / "latest_train").exists() else []
         specs.insert(0, Spec("trainer", [PY, "-m", "services.trainer", f"task={a.task}", f"numEnvs={a.num_envs}",
-                                         *budget, *hand, f"train.saveFrequency={a.save_frequency}", f"runsDir={a.runs_dir}"],
+                                         *budget, *resume, *hand, f"train.saveFrequency={a.save_frequency}", f"runsDir={a.runs_dir}"],
                              restart=False))
     supervisor.STATE_DIR.mkdir(exist_ok=True)
     Path(a.runs_dir).mkdir(parents=True, exist_ok=True)   # sync refuses a missing source
@@ -271,6 +272,8 @@ def main(argv=None) -> int:
                        help="PPO epochs (default: the task's budget in configs/train/<Task>PPO.yaml)")
     stack.add_argument("--save-frequency", type=int, default=10)
     stack.add_argument("--gpu", action="store_true", help="train on the GPU (compose profile gpu; swarm: a generic resource)")
+    stack.add_argument("--resume", action="store_true",
+                       help="the trainer continues the latest run's newest checkpoint when there is one")
     # the names of services/sim/hands.py's HANDS (not imported: it pulls in torch for a make command)
     stack.add_argument("--hand", default=None, choices=("procedural", "adroit"), help="the hand model (default: the task's)")
     up = sub.add_parser("up", parents=[stack], help="start the stack (builds images in Docker mode)")

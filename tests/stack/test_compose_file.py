@@ -64,6 +64,19 @@ def test_hand_and_budget_reach_the_trainer_and_testers_only_when_given(tmp_path)
     assert "task.hand=adroit" in tester and tester[2] == "task=Reach"   # a named experiment's own task
 
 
+def test_resume_continues_the_latest_run_only_when_there_is_one(tmp_path):
+    trainer = compose_config(tmp_path, RESUME="1")["trainer"]
+    assert trainer["environment"]["RESUME"] == "1"
+    assert not any(a.startswith("checkpoint=") for a in argv(tmp_path, trainer))    # a fresh volume: a new run
+    volume = tmp_path / "trainer-runs"                  # the container's /trainer-runs, here
+    (volume / "Reach_train_1").mkdir(parents=True)
+    (volume / "latest_train").symlink_to("Reach_train_1")
+    trainer["entrypoint"][2] = trainer["entrypoint"][2].replace("/trainer-runs/", f"{volume}/")
+    assert "checkpoint=latest" in argv(tmp_path, trainer)
+    trainer["environment"]["RESUME"] = ""
+    assert not any(a.startswith("checkpoint=") for a in argv(tmp_path, trainer))
+
+
 def test_both_engines_run_the_same_command_lines(tmp_path, docker_cli):
     env = {"TASK": "BlindGrasping", "HAND": "adroit", "MAX_ITERATIONS": "50", "RELOAD_INTERVAL": "7"}
     local = compose_config(tmp_path, **env)
@@ -72,6 +85,21 @@ def test_both_engines_run_the_same_command_lines(tmp_path, docker_cli):
         assert argv(tmp_path, stacked[name]) == argv(tmp_path, local[name]), name
     assert stacked["sync"]["command"] == local["sync"]["command"]
     assert "reloadInterval=7" in stacked["tester"]["command"]
+
+
+def test_gpu_training_reserves_a_gpu_on_both_engines(tmp_path, docker_cli):
+    """Written for CUDA hosts, not run here: the definitions at least resolve to what each engine needs."""
+    env_file = tmp_path / "gpu.env"
+    env_file.write_text("DEVICE=cuda:0\n")
+    done = compose.compose(["--profile", "gpu", "config", "--format", "json"], env_file, {"DEVICE": "cuda:0"},
+                           capture_output=True, text=True, check=True)
+    gpu = json.loads(done.stdout.replace("$$", "$"))["services"]["trainer-gpu"]
+    assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    assert gpu["init"] is True and "device=cuda:0" in argv(tmp_path, gpu)     # the trainer, extended
+    stacked = stack_config(*swarm.FILES, swarm.GPU_FILE, DEVICE="cuda:0")["services"]["trainer"]
+    assert stacked["deploy"]["resources"]["reservations"]["generic_resources"] == [
+        {"discrete_resource_spec": {"kind": "NVIDIA-GPU", "value": 1}}]
+    assert stacked["deploy"]["placement"]["constraints"] == ["node.labels.policycast.train == true"]
 
 
 def test_the_base_file_alone_is_a_valid_stack_file(docker_cli):
