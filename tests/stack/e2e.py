@@ -41,6 +41,21 @@ def volume_checkpoints(volume):
     return volume_files(volume, "*_train_*/nn/*.pth")
 
 
+def swarm_state():
+    return docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+
+
+def stack_objects(project):
+    """Everything of the stack Docker still has, except volumes (those are kept on purpose)."""
+    label = f"label=com.docker.stack.namespace={project}"
+    found = {kind: docker(*cmd, "-q", "--filter", label).stdout.split() for kind, cmd in
+             {"containers": ["ps", "-a"], "networks": ["network", "ls"]}.items()}
+    if swarm_state() == "active":
+        found.update({kind: docker(kind, "ls", "-q", "--filter", label).stdout.split()
+                      for kind in ("service", "secret", "config")})
+    return {k: v for k, v in found.items() if v}
+
+
 class Stack:
     """One stack under test: its own POLICYCAST_HOME, streamer port and (Docker) compose project."""
 

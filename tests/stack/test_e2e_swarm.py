@@ -7,24 +7,9 @@ import os
 import pytest
 import requests
 
-from .e2e import UP_ARGS, Stack, docker, require_engine, volume_checkpoints
+from .e2e import UP_ARGS, Stack, docker, require_engine, stack_objects, swarm_state, volume_checkpoints
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1500)]
-
-
-def swarm_state():
-    return docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
-
-
-def stack_objects(project):
-    """Everything of the stack Docker still has, except volumes (those are kept on purpose)."""
-    label = f"label=com.docker.stack.namespace={project}"
-    found = {kind: docker(*cmd, "-q", "--filter", label).stdout.split() for kind, cmd in
-             {"containers": ["ps", "-a"], "networks": ["network", "ls"]}.items()}
-    if swarm_state() == "active":
-        found.update({kind: docker(kind, "ls", "-q", "--filter", label).stdout.split()
-                      for kind in ("service", "secret", "config")})
-    return {k: v for k, v in found.items() if v}
 
 
 def task_ids(service):
