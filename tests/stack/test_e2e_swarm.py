@@ -45,6 +45,7 @@ def test_make_deploy_on_a_single_node_swarm(tmp_path, single_node_swarm):
         assert done.returncode == 0, done.stdout + done.stderr
         assert f"dashboard: {stack.url}" in done.stdout
         assert "labelled it policycast.train=true and policycast.test=true" in done.stdout
+        assert "Ignoring unsupported options" not in done.stdout + done.stderr   # the files fit Swarm as they are
         trainer = task_ids(f"{project}_trainer")
 
         # checkpoints crossed from the trainer's volume into runs over SSH (sync pulls from runs-ssh)

@@ -24,6 +24,8 @@ def containers(engine_docker, project, service):
 def two_node_swarm(tmp_path):
     require_engine()
     if why := second_engine.missing():
+        if os.environ.get("POLICYCAST_REQUIRE_DOCKER"):
+            pytest.fail(f"a second engine on this machine {why}, and POLICYCAST_REQUIRE_DOCKER is set (CI)")
         pytest.skip(f"a second engine on this machine {why}")
     if swarm_state() != "inactive":
         pytest.skip("this engine is already in a swarm: the test makes and leaves one of its own")
