@@ -19,7 +19,7 @@ STACK := $(PYTHON) -m services.stack --port $(STREAM_PORT)
 
 # `make reload-interval=60` with no target sets every tester's interval live (and remembers it).
 .DEFAULT_GOAL := $(if $(reload-interval),reload-interval,help)
-.PHONY: help setup test up up-remote down logs ps images testers reload-interval
+.PHONY: help setup test up up-remote down deploy undeploy logs ps images testers reload-interval
 
 help:
 	@echo "make setup                       install system packages (apt) and the Python env in $(VENV)"
@@ -27,10 +27,14 @@ help:
 	@echo "       NUM_ENVS=64 TESTERS=1 reload-interval=30 GPU=1 RUNTIME=auto|docker|local"
 	@echo "       MAX_ITERATIONS=N caps training at N epochs (default: the task's budget; BlindGrasping trains until make down)"
 	@echo "       HAND=adroit trains and tests with the ADROIT hand (default: the task's, the procedural hand)"
+	@echo "       RESUME=1: the trainer (also when restarted) continues the latest run's newest checkpoint, if any"
 	@echo "make up-remote SYNC_SOURCE=user@server:/path/runs   sync + tester + streamer here, the trainer on a server"
 	@echo "make reload-interval=60          set every running tester's reload interval now, and for the next make up"
 	@echo "make testers EXPERIMENT=latest N=2   run N testers for an experiment (name, substring or latest)"
 	@echo "make down | logs | ps | images   stop everything (runs are kept) | follow logs | list services | build images (GPU=1: + MuJoCo Warp)"
+	@echo "make deploy TASK=Reach           the same stack on this engine's Docker Swarm (options as make up; REGISTRY=host:port"
+	@echo "                                 on a swarm of several nodes); make undeploy removes it (volumes kept); ps, logs,"
+	@echo "                                 testers and reload-interval then act on the swarm (README \"Scaling out\")"
 	@echo "make test                        run the test suite"
 	@echo "Without a Docker engine, make up runs the same services as local processes (Ctrl+C stops all)."
 
@@ -48,9 +52,19 @@ test: setup
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 up: setup
-	@$(STACK) up --runtime $(RUNTIME) --task $(TASK) --num-envs $(NUM_ENVS) --testers $(TESTERS) \
-	  $(if $(MAX_ITERATIONS),--max-iterations $(MAX_ITERATIONS)) --save-frequency $(SAVE_FREQUENCY) \
-	  $(if $(reload-interval),--reload-interval $(reload-interval)) $(if $(GPU),--gpu) $(if $(HAND),--hand $(HAND))
+	@$(STACK) up --runtime $(RUNTIME) $(STACK_OPTS)
+
+# the options make up and make deploy share
+STACK_OPTS = --task $(TASK) --num-envs $(NUM_ENVS) --testers $(TESTERS) \
+  $(if $(MAX_ITERATIONS),--max-iterations $(MAX_ITERATIONS)) --save-frequency $(SAVE_FREQUENCY) \
+  $(if $(reload-interval),--reload-interval $(reload-interval)) $(if $(GPU),--gpu) $(if $(HAND),--hand $(HAND)) \
+  $(if $(RESUME),--resume)
+
+deploy: setup
+	@$(STACK) deploy $(STACK_OPTS) $(if $(REGISTRY),--registry $(REGISTRY))
+
+undeploy: setup
+	@$(STACK) undeploy
 
 up-remote: setup
 	@test -n "$(SYNC_SOURCE)" || { echo "make up-remote: set SYNC_SOURCE=user@server:/path/runs" >&2; exit 2; }

@@ -4,6 +4,7 @@
 #   docker/build.sh                       BASE=python:3.11-slim (default), TAG=local
 #   BASE=local/debian:bookworm docker/build.sh     (no registry: see docker/local-base.sh)
 #   EXTRAS=gpu BASE=nvidia/cuda:... docker/build.sh  (+ MuJoCo Warp: the GPU physics backend, `make up GPU=1`)
+#   SWARM=1 docker/build.sh               (+ policycast-runs-ssh, the swarm's cross-node sync source)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TAG=${TAG:-local}
@@ -74,6 +75,17 @@ for s in "${SERVICES[@]}"; do
     --label "policycast.hash=$src_hash" -t "$img" . >/dev/null
   echo "build: $img built"
 done
+
+# --- runs-ssh (SWARM=1, `make deploy` only): sshd on the base, serving trainer-runs to other nodes' sync
+if [ "${SWARM:-0}" = 1 ]; then
+  img="policycast-runs-ssh:$TAG"
+  ssh_hash=$( (echo "$base_hash"; cat docker/runs-ssh/*) | sha256sum | cut -c1-16)
+  if [ "$(label "$img" policycast.hash)" = "$ssh_hash" ]; then echo "build: $img is up to date"; else
+    "${BUILD[@]}" "${ARGS[@]}" -q --build-arg "BASE_IMAGE=policycast-base:$TAG" \
+      --label "policycast.hash=$ssh_hash" -t "$img" docker/runs-ssh >/dev/null
+    echo "build: $img built"
+  fi
+fi
 
 # Superseded builds leave untagged images behind (the base is ~1.8 GB): drop ours.
 $DOCKER image prune -f --filter label=policycast.hash >/dev/null

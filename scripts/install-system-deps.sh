@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages policycast needs: offscreen GL for MuJoCo, rsync/ssh for sync, Chromium for the
-# browser tests, Xvfb for the local viewer, and a Docker engine + debootstrap for the compose stack.
+# browser tests, Xvfb for the local viewer, and a Docker engine + debootstrap for the compose stack
+# (iproute2: the two-node swarm test's second engine lives in a network namespace).
 # Idempotent; skips quietly where apt-get or root is missing (then install these by hand).
 set -euo pipefail
 PKGS=(libegl1 libgl1-mesa-dri libegl-mesa0 libopengl0 libosmesa6 rsync openssh-client openssh-server
-      chromium chromium-driver xvfb xauth docker.io debootstrap ca-certificates)
+      chromium chromium-driver xvfb xauth docker.io debootstrap iproute2 ca-certificates)
 if ! command -v apt-get >/dev/null; then
   echo "install-system-deps: no apt-get here; install: ${PKGS[*]}" >&2; exit 0
 fi

@@ -1,6 +1,8 @@
-"""python -m services.stack COMMAND — the stack behind `make up/down/ps/logs/images/testers/reload-interval`.
+"""python -m services.stack COMMAND — the stack behind `make up/down/deploy/undeploy/ps/logs/images/testers/
+reload-interval`.
 
-Runtime: Docker Compose when an engine runs (RUNTIME=docker), else local processes (RUNTIME=local).
+Runtime: Docker Compose when an engine runs (RUNTIME=docker), else local processes (RUNTIME=local);
+`deploy` puts the same services on the Docker Swarm this engine manages (services/stack/swarm.py).
 POLICYCAST_HOME (default: the working directory) holds runs/, runs-shared/, .policycast.env, .policycast/.
 """
 from __future__ import annotations
@@ -20,7 +22,7 @@ import requests
 from services.core.auth import bearer
 from services.core.config import choices
 
-from . import compose, settings, supervisor
+from . import compose, settings, supervisor, swarm
 from .supervisor import Spec, Supervisor
 
 ROOT = compose.ROOT
@@ -74,17 +76,20 @@ def cmd_up(a) -> int:
     return up_local(a, saved)
 
 
+def service_env(a) -> dict[str, str]:
+    """The variables compose.yaml reads, from `make up` / `make deploy` options."""
+    return {"TASK": a.task, "NUM_ENVS": str(a.num_envs), "STREAM_PORT": str(a.port),
+            "MAX_ITERATIONS": str(a.max_iterations or ""), "SAVE_FREQUENCY": str(a.save_frequency),
+            "HAND": a.hand or "", "RESUME": "1" if a.resume else "", **({"DEVICE": "cuda:0"} if a.gpu else {})}
+
+
 def up_docker(a, saved) -> int:
     compose.build(gpu=a.gpu)
-    env = {"TASK": a.task, "NUM_ENVS": str(a.num_envs), "STREAM_PORT": str(a.port),
-           "MAX_ITERATIONS": str(a.max_iterations or ""), "SAVE_FREQUENCY": str(a.save_frequency),
-           "HAND": a.hand or ""}
+    env = service_env(a)
     services = []
     if a.sync_source:
         env["SYNC_SOURCE"] = a.sync_source
         services = ["sync", "tester", "streamer"]   # the trainer runs on the remote server
-    if a.gpu:
-        env["DEVICE"] = "cuda:0"
     args = (["--profile", "gpu"] if a.gpu else []) + ["up", "-d", "--scale", f"tester={a.testers}"]
     args += ["--scale", "trainer=0"] if a.gpu else []
     if compose.compose(args + services, settings.ENV_FILE, env).returncode != 0:
@@ -92,14 +97,35 @@ def up_docker(a, saved) -> int:
     return announce(a.port, saved)
 
 
-def announce(port: int, saved) -> int:
+def announce(port: int, saved, note: str = "") -> int:
     if not wait_for_streamer(port):
         print(f"stack: the streamer did not answer on {streamer_url(port)}/healthz; see `make logs`", file=sys.stderr)
         return 1
-    print(f"\n  dashboard: {streamer_url(port)}   (control token: POLICYCAST_TOKEN in {settings.ENV_FILE})\n"
+    print(f"\n  dashboard: {streamer_url(port)}   (control token: POLICYCAST_TOKEN in {settings.ENV_FILE})\n{note}"
           f"  testers keep each checkpoint at least {saved['RELOAD_INTERVAL']} s; change it live with "
           "`make reload-interval=N`\n",
           flush=True)
+    return 0
+
+
+def cmd_deploy(a) -> int:
+    saved = settings.save({"RELOAD_INTERVAL": a.reload_interval and settings.parse_interval(a.reload_interval),
+                           "TASK": a.task})
+    try:
+        swarm.deploy(a, service_env(a), saved)
+    except (swarm.SwarmError, subprocess.CalledProcessError) as e:
+        print(f"error: make deploy: {e}", file=sys.stderr)
+        return 1
+    return announce(a.port, saved, "  published in host mode on every interface of the streamer's node (a manager): "
+                                   "every control call needs the token\n")
+
+
+def cmd_undeploy(a) -> int:
+    try:
+        swarm.undeploy()
+    except swarm.SwarmError as e:
+        print(f"error: make undeploy: {e}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -129,8 +155,9 @@ def up_local(a, saved) -> int:
                            "--interval", str(a.sync_interval), "--metrics-port", str(a.sync_port)])]
     if not a.sync_source:
         budget = [f"maxIterations={a.max_iterations}"] if a.max_iterations else []  # else the task's own
+        resume = ["checkpoint=latest"] if a.resume and (Path(a.runs_dir) / "latest_train").exists() else []
         specs.insert(0, Spec("trainer", [PY, "-m", "services.trainer", f"task={a.task}", f"numEnvs={a.num_envs}",
-                                         *budget, *hand, f"train.saveFrequency={a.save_frequency}", f"runsDir={a.runs_dir}"],
+                                         *budget, *resume, *hand, f"train.saveFrequency={a.save_frequency}", f"runsDir={a.runs_dir}"],
                              restart=False))
     supervisor.STATE_DIR.mkdir(exist_ok=True)
     Path(a.runs_dir).mkdir(parents=True, exist_ok=True)   # sync refuses a missing source
@@ -152,6 +179,8 @@ def cmd_down(a) -> int:
             time.sleep(0.5)
         print("stack: local services stopped")
     if compose.engine_running():
+        if swarm.deployed():
+            print(f"stack: the swarm stack {swarm.STACK} keeps running (make undeploy removes it)")
         return compose.compose(["down", "--remove-orphans"], settings.ENV_FILE).returncode
     return 0
 
@@ -161,6 +190,8 @@ def cmd_ps(a) -> int:
         for p in json.loads(supervisor.STATE_FILE.read_text())["procs"]:
             print(f"{p['name']:<24} pid {p['pid']:<8} {p['state']:<10} restarts {p['restarts']}")
         return 0
+    if swarm.deployed():
+        return swarm.ps()
     if compose.engine_running():
         return compose.compose(["ps", "-a"], settings.ENV_FILE).returncode
     print("stack: nothing runs (no local stack, no Docker engine)")
@@ -173,6 +204,8 @@ def cmd_logs(a) -> int:
             print("stack: no local stack log yet")
             return 0
         return subprocess.run(["tail", "-n", str(a.tail)] + (["-F"] if a.follow else []) + [str(supervisor.LOG_FILE)]).returncode
+    if swarm.deployed():
+        return swarm.logs(a.tail, a.follow)
     return compose.compose(["logs", "--tail", str(a.tail)] + (["-f"] if a.follow else []), settings.ENV_FILE).returncode
 
 
@@ -195,6 +228,12 @@ def cmd_testers(a) -> int:
         supervisor.TESTERS_FILE.write_text(json.dumps(wanted))
     elif compose.engine_running() and compose.project_running():
         compose.set_testers(a.experiment, a.n, task_of(a.experiment, saved["TASK"]), settings.ENV_FILE)
+    elif swarm.deployed():
+        try:
+            swarm.set_testers(a.experiment, a.n, task_of(a.experiment, saved["TASK"]))
+        except swarm.SwarmError as e:
+            print(f"error: make testers: {e}", file=sys.stderr)
+            return 1
     else:
         print("error: no stack runs here: start one with `make up` first", file=sys.stderr)
         return 1
@@ -228,24 +267,31 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m services.stack", description=__doc__.splitlines()[0])
     p.add_argument("--port", type=int, default=int(os.environ.get("STREAM_PORT", 58080)), help="streamer port")
     sub = p.add_subparsers(dest="cmd", required=True)
-    up = sub.add_parser("up", help="start the stack (builds images in Docker mode)")
+    stack = argparse.ArgumentParser(add_help=False)     # what `up` and `deploy` both take
+    stack.add_argument("--task", default="Reach", choices=choices("task"))
+    stack.add_argument("--num-envs", type=int, default=64)
+    stack.add_argument("--testers", type=int, default=1)
+    stack.add_argument("--reload-interval", default=None)
+    stack.add_argument("--max-iterations", type=int, default=None,
+                       help="PPO epochs (default: the task's budget in configs/train/<Task>PPO.yaml)")
+    stack.add_argument("--save-frequency", type=int, default=10)
+    stack.add_argument("--gpu", action="store_true", help="train on the GPU (compose profile gpu; swarm: a generic resource)")
+    stack.add_argument("--resume", action="store_true",
+                       help="the trainer continues the latest run's newest checkpoint when there is one")
+    # the names of services/sim/hands.py's HANDS (not imported: it pulls in torch for a make command)
+    stack.add_argument("--hand", default=None, choices=("procedural", "adroit"), help="the hand model (default: the task's)")
+    up = sub.add_parser("up", parents=[stack], help="start the stack (builds images in Docker mode)")
     up.add_argument("--runtime", choices=["auto", "docker", "local"], default=os.environ.get("RUNTIME", "auto"))
-    up.add_argument("--task", default="Reach", choices=choices("task"))
-    up.add_argument("--num-envs", type=int, default=64)
-    up.add_argument("--testers", type=int, default=1)
-    up.add_argument("--reload-interval", default=None)
-    up.add_argument("--max-iterations", type=int, default=None,
-                    help="PPO epochs (default: the task's budget in configs/train/<Task>PPO.yaml)")
-    up.add_argument("--save-frequency", type=int, default=10)
     up.add_argument("--sync-source", default=None, help="remote runs (user@server:/path/runs): no local trainer")
     up.add_argument("--sync-interval", type=float, default=5)
     up.add_argument("--sync-port", type=int, default=int(os.environ.get("SYNC_PORT", 58090)))
     up.add_argument("--runs-dir", default="runs")
     up.add_argument("--shared-dir", default="runs-shared")
-    up.add_argument("--gpu", action="store_true", help="Docker: train on the GPU (compose profile gpu)")
-    # the names of services/sim/hands.py's HANDS (not imported: it pulls in torch for a make command)
-    up.add_argument("--hand", default=None, choices=("procedural", "adroit"), help="the hand model (default: the task's)")
+    deploy = sub.add_parser("deploy", parents=[stack], help="deploy the stack to this engine's Docker Swarm")
+    deploy.add_argument("--registry", default=os.environ.get("REGISTRY") or None,
+                        help="host:port the images are pushed to (needed on a swarm of several nodes)")
     sub.add_parser("down", help="stop everything (the runs volume and runs/ stay)")
+    sub.add_parser("undeploy", help="remove the swarm stack (the volumes stay)")
     sub.add_parser("ps", help="what runs")
     logs = sub.add_parser("logs", help="the services' logs")
     logs.add_argument("--tail", type=int, default=200)

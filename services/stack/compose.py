@@ -46,7 +46,7 @@ def compose_cmd() -> list[str]:
 
 
 def compose(args: list[str], env_file: Path, env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess:
-    files = ["-f", str(ROOT / "compose.yaml")]
+    files = ["-f", str(ROOT / "compose.yaml"), "-f", str(ROOT / "compose.up.yaml")]
     if (ROOT / "compose.override.yaml").is_file():  # the user's own additions, e.g. a folder of their tasks
         files += ["-f", str(ROOT / "compose.override.yaml")]
     cmd = [*compose_cmd(), *files, "--env-file", str(env_file)] + args
@@ -64,12 +64,15 @@ def pick_base() -> str:
     return LOCAL_BASE
 
 
-def build(gpu: bool = False) -> None:
-    """Build the images; with `gpu` they also carry MuJoCo Warp (pyproject's `gpu` extra)."""
+def build(gpu: bool = False, swarm: bool = False) -> None:
+    """Build the images; with `gpu` they also carry MuJoCo Warp (pyproject's `gpu` extra); `swarm` adds
+    policycast-runs-ssh (compose.deploy.yaml's cross-node sync source)."""
     base = pick_base()
     env = {**os.environ, "BASE": base, "PYTHON": sys.executable}
     if gpu:
         env["EXTRAS"] = "gpu"
+    if swarm:
+        env["SWARM"] = "1"
     subprocess.run([str(ROOT / "docker/build.sh")], check=True, env=env)
 
 

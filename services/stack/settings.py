@@ -30,13 +30,17 @@ def save(updates: dict[str, str], path: Path = ENV_FILE) -> dict[str, str]:
     if not values["POLICYCAST_TOKEN"]:
         values["POLICYCAST_TOKEN"] = secrets.token_urlsafe(18)
     text = "# policycast stack settings (make up / make reload-interval=N write this; keep it private)\n"
-    text += "".join(f"{k}={v}\n" for k, v in sorted(values.items()))
+    write_private(path, text + "".join(f"{k}={v}\n" for k, v in sorted(values.items())))
+    return values
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it may hold the token or a key), atomically."""
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
-    return values
 
 
 def parse_interval(text: str) -> str:

@@ -1,11 +1,13 @@
 """The stack's end-to-end flow, driven through `make` exactly as a user would, for either runtime."""
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import requests
 
 from services.streamer.mjpeg import read_parts
@@ -16,6 +18,45 @@ ROOT = Path(__file__).resolve().parents[2]
 # Small and quick: few envs, a checkpoint every 2 epochs, testers polling every 2 s.
 # No MAX_ITERATIONS: the trainer runs Reach's own budget (configs/train/ReachPPO.yaml).
 UP_ARGS = ["TASK=Reach", "NUM_ENVS=8", "SAVE_FREQUENCY=2", "reload-interval=2"]
+
+
+def require_engine():
+    """Skip where no Docker engine runs; fail instead in CI (POLICYCAST_REQUIRE_DOCKER), where one must."""
+    if shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
+        return
+    if os.environ.get("POLICYCAST_REQUIRE_DOCKER"):
+        pytest.fail("no Docker engine runs, and POLICYCAST_REQUIRE_DOCKER is set (CI)")
+    pytest.skip("no Docker engine runs here (start dockerd; .ci/run does)")
+
+
+def docker(*args, timeout=120):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def volume_files(volume, pattern):
+    """Paths matching `pattern` in a named volume (read through a throwaway container)."""
+    out = docker("run", "--rm", "-v", f"{volume}:/v:ro", "--entrypoint", "find", "policycast-sync:local",
+                 "/v", "-path", pattern)
+    return out.stdout.split() if out.returncode == 0 else []
+
+
+def volume_checkpoints(volume):
+    return volume_files(volume, "*_train_*/nn/*.pth")
+
+
+def swarm_state():
+    return docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+
+
+def stack_objects(project):
+    """Everything of the stack Docker still has, except volumes (those are kept on purpose)."""
+    label = f"label=com.docker.stack.namespace={project}"
+    found = {kind: docker(*cmd, "-q", "--filter", label).stdout.split() for kind, cmd in
+             {"containers": ["ps", "-a"], "networks": ["network", "ls"]}.items()}
+    if swarm_state() == "active":
+        found.update({kind: docker(kind, "ls", "-q", "--filter", label).stdout.split()
+                      for kind in ("service", "secret", "config")})
+    return {k: v for k, v in found.items() if v}
 
 
 class Stack:

@@ -1,35 +1,14 @@
 """The e2e flow on Docker Compose: images built offline, the stack up, down, and the runs volume kept."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 
 import pytest
 
-from .e2e import ROOT, Stack, e2e_flow
+from .e2e import ROOT, Stack, docker, e2e_flow, require_engine, volume_checkpoints, volume_files
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1500)]
-
-
-def engine_running():
-    return shutil.which("docker") is not None and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
-
-
-def docker(*args):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
-
-
-def volume_checkpoints(volume):
-    out = docker("run", "--rm", "-v", f"{volume}:/runs:ro", "--entrypoint", "find", "policycast-sync:local",
-                 "/runs", "-path", "*_train_*/nn/*.pth")
-    return out.stdout.split() if out.returncode == 0 else []
-
-
-def volume_files(volume, pattern):
-    out = docker("run", "--rm", "-v", f"{volume}:/v:ro", "--entrypoint", "find", "policycast-sync:local",
-                 "/v", "-path", pattern)
-    return out.stdout.split() if out.returncode == 0 else []
 
 
 def eval_files(volume) -> dict:
@@ -64,10 +43,7 @@ def kill_a_tester_and_see_it_return(stack, project):
 
 
 def test_make_up_docker_end_to_end(tmp_path):
-    if not engine_running():
-        if os.environ.get("POLICYCAST_REQUIRE_DOCKER"):
-            pytest.fail("no Docker engine runs, and POLICYCAST_REQUIRE_DOCKER is set (CI)")
-        pytest.skip("no Docker engine runs here (start dockerd; .ci/run does)")
+    require_engine()
     project = f"policycast-e2e-{os.getpid()}"
     stack = Stack(tmp_path, RUNTIME="docker", COMPOSE_PROJECT_NAME=project)
     try:
