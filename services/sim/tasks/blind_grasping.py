@@ -7,7 +7,7 @@ time fraction (1) and the stage one-hot (3). The box pose drives only rewards, s
 failures and the critic's privileged `states` (asymmetric actor-critic).
 
 Stages: 0 pre-grasp (palm to a pose above the box) -> 1 grasp (>= graspContacts fingers on the
-box) -> 2 lift. Lift is the height of the box's lowest corner above the table. Success: a lift of
+box for graspSteps steps in a row: a grasp, not a touch) -> 2 lift. Lift is the height of the box's lowest corner above the table. Success: a lift of
 liftHeight with >= minContacts fingers on the box for holdSteps steps; the episode then runs on, rewarding holding it up, until its
 time limit (ending it at success would make holding the box worth more than lifting it). Failures
 end the episode: the hand touching the table or a fingertip below tableClearance, the box pushed
@@ -38,6 +38,7 @@ class BlindGrasping(HandTask):
         self.pre_offset = self.tensor(c.vec("stages.preGraspOffset", 3))
         self.pre_tol = c.num("stages.preGraspTolerance", 0)
         self.grasp_contacts = c.int("stages.graspContacts", 1)
+        self.grasp_steps = c.int("stages.graspSteps", 1)
         self.timeouts = self.index(c.vec("stages.timeouts", 3))
         self.lift_height = c.num("success.liftHeight", 1e-3)
         self.min_contacts = c.int("success.minContacts", 1)
@@ -52,7 +53,7 @@ class BlindGrasping(HandTask):
         self.box_contact_adr = self.index([model.sensor_adr[model.sensor(f"{f}_box").id] for f in self.hand.FINGERS])
         n = self.num_envs
         long = lambda: torch.zeros(n, dtype=torch.long, device=self.device)
-        self.stage, self.stage_steps, self.high_steps, self.lost = long(), long(), long(), long()
+        self.stage, self.stage_steps, self.high_steps, self.lost, self.grasp_held = long(), long(), long(), long(), long()
         self.succeeded = torch.zeros(n, dtype=torch.bool, device=self.device)
         self.box_start = torch.zeros(n, 3, device=self.device, dtype=self.dtype)
         self.box_pose0 = self.tensor([0.0, 0.0, self.box_half, 1.0, 0.0, 0.0, 0.0])
@@ -70,7 +71,7 @@ class BlindGrasping(HandTask):
         s.qpos[ids, q:q + 7] = pose
         s.qvel[ids, v:v + 6] = 0.0
         self.box_start[ids] = pose[:, :3]
-        for counter in (self.stage, self.stage_steps, self.high_steps, self.lost):
+        for counter in (self.stage, self.stage_steps, self.high_steps, self.lost, self.grasp_held):
             counter[ids] = 0
         self.succeeded[ids] = False
 
@@ -111,7 +112,8 @@ class BlindGrasping(HandTask):
         d_tips = torch.linalg.vector_norm(tips - box[:, None, :], dim=2).mean(dim=1)
 
         st = self.stage  # each stage's terms count in the stage the step started in
-        advanced = ((st == 0) & (d_pre < self.pre_tol)) | ((st == 1) & (contacts >= self.grasp_contacts))
+        self.grasp_held = torch.where((st == 1) & (contacts >= self.grasp_contacts), self.grasp_held + 1, 0)
+        advanced = ((st == 0) & (d_pre < self.pre_tol)) | ((st == 1) & (self.grasp_held >= self.grasp_steps))
         self.stage_steps = torch.where(advanced, 0, self.stage_steps + 1)
         self.stage = st + advanced.long()
 
@@ -140,8 +142,11 @@ class BlindGrasping(HandTask):
             "failure": f(failure),
             "actionRate": self.action_rate,
         }
+        # why a world failed, for logs: 1 table, 2 fingertip too low, 3 box pushed, 4 stage timeout, 5 grasp lost
+        causes = torch.stack([table, too_low, pushed, timeout, dropped], dim=1)
+        cause = torch.where(failure, causes.long().argmax(dim=1) + 1, 0)
         metrics = {"stage": self.stage, "box_height": lift, "box_contacts": contacts, "failure": failure,
-                   "table_contact": table | too_low}
+                   "failure_cause": cause, "table_contact": table | too_low}
         return Evaluation(terms, failure, self.succeeded.clone(), metrics)
 
     def observe(self, step):
