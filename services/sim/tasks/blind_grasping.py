@@ -41,6 +41,7 @@ class BlindGrasping(HandTask):
         self.grasp_steps = c.int("stages.graspSteps", 1)
         self.timeouts = self.index(c.vec("stages.timeouts", 3))
         self.lift_height = c.num("success.liftHeight", 1e-3)
+        self.lift_exponent = c.num("liftExponent", 0.05, 1.0)
         self.min_contacts = c.int("success.minContacts", 1)
         self.hold_steps = c.int("success.holdSteps", 1)
         self.clearance = c.num("failure.tableClearance")
@@ -136,7 +137,7 @@ class BlindGrasping(HandTask):
             "fingertipDistance": d_tips * f(st == 1),
             "contact": f(contacts) * f(st == 1),
             "hold": f(holding) * in_lift,
-            "lift": (lift / self.lift_height).clamp(0.0, 1.0) * f(holding) * in_lift,
+            "lift": (lift / self.lift_height).clamp(0.0, 1.0) ** self.lift_exponent * f(holding) * in_lift,
             "stageBonus": f(advanced),
             "success": f(newly),
             "failure": f(failure),
