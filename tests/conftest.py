@@ -37,6 +37,17 @@ def browser():
 
 
 @pytest.fixture
+def webgl_browser():
+    """Headless Chromium that draws WebGL on the CPU (SwiftShader), for MuJoCo's web viewer; a small
+    window, since every pixel is software-rendered."""
+    from tests.streamer.browsing import WEBGL, chromium
+
+    driver = chromium(*WEBGL, size="640,480")
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
 def runs_dir(tmp_path):
     """An empty runs/ root, as a user's working directory would have."""
     d = tmp_path / "runs"

@@ -72,8 +72,8 @@ class View3D:
         self.port = wanted
         if bind_all:
             log.warning("3D view listens on ALL interfaces (port %d) and has no authentication: anyone who "
-                        "can reach this machine can watch it (publish it on 127.0.0.1 only, as the stack "
-                        "does, or leave test.view3d.bindAll=false)", self.port)
+                        "can reach this host can watch it (test.view3d.bindAll=false keeps it on 127.0.0.1; "
+                        "the compose stack keeps it on the stack's own network)", self.port)
         log.info("3D view of world 0 on %s (open it in a tab of its own)", self.url)
         self.handle.sync(model, data)  # the model now: a page opened later downloads it at once
         self._model_sent = model

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from .e2e import ROOT, Stack, e2e_flow
+from .e2e import ROOT, Stack, e2e_flow, free_range
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -69,7 +69,7 @@ def test_make_up_docker_end_to_end(tmp_path):
             pytest.fail("no Docker engine runs, and POLICYCAST_REQUIRE_DOCKER is set (CI)")
         pytest.skip("no Docker engine runs here (start dockerd; .ci/run does)")
     project = f"policycast-e2e-{os.getpid()}"
-    stack = Stack(tmp_path, RUNTIME="docker", COMPOSE_PROJECT_NAME=project)
+    stack = Stack(tmp_path, RUNTIME="docker", COMPOSE_PROJECT_NAME=project, VIEW3D_PORTS=free_range(4))
     try:
         up = stack.start_up()
         assert up.wait(1200) == 0, stack.log.read_text()[-4000:]
