@@ -2,7 +2,6 @@
 -> dashboard tile -> "3D view" -> MuJoCo's web viewer in a tab of its own draws the tester's world 0,
 and it moves."""
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +11,6 @@ import numpy as np
 import pytest
 import requests
 
-from services.core.checkpoints import list_checkpoints
-from services.core.experiments import update_latest_link
 from tests.streamer.browsing import click, until
 from tests.waiting import free_port, wait_for
 
@@ -34,21 +31,15 @@ def drawn(img: np.ndarray) -> bool:
     return img.std() > 12 and colours > 40
 
 
-def test_the_dashboard_opens_a_testers_live_3d_view(webgl_browser, reach_run, tmp_path):
+def test_the_dashboard_opens_a_testers_live_3d_view(webgl_browser, reach_runs, tmp_path):
     from selenium.webdriver.common.by import By
 
-    runs = tmp_path / "runs"
-    exp = runs / reach_run.name
-    (exp / "nn").mkdir(parents=True)
-    shutil.copy(reach_run / "config.yaml", exp)
-    shutil.copy(list_checkpoints(reach_run)[-1], exp / "nn")
-    update_latest_link(runs, exp, "train")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(tmp_path / "tester.log", "w")
-    proc = subprocess.Popen([sys.executable, "train.py", "config=test_stream", "checkpoint=latest", f"runsDir={runs}",
-                             f"streamPort={port}", "test.id=e2e3d", "test.numEnvs=1", "test.render.width=320",
-                             "test.render.height=240", "test.render.fps=10"],
+    proc = subprocess.Popen([sys.executable, "train.py", "config=test_stream", "checkpoint=latest",
+                             f"runsDir={reach_runs}", f"streamPort={port}", "test.id=e2e3d", "test.numEnvs=1",
+                             "test.render.width=320", "test.render.height=240", "test.render.fps=10"],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MUJOCO_GL": "egl"})
     browser = webgl_browser
     try:

@@ -1,5 +1,4 @@
 """The streamer's relay to testers' 3D views (what the compose stack publishes), on real processes."""
-import shutil
 import socket
 import subprocess
 import sys
@@ -9,8 +8,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from services.core.checkpoints import list_checkpoints
-from services.core.experiments import update_latest_link
 from services.streamer import start_in_process
 from services.streamer.view3d_relay import Relay, parse_ports
 from tests.view3d_client import WireViewer
@@ -19,17 +16,11 @@ from tests.waiting import free_port, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_a_testers_3d_view_is_reached_through_the_relay(reach_run, tmp_path):
-    runs = tmp_path / "runs"
-    exp = runs / reach_run.name
-    (exp / "nn").mkdir(parents=True)
-    shutil.copy(reach_run / "config.yaml", exp)
-    shutil.copy(list_checkpoints(reach_run)[-1], exp / "nn")
-    update_latest_link(runs, exp, "train")
+def test_a_testers_3d_view_is_reached_through_the_relay(reach_runs, tmp_path):
     relay_ports = [free_port(), free_port()]
     server, hub = start_in_process(0, announce=False, view3d_relay=relay_ports)
     log = open(tmp_path / "tester.log", "w")
-    tester = subprocess.Popen([sys.executable, "-m", "services.tester", f"runsDir={runs}",
+    tester = subprocess.Popen([sys.executable, "-m", "services.tester", f"runsDir={reach_runs}",
                                "numEnvs=1", "test.id=far", f"test.streamerUrl={server.url}",
                                "test.view3d.enabled=true"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
