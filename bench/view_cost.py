@@ -5,9 +5,11 @@
 Real processes on this machine: the trainer (`train.py config=train_headless`, --task, --num-envs), a
 streamer, and a tester following the training with its 3D view on (640x480 frames at 25 fps for its
 readers). Six phases of --seconds each, after a warm-up: (c) nobody watching, (a) one MJPEG viewer
-reading /stream/<id>, (b) one 3D viewer only; then the same three with clips on. Per phase: the tester's
-and the streamer's CPU (% of one core, from /proc), the trainer's env-steps/s (its progress.json), and
-the bytes/s the viewer received.
+reading /stream/<id>, (b) one 3D viewer only; then the same three with clips on; --rounds times over, each
+figure the mean of its rounds (on a machine shared with other work, its load moves the trainer's rate
+more than anything here: more rounds average that out). Per phase: the tester's and the streamer's CPU
+(% of one core, from /proc), the trainer's env-steps/s (its progress.json), and the bytes/s the viewer
+received.
 
 The 3D viewer is tests/view3d_client.py's WireViewer: everything a browser's page does on the wire
 (controller slot, state stream, acks) without the rendering, which happens on the user's machine, not
@@ -15,7 +17,7 @@ here. "Clips on" is a reader held inside the tester all the time (`tester.reader
 clip recorder does while it records: the tester renders and encodes at its fps); the recorder's own
 video encoding is not included.
 
-    .venv/bin/python bench/view_cost.py [--task BlindGrasping] [--num-envs 64] [--seconds 30]
+    .venv/bin/python bench/view_cost.py [--task BlindGrasping] [--num-envs 64] [--seconds 30] [--rounds 1]
 """
 from __future__ import annotations
 
@@ -111,6 +113,7 @@ def main() -> int:
     p.add_argument("--task", default="BlindGrasping")
     p.add_argument("--num-envs", type=int, default=64)
     p.add_argument("--seconds", type=float, default=30)
+    p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--out", default=None, help="folder for the runs and logs (default bench-out/view_cost_<time>)")
     a = p.parse_args()
     out = Path(a.out or ROOT / "bench-out" / time.strftime("view_cost_%Y%m%d_%H%M%S"))
@@ -138,16 +141,22 @@ def main() -> int:
         pids = {name: proc.pid for name, proc in started.items()}
         print(f"{a.task}, trainer numEnvs={a.num_envs}; tester: {tester['task']} 640x480 at 25 fps for its "
               f"readers, 3D view on; {a.seconds:g} s per phase; load average {os.getloadavg()[0]:.1f}", flush=True)
-        rows = []
-        for clips in (False, True):
-            clip_flag.unlink(missing_ok=True) if not clips else clip_flag.touch()
-            print(f"clips {'on' if clips else 'off'}:", flush=True)
-            tag = " (clips on)" if clips else ""
-            rows.append(phase(f"(c) nobody watching{tag}", Nobody(), a.seconds, pids, runs))
-            rows.append(phase(f"(a) an MJPEG viewer{tag}", MjpegViewer(f"{url}/stream/bench"), a.seconds, pids, runs))
-            rows.append(phase(f"(b) only a 3D viewer{tag}", WireViewer(tester["view3d_url"]), a.seconds, pids, runs))
+        rounds = []
+        for r in range(a.rounds):
+            rows = []
+            for clips in (False, True):
+                clip_flag.unlink(missing_ok=True) if not clips else clip_flag.touch()
+                print(f"round {r + 1}, clips {'on' if clips else 'off'}:", flush=True)
+                tag = " (clips on)" if clips else ""
+                rows.append(phase(f"(c) nobody watching{tag}", Nobody(), a.seconds, pids, runs))
+                rows.append(phase(f"(a) an MJPEG viewer{tag}", MjpegViewer(f"{url}/stream/bench"), a.seconds,
+                                  pids, runs))
+                rows.append(phase(f"(b) only a 3D viewer{tag}", WireViewer(tester["view3d_url"]), a.seconds,
+                                  pids, runs))
+            rounds.append(rows)
         print(f"load average at the end {os.getloadavg()[0]:.1f}\n")
-        table(rows)
+        table([{k: (sum(rs[i][k] for rs in rounds) / len(rounds) if k != "phase" else rounds[0][i][k])
+                for k in rounds[0][i]} for i in range(len(rounds[0]))])
     finally:
         for proc in started.values():
             proc.terminate()

@@ -97,6 +97,8 @@ RULES = {
     "test.view3d.enabled": _BOOL,
     "test.view3d.port": _int(0, 65535),
     "test.view3d.bindAll": _BOOL,
+    "test.view3d.fps": ((lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= 60),
+                        "a number in 1..60"),
     "stream.enabled": _BOOL,
     "stream.port": _int(1, 65535),
     "stream.bindAll": _BOOL,

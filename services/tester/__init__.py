@@ -156,7 +156,8 @@ def _view3d(env, v, tester_id: str):
     from .view3d import View3D
 
     try:
-        return View3D(*env.world(0), port=int(v.port), bind_all=bool(v.bindAll), title=f"policycast {tester_id}")
+        return View3D(*env.world(0), port=int(v.port), bind_all=bool(v.bindAll), fps=float(v.fps),
+                      title=f"policycast {tester_id}")
     except PortInUseError as e:
         raise ConfigError(f"test.view3d.port={v.port}: {e.strerror}") from None
 
