@@ -128,6 +128,11 @@ def e2e_flow(stack: Stack, shared_checkpoints):
                lambda: (ts := stack.online()) and len(ts) == 2 and all(t["reload_interval"] == 60 for t in ts),
                timeout=60)
     assert len({t["id"] for t in two}) == 2
+    # each replica has a 3D view of its own that opens from here
+    links = stack.wait("both testers' 3D links", lambda: (ts := stack.online()) and len(ts) == 2 and all(
+        t.get("view3d_url") for t in ts) and [t["view3d_url"] for t in ts], timeout=60)
+    assert len(set(links)) == 2, links
+    assert all(requests.get(link, timeout=10).status_code == 200 for link in links), links
 
     # a named experiment gets testers of its own, beside the ones following latest
     experiment = two[0]["experiment"]
