@@ -42,6 +42,7 @@ class Tester:
         self.test_experiment, self.control_url = test_experiment, control_url
         self.limiter = RateLimiter(fps)
         self.readers = Readers()  # render only while someone reads frames (readers.py)
+        self.frame_listeners: list = []  # callables(jpeg bytes) given every frame made, e.g. a clip recorder
         self.view3d = None  # view3d.View3D when test.view3d.enabled: world 0 in MuJoCo's web viewer
         self.current = None  # reloader.Loaded now acting
         self.paused = False
@@ -235,6 +236,8 @@ class Tester:
                 jpeg = self.frames.frame(rgb, exp, self.current.epoch, self.ep_return, extra)
             if publishing:
                 self.publisher.publish_frame(jpeg)
+            for listener in self.frame_listeners:
+                listener(jpeg)
             self.frames_published += 1
             self.frame_times.append(now)
         if publishing and now >= self._next_status:

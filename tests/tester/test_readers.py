@@ -29,6 +29,8 @@ def test_a_local_reader_makes_frames_with_or_without_a_streamer(runs_dir, new_ru
         tester.publisher = publisher
         if publisher:
             publisher.on_reply = tester.streamer_said
+        clip = []
+        tester.frame_listeners.append(clip.append)
         loop = threading.Thread(target=play_then_close_env, args=(tester, stop), daemon=True)
         loop.start()
         try:
@@ -40,6 +42,7 @@ def test_a_local_reader_makes_frames_with_or_without_a_streamer(runs_dir, new_ru
                 assert tester.status()["rendering"] and tester.readers.local() == {"clip": 1}
                 wait_for(lambda: tester.frames_published >= made + 10, timeout=30, what="frames for the clip")
             assert tester.readers.local() == {} and not tester.status()["rendering"]
+            assert len(clip) >= 10 and all(jpeg[:2] == b"\xff\xd8" for jpeg in clip)  # the recorder got them
             if publisher:
                 assert len(publisher.frames) >= 10 and publisher.statuses[-1]["readers"] in (0, 1)
         finally:
