@@ -7,7 +7,8 @@ own: cross-origin isolation for its WASM threads), so the dashboard opens it in 
 
 Safe by default:
 - it listens on 127.0.0.1 (MuJoCo's viewer binds every interface by default); `bind_all` is the
-  separate, warned opt-in that a container needs (the stack publishes it on the host's 127.0.0.1 only);
+  separate, warned opt-in that a container needs (the compose stack keeps it on its own network and the
+  streamer relays it on the host's 127.0.0.1 only);
 - it is watch-only. Studio's app plugin (pause, reset, keyframes, mouse perturbation, model drops) is
   not loaded, dropped files are discarded, the sim side swallows every event that would change the
   world, and what it shows is `env.world(0)`, a copy refreshed every step: nothing a browser sends
@@ -33,7 +34,7 @@ from services.core.http import PortInUseError
 log = logging.getLogger("tester.view3d")
 LOOPBACK, ALL_INTERFACES = "127.0.0.1", "0.0.0.0"
 WATCHED_FOR_S = 0.5   # a page counts as watching this long after it last took the state
-IDLE_POLL_S = 0.1     # with no page open the viewer loop runs at 10 Hz instead of 60
+IDLE_POLL_S = 0.1     # with no page open the viewer loop runs at 10 Hz instead of `fps`
 START_TIMEOUT_S = 30.0
 
 
@@ -56,7 +57,6 @@ class View3D:
         self.fps = fps
         self.public_url: str | None = None  # set by the streamer when it relays this view (the stack)
         self.overlay = Overlay()
-        self._model_sent = None
         for attempt in range(3):  # port 0: pick a free one; another process may take it before we bind
             wanted = port or _free_port(self.host)
             ready: concurrent.futures.Future = concurrent.futures.Future()
@@ -66,8 +66,10 @@ class View3D:
             try:
                 self.viewer = ready.result(timeout=START_TIMEOUT_S)
                 break
-            except RuntimeError as e:  # mujoco's "Port N is already in use ..."
+            except RuntimeError as e:
                 self._close_handle()
+                if "already in use" not in str(e):  # mujoco's words for a taken port; anything else is a bug
+                    raise
                 if port or attempt == 2:
                     raise PortInUseError(98, f"port {wanted} on {self.host} is already in use") from None
                 log.debug("3D view: port %d was taken meanwhile (%s); another", wanted, e)
@@ -78,7 +80,6 @@ class View3D:
                         "the compose stack keeps it on the stack's own network)", self.port)
         log.info("3D view of world 0 on %s (open it in a tab of its own)", self.url)
         self.handle.sync(model, data)  # the model now: a page opened later downloads it at once
-        self._model_sent = model
 
     def _viewer_target(self, config, ready):
         """What the viewer thread runs: our viewer (bound, or the error handed back), then its loop."""
