@@ -37,6 +37,17 @@ def browser():
 
 
 @pytest.fixture
+def webgl_browser():
+    """Headless Chromium that draws WebGL on the CPU (SwiftShader), for MuJoCo's web viewer; a small
+    window, since every pixel is software-rendered."""
+    from tests.streamer.browsing import WEBGL, chromium
+
+    driver = chromium(*WEBGL, size="640,480")
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
 def runs_dir(tmp_path):
     """An empty runs/ root, as a user's working directory would have."""
     d = tmp_path / "runs"
@@ -59,3 +70,20 @@ def reach_run(tmp_path_factory):
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"training failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return (runs / "latest_train").resolve()
+
+
+@pytest.fixture
+def reach_runs(reach_run, tmp_path):
+    """A runs/ root of its own with the Reach run's config and newest checkpoint, latest_train on it."""
+    import shutil
+
+    from services.core.checkpoints import list_checkpoints
+    from services.core.experiments import update_latest_link
+
+    runs = tmp_path / "runs"
+    exp = runs / reach_run.name
+    (exp / "nn").mkdir(parents=True)
+    shutil.copy(reach_run / "config.yaml", exp)
+    shutil.copy(list_checkpoints(reach_run)[-1], exp / "nn")
+    update_latest_link(runs, exp, "train")
+    return runs

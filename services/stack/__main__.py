@@ -138,13 +138,16 @@ def up_local(a, saved) -> int:
     shared = Path(a.shared_dir)
     url = streamer_url(a.port)
     hand = [f"task.hand={a.hand}"] if getattr(a, "hand", None) else []  # else the task's (a run's testers take its own)
+    # every tester's 3D view on 127.0.0.1; the network only with its own opt-in (it has no authentication)
+    view3d = ["test.view3d.enabled=true"] + (["test.view3d.bindAll=true"]
+                                              if os.environ.get("VIEW3D_BIND") == "0.0.0.0" else [])
 
     def tester_spec(experiment: str, index: int) -> Spec:
         name = f"{'tester' if experiment == 'latest' else experiment[:50]}-{index}"
         interval = settings.load()["RELOAD_INTERVAL"]       # the remembered one, at the time it starts
         return Spec(name, [PY, "-m", "services.tester", f"task={task_of(experiment, a.task)}", *hand,
                            f"checkpoint={experiment}", f"reloadInterval={interval}", f"runsDir={shared}",
-                           f"test.streamerUrl={url}", f"test.id={name}"], group=experiment)
+                           f"test.streamerUrl={url}", f"test.id={name}", *view3d], group=experiment)
 
     streamer = [PY, "-m", "services.streamer", "--port", str(a.port)]
     if os.environ.get("STREAM_BIND") == "0.0.0.0":

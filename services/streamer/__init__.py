@@ -13,27 +13,35 @@ import secrets
 from .app import create_app
 from .hub import Hub
 from .server import DEFAULT_THREADS, PortInUseError, StreamerServer
+from .view3d_relay import Relay
 
 __all__ = ["start_in_process", "PortInUseError", "Hub", "create_app", "StreamerServer"]
 log = logging.getLogger("streamer")
 
 
 def start_in_process(port: int = 58080, bind_all: bool = False, token: str | None = None,
-                     threads: int = DEFAULT_THREADS, announce: bool = True) -> tuple[StreamerServer, Hub]:
+                     threads: int = DEFAULT_THREADS, announce: bool = True,
+                     view3d_relay=None) -> tuple[StreamerServer, Hub]:
     """Serve the dashboard from a background thread; returns (server, hub). Raises PortInUseError.
 
     bind_all: listen on 0.0.0.0 (warned) and require `Authorization: Bearer <token>` on every non-GET;
     with no token given one is generated and printed once. A token without bind_all is only forwarded to
-    testers' control URLs.
+    testers' control URLs. view3d_relay: ports to relay testers' 3D views through (view3d_relay.py).
     """
     generated = bind_all and not token
     if generated:
         token = secrets.token_urlsafe(18)
     # each viewer holds a worker thread: leave a few for the API and ingest
     hub = Hub(max_viewers=max(1, threads - 8))
-    app = create_app(hub, token=token, require_token=bind_all)
     host = "0.0.0.0" if bind_all else "127.0.0.1"
-    server = StreamerServer(app, host, port, threads=threads, on_stop=hub.close)
+    relay = Relay(view3d_relay, bind=host) if view3d_relay else None
+    app = create_app(hub, token=token, require_token=bind_all, relay=relay)
+
+    def on_stop():
+        hub.close()
+        if relay:
+            relay.close()
+    server = StreamerServer(app, host, port, threads=threads, on_stop=on_stop)
     if bind_all:
         log.warning("streamer listens on ALL interfaces (port %d): anyone who can reach this machine can "
                     "watch; control and ingest calls need the bearer token", server.port)

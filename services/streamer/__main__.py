@@ -10,6 +10,7 @@ from services.core.signals import stop_on_signals
 
 from . import PortInUseError, start_in_process
 from .server import DEFAULT_THREADS
+from .view3d_relay import parse_ports
 
 
 def main(argv=None) -> int:
@@ -22,14 +23,21 @@ def main(argv=None) -> int:
                    help="bearer token (default $POLICYCAST_TOKEN; generated and printed with --bind-all)")
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                    help=f"worker threads = most concurrent viewers + API calls (default {DEFAULT_THREADS})")
+    p.add_argument("--view3d-relay", metavar="FIRST-LAST", default=None,
+                   help="relay testers' 3D views through these ports (the compose stack: 58201-58216)")
     args = p.parse_args(argv)
     if not 1 <= args.port <= 65535:
         p.error(f"--port {args.port}: accepts 1..65535")
     if args.threads < 2:
         p.error(f"--threads {args.threads}: accepts an integer >= 2")
+    try:
+        relay = parse_ports(args.view3d_relay) if args.view3d_relay else None
+    except ValueError as e:
+        p.error(f"--view3d-relay {e}")
     setup_logging()
     try:
-        server, _hub = start_in_process(args.port, args.bind_all, args.token or None, threads=args.threads)
+        server, _hub = start_in_process(args.port, args.bind_all, args.token or None, threads=args.threads,
+                                        view3d_relay=relay)
     except PortInUseError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -6,6 +6,8 @@ ingest included, so a stranger can neither steer testers nor inject frames.
 """
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask, Response, abort, jsonify, render_template, request
 
 from services.core.auth import authorized
@@ -20,8 +22,11 @@ MAX_FRAME_BYTES = 16 * 1024 * 1024
 OPEN_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def create_app(hub: Hub, token: str | None = None, require_token: bool = False) -> Flask:
-    """`token` is forwarded to testers' control URLs; `require_token` makes every non-GET ask for it."""
+def create_app(hub: Hub, token: str | None = None, require_token: bool = False, relay=None) -> Flask:
+    """`token` is forwarded to testers' control URLs; `require_token` makes every non-GET ask for it.
+
+    `relay` (view3d_relay.Relay): testers' 3D views are reached through it (the compose stack).
+    """
     if require_token and not token:
         raise ValueError("require_token needs a token")
     app = Flask(__name__)
@@ -113,6 +118,8 @@ def create_app(hub: Hub, token: str | None = None, require_token: bool = False) 
     @app.get("/snapshot/<tester_id>")
     def snapshot(tester_id):
         ch = channel_or_404(tester_id)
+        # a reader of this tester's frames for a few seconds: each dashboard page polls with its own id
+        ch.snapshot_readers.seen(request.args.get("reader") or request.remote_addr or "-")
         jpeg = ch.jpeg if ch.online() and ch.jpeg is not None else ch.placeholder()
         return Response(jpeg, mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
 
@@ -130,13 +137,21 @@ def create_app(hub: Hub, token: str | None = None, require_token: bool = False) 
     def prometheus():
         return Response(metrics.render(registry), mimetype="text/plain; version=0.0.4; charset=utf-8")
 
+    def shown(ch) -> dict:
+        """A tester's summary, its 3D link on the relay at the host this browser reached us by."""
+        out = ch.summary()
+        port = relay.port_of(ch.id) if relay else None
+        if port is not None:
+            out["view3d_url"] = relay.url(port, urlsplit("//" + request.host).hostname)
+        return out
+
     @app.get("/api/testers")
     def testers():
-        return jsonify([c.summary() for c in hub.channels()])
+        return jsonify([shown(c) for c in hub.channels()])
 
     @app.get("/api/testers/<tester_id>")
     def tester(tester_id):
-        return jsonify(channel_or_404(tester_id).summary())
+        return jsonify(shown(channel_or_404(tester_id)))
 
     @app.delete("/api/testers/<tester_id>")
     def forget(tester_id):
@@ -145,6 +160,8 @@ def create_app(hub: Hub, token: str | None = None, require_token: bool = False) 
         if ch.online():
             raise ControlError(409, f"tester {tester_id!r} is online; only offline testers can be removed")
         hub.forget(tester_id)
+        if relay:
+            relay.forget(tester_id)
         return jsonify({"ok": True, "id": tester_id})
 
     @app.get("/api/testers/<tester_id>/checkpoints")
@@ -230,7 +247,21 @@ def create_app(hub: Hub, token: str | None = None, require_token: bool = False) 
         if url and not in_process and getattr(ch.control, "url", None) != url.rstrip("/"):
             control = RemoteControl(url, token)  # registered, or the tester came back on a new port
         ch.put_status(body, control)
-        return jsonify({"ok": True, "id": tester_id})
+        # the answer tells the tester who reads its frames (it renders only then) and, relayed, its 3D link
+        reply = {"ok": True, "id": tester_id, "readers": ch.readers()}
+        view3d = relayed_view3d(tester_id, body)
+        if view3d:
+            reply["view3d_url"] = view3d
+        return jsonify(reply)
+
+    def relayed_view3d(tester_id: str, status: dict) -> str | None:
+        """The relay's URL for the tester's viewer: at its control URL's host, on the port it reports."""
+        port, url = status.get("view3d_port"), status.get("control_url")
+        if relay is None or not isinstance(port, int) or not 0 < port < 65536 or not isinstance(url, str):
+            return None
+        host = urlsplit(url).hostname
+        relay_port = relay.route(tester_id, host, port) if host else None
+        return relay.url(relay_port) if relay_port else None
 
     @app.post("/ingest/<tester_id>/frame")
     def ingest_frame(tester_id):
@@ -240,7 +271,8 @@ def create_app(hub: Hub, token: str | None = None, require_token: bool = False) 
         jpeg = request.get_data(cache=False)
         if not jpeg.startswith(b"\xff\xd8"):
             raise ControlError(400, "body is not a JPEG image", "body")
-        ingest_channel(tester_id).put_frame(jpeg)
-        return jsonify({"ok": True})
+        ch = ingest_channel(tester_id)
+        ch.put_frame(jpeg)
+        return jsonify({"ok": True, "readers": ch.readers()})
 
     return app

@@ -13,6 +13,7 @@ import time
 from collections import deque
 
 from .placeholder import placeholder_jpeg
+from .readers import SnapshotReaders
 
 OFFLINE_AFTER_S = 5.0  # no status and no frame for this long: the tester shows as offline
 KEEPALIVE_S = 1.0  # a viewer re-sends its frame this often when nothing new arrives (detects gone viewers)
@@ -32,6 +33,7 @@ class Channel:
         self.last_seen = time.monotonic()
         self.frames_in = self.frames_out = self.frames_dropped = 0
         self.viewers = 0
+        self.snapshot_readers = SnapshotReaders()
         self._arrivals: deque[float] = deque(maxlen=50)
         self._placeholder: bytes | None = None
 
@@ -54,8 +56,16 @@ class Channel:
             self.cond.notify_all()  # a viewer showing the offline placeholder resumes now
 
     # --- viewer side ------------------------------------------------------------------------
+    def readers(self) -> int:
+        """Who reads this tester's frames now (told to the tester: it renders only while someone does)."""
+        return self.viewers + self.snapshot_readers.count()
+
     def online(self) -> bool:
         return time.monotonic() - self.last_seen < OFFLINE_AFTER_S
+
+    def idle(self) -> bool:
+        """The tester said it renders nothing (no reader): its newest frame shows the past."""
+        return self.status.get("rendering") is False
 
     def next_frame(self, after_seq: int, stop: threading.Event) -> tuple[int, bytes | None]:
         """Block until a frame newer than `after_seq` exists (or KEEPALIVE_S passes); newest wins.
@@ -117,6 +127,9 @@ class Channel:
             "last_seen_seconds": round(time.monotonic() - self.last_seen, 2),
             "has_control": self.control is not None,
             "viewers": self.viewers,
+            "readers": self.readers(),
+            "rendering": s.get("rendering"),
+            "view3d_url": s.get("view3d_url"),
             "frames_received": self.frames_in,
             "frames_served": self.frames_out,
             "frames_dropped": self.frames_dropped,
@@ -126,17 +139,29 @@ class Channel:
 
 
 class LocalPublisher:
-    """What an in-process tester holds (config=test_stream): the ingest API as two method calls."""
+    """What an in-process tester holds (config=test_stream): the ingest API as two method calls.
+
+    `on_reply` (set by the tester) gets what the HTTP ingest would answer: `{"readers": N}`.
+    """
 
     def __init__(self, hub: "Hub", tester_id: str, control):
         self._hub, self.tester_id, self._control = hub, tester_id, control
+        self.on_reply = None
         hub.channel(tester_id, create=True).control = control
 
     def publish_status(self, status: dict) -> None:
-        self._hub.channel(self.tester_id, create=True).put_status(status, self._control)
+        ch = self._hub.channel(self.tester_id, create=True)
+        ch.put_status(status, self._control)
+        self._reply(ch)
 
     def publish_frame(self, jpeg: bytes) -> None:
-        self._hub.channel(self.tester_id, create=True).put_frame(bytes(jpeg))
+        ch = self._hub.channel(self.tester_id, create=True)
+        ch.put_frame(bytes(jpeg))
+        self._reply(ch)
+
+    def _reply(self, ch: Channel) -> None:
+        if self.on_reply is not None:
+            self.on_reply({"readers": ch.readers()})
 
 
 class Hub:

@@ -1,10 +1,15 @@
 """MJPEG viewer generators: multipart/x-mixed-replace parts built around the tester's own bytes."""
 from __future__ import annotations
 
+import time
+
 from .hub import KEEPALIVE_S, Channel, Hub
 
 BOUNDARY = "frame"
 MIMETYPE = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
+# A tester with no reader renders nothing (render on demand); a new viewer makes it start. Its newest
+# frame is then old, so the viewer waits this long at most for a fresh one before being shown the old one.
+WAKE_S = 3.0
 
 
 def part(jpeg: bytes, seq: int) -> bytes:
@@ -41,11 +46,14 @@ def stream_channel(hub: Hub, channel: Channel):
     with channel.cond:
         channel.viewers += 1
     try:
-        seq = 0
+        seq, fresh = _waking(channel)
         while not hub.stopping.is_set():
-            seq, jpeg = channel.next_frame(seq, hub.stopping)
+            new, jpeg = channel.next_frame(seq, hub.stopping)
             if hub.stopping.is_set():
                 return
+            if not fresh(new):
+                continue
+            seq = new
             yield part(jpeg if jpeg is not None else hub.waiting_jpeg(), seq)
     finally:
         with channel.cond:
@@ -66,18 +74,37 @@ def stream_first(hub: Hub):
                 pick = hub.first_online() or channel or hub.first()
                 if pick is not channel:
                     _move_viewer(hub, channel, pick)
-                    channel, seq = pick, 0
+                    channel = pick
+                    seq, fresh = _waking(channel) if channel else (0, None)
             if channel is None:
                 yield part(hub.waiting_jpeg(), 0)
                 hub.stopping.wait(KEEPALIVE_S)
                 continue
-            seq, jpeg = channel.next_frame(seq, hub.stopping)
+            new, jpeg = channel.next_frame(seq, hub.stopping)
             if hub.stopping.is_set():
                 return
+            if not fresh(new):
+                continue
+            seq = new
             yield part(jpeg if jpeg is not None else hub.waiting_jpeg(), seq)
     finally:
         _move_viewer(hub, channel, None)
         hub.count_idle_viewer(-1)
+
+
+def _waking(channel: Channel):
+    """(the sequence a new viewer starts after, fresh(seq) -> whether to send what next_frame gave).
+
+    An idle tester's newest frame shows the past: the viewer starts after it and is sent nothing until a
+    fresh one comes (the tester learns of the new reader and renders), or WAKE_S pass, or it goes offline.
+    """
+    with channel.cond:
+        start = channel.seq if channel.idle() and channel.jpeg is not None else 0
+    until = time.monotonic() + WAKE_S
+
+    def fresh(seq: int) -> bool:
+        return not start or seq != start or not channel.online() or time.monotonic() >= until
+    return start, fresh
 
 
 def _move_viewer(hub: Hub, old: Channel | None, new: Channel | None) -> None:

@@ -127,6 +127,8 @@ def build(cfg, hub=None) -> Service:
                     render={"width": r.width, "height": r.height, "camera": r.camera, "tile": r.tile},
                     deterministic=bool(t.deterministic), realtime=bool(t.realtime), test_experiment=test_exp,
                     evaluation=Evaluation(t.eval.episodes, t.eval.seed, env.num_envs) if t.eval.episodes else None)
+    if t.view3d.enabled:
+        tester.view3d = _view3d(env, t.view3d, tester_id)
     # Off loopback the control API is reachable by others: control calls then need the token.
     token = stream_token(cfg) if t.control.bind not in ("127.0.0.1", "localhost") else None
     if t.control.bind not in ("127.0.0.1", "localhost") and not token:
@@ -139,8 +141,24 @@ def build(cfg, hub=None) -> Service:
     elif t.streamerUrl:
         tester.publisher = HttpPublisher(t.streamerUrl, tester_id, token=stream_token(cfg))
         log.info("frames -> %s", t.streamerUrl)
+    if tester.publisher is not None:  # its answers say how many read our frames (render on demand)
+        tester.publisher.on_reply = tester.streamer_said
     reloader.start()
     return Service(tester, control, reloader)
+
+
+def _view3d(env, v, tester_id: str):
+    """World 0 in MuJoCo's web viewer; a busy port is one line naming the key."""
+    from services.core.config import ConfigError
+    from services.core.http import PortInUseError
+
+    from .view3d import View3D
+
+    try:
+        return View3D(*env.world(0), port=int(v.port), bind_all=bool(v.bindAll), fps=float(v.fps),
+                      title=f"policycast {tester_id}")
+    except PortInUseError as e:
+        raise ConfigError(f"test.view3d.port={v.port}: {e.strerror}") from None
 
 
 def _test_experiment(out_dir: Path, cfg, create_experiment):

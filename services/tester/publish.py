@@ -3,6 +3,7 @@
 `publish_frame` / `publish_status` only drop the newest item into a one-slot mailbox; a background
 thread posts it with one requests.Session. A slow or absent streamer costs dropped frames, never a
 stall. Errors are logged once (and once more when the streamer is back), and retried on the next item.
+The streamer's JSON answer (`{"readers": N, ...}`) goes to `on_reply`, on the publisher's thread.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class HttpPublisher:
         self.failing = False
         self.sent_frames = 0
         self.stopping = False
+        self.on_reply = None  # callable(dict): the streamer's answer to each post (the tester's readers)
         self.thread = threading.Thread(target=self._run, name="publisher", daemon=True)
         self.thread.start()
 
@@ -77,4 +79,11 @@ class HttpPublisher:
         if self.failing:
             log.info("streamer reachable again at %s", self.base)
         self.failing = False
+        if self.on_reply is not None:
+            try:
+                reply = r.json()
+            except ValueError:
+                reply = None  # an older streamer answering something else: nothing to learn
+            if isinstance(reply, dict):
+                self.on_reply(reply)
         return True

@@ -19,10 +19,15 @@ from .evalrec import EpisodeStats, EvalRecorder, eval_dir_for
 from .evaluation import Evaluation
 from .frames import FrameMaker, RateLimiter
 from .policy import act
+from .readers import Readers
 from .training import TrainingProgress
 
 log = logging.getLogger("tester")
 STATUS_PERIOD_S = 1.0
+# Not rendering: the status goes 4x as often, since its answer is how a new viewer's arrival is learnt
+# (readers.py): frames then flow within a fraction of a second.
+IDLE_STATUS_PERIOD_S = 0.25
+FPS_STALE_S = 2.0  # no frame for this long: the status says 0 fps (nobody reads, so nothing is rendered)
 
 
 class Tester:
@@ -36,6 +41,9 @@ class Tester:
         self.deterministic, self.realtime = deterministic, realtime
         self.test_experiment, self.control_url = test_experiment, control_url
         self.limiter = RateLimiter(fps)
+        self.readers = Readers()  # render only while someone reads frames (readers.py)
+        self.frame_listeners: list = []  # callables(jpeg bytes) given every frame made, e.g. a clip recorder
+        self.view3d = None  # view3d.View3D when test.view3d.enabled: world 0 in MuJoCo's web viewer
         self.current = None  # reloader.Loaded now acting
         self.paused = False
         self.recorder = EvalRecorder(None)
@@ -61,6 +69,8 @@ class Tester:
         cur, r, ck = self.current, self.reloader, self.per_ckpt
         times = list(self.frame_times)
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+        if times and time.monotonic() - times[-1] > FPS_STALE_S:
+            fps = 0.0
         exp = (cur.experiment if cur else None) or r.experiment
         due = r.due_in() if cur is not None else None
         return {
@@ -79,7 +89,17 @@ class Tester:
             "state": "waiting" if cur is None else "paused" if self.paused else
                      "evaluated" if self.evaluation and self.evaluation.complete else "running",
             "control_url": self.control_url,
+            "readers": self.readers.count(), "rendering": self.readers.wanted(self.publisher is not None),
+            "view3d_url": self.view3d.url if self.view3d else None,
+            "view3d_port": self.view3d.port if self.view3d else None,
         }
+
+    def streamer_said(self, reply: dict) -> None:
+        """The streamer's answer to a status or frame: how many read our frames, where our 3D view is."""
+        if isinstance(reply.get("readers"), int):
+            self.readers.set_remote(reply["readers"])
+        if self.view3d is not None and "view3d_url" in reply:
+            self.view3d.public_url = reply["view3d_url"]
 
     def reload_now(self) -> dict:
         self.reloader.reload_now()
@@ -206,10 +226,12 @@ class Tester:
                      row["eval_s"])
 
     def publish(self) -> None:
-        if self.publisher is None:
-            return
+        if self.view3d is not None:
+            self.view3d.publish(self)
         now = time.monotonic()
-        if self.frames is not None and self.limiter.due(now):
+        publishing = self.publisher is not None
+        rendering = self.readers.wanted(publishing)
+        if self.frames is not None and rendering and self.limiter.due(now):
             if self.current is None:
                 jpeg = self.frames.waiting(self.reloader.experiment and self.reloader.experiment.name,
                                            self.reloader.last_error or "")
@@ -218,11 +240,14 @@ class Tester:
                 extra = "PAUSED" if self.paused else ""
                 exp = self.current.experiment.name if self.current.experiment else ""
                 jpeg = self.frames.frame(rgb, exp, self.current.epoch, self.ep_return, extra)
-            self.publisher.publish_frame(jpeg)
+            if publishing:
+                self.publisher.publish_frame(jpeg)
+            for listener in self.frame_listeners:
+                listener(jpeg)
             self.frames_published += 1
             self.frame_times.append(now)
-        if now >= self._next_status:
-            self._next_status = now + STATUS_PERIOD_S
+        if publishing and now >= self._next_status:
+            self._next_status = now + (STATUS_PERIOD_S if rendering else IDLE_STATUS_PERIOD_S)
             self.publisher.publish_status(self.status())
 
     def pace(self) -> None:
@@ -245,3 +270,5 @@ class Tester:
 
     def close(self) -> None:
         self.recorder.close()
+        if self.view3d is not None:
+            self.view3d.close()

@@ -50,6 +50,7 @@ def test_sync_source_unreachable_then_back(tmp_path, reach_run):
     service = build(config_for(dst, "checkpoint=latest", "numEnvs=1", "reloadInterval=0.5", "test.id=mirror",
                                "test.render.width=160", "test.render.height=120"), hub)
     tester, stop = service.tester, threading.Event()
+    tester.readers.add("test")  # we read its frames: a tester renders only for readers
     loop = threading.Thread(target=play_then_close_env, args=(tester, stop), daemon=True)
     loop.start()
     try:

@@ -1,6 +1,8 @@
 """The stack's end-to-end flow, driven through `make` exactly as a user would, for either runtime."""
 import os
+import random
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -12,6 +14,7 @@ import requests
 
 from services.streamer.mjpeg import read_parts
 from services.tester.frames import frame_comment
+from tests.view3d_client import WireViewer
 from tests.waiting import free_port  # noqa: F401 (re-exported for this area)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,6 +159,7 @@ def e2e_flow(stack: Stack, shared_checkpoints):
     # now each checkpoint is kept a minute: what the frames show stays put while we look
     time.sleep(1.5)  # statuses reach the streamer every second
     check_live_frames(stack, shared_checkpoints)
+    check_3d_view(stack)
 
     done = stack.make("testers", "EXPERIMENT=latest", "N=2", timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -165,6 +169,11 @@ def e2e_flow(stack: Stack, shared_checkpoints):
                lambda: (ts := stack.online()) and len(ts) == 2 and all(t["reload_interval"] == 60 for t in ts),
                timeout=60)
     assert len({t["id"] for t in two}) == 2
+    # each replica has a 3D view of its own that opens from here
+    links = stack.wait("both testers' 3D links", lambda: (ts := stack.online()) and len(ts) == 2 and all(
+        t.get("view3d_url") for t in ts) and [t["view3d_url"] for t in ts], timeout=60)
+    assert len(set(links)) == 2, links
+    assert all(requests.get(link, timeout=10).status_code == 200 for link in links), links
 
     # a named experiment gets testers of its own, beside the ones following latest
     experiment = two[0]["experiment"]
@@ -176,6 +185,32 @@ def e2e_flow(stack: Stack, shared_checkpoints):
                            t["id"].startswith(experiment) and t["experiment"] == experiment for t in ts) and ts)
     named = [t for t in three if t["id"].startswith(experiment)]
     assert len(named) == 1 and named[0]["experiment"] == experiment
+
+
+def free_range(n: int) -> str:
+    """FIRST-LAST of n consecutive ports free on 127.0.0.1 now (the stack's 3D relay, VIEW3D_PORTS)."""
+    for _ in range(200):
+        first = random.randrange(30000, 60000)
+        try:
+            held = [socket.create_server(("127.0.0.1", p)) for p in range(first, first + n)]
+        except OSError:
+            continue
+        for sock in held:
+            sock.close()
+        return f"{first}-{first + n - 1}"
+    raise RuntimeError(f"no {n} consecutive free ports")
+
+
+def check_3d_view(stack: Stack):
+    """The tester's 3D link opens from this machine, on 127.0.0.1 (the streamer's relay in compose, the
+    tester itself in the local runtime): MuJoCo's viewer page, and the world streams to a page."""
+    tester = stack.wait("the tester's 3D link", lambda: (ts := stack.online()) and ts[0].get("view3d_url") and ts[0])
+    url = tester["view3d_url"]
+    assert url.startswith("http://127.0.0.1:"), url
+    page = requests.get(url, timeout=10)
+    assert page.status_code == 200 and "MuJoCo" in page.text, (page.status_code, page.text[:200])
+    with WireViewer(url) as viewer:
+        stack.wait("the world streaming to a 3D page", lambda: viewer.payloads >= 30, timeout=60)
 
 
 def check_live_frames(stack: Stack, shared_checkpoints, seconds=3.0):

@@ -129,3 +129,21 @@ def test_experiment_testers_are_the_tester_service_with_that_experiment(tmp_path
     assert args[2] == "task=Reach" and "checkpoint=Reach_train_20261125_205530" in args
     assert "test.id=Reach_train_20261125_205530-localhost" in args
     assert swarm.service_name("Reach_train_20261125_205530") == "tester-reach-train-20261125-205530"
+
+
+def test_3d_views_are_relayed_on_127_0_0_1_unless_their_own_opt_in(tmp_path):
+    """Testers publish nothing; the streamer relays their 3D views on a port range, 1:1, on the host's
+    127.0.0.1 — also when the dashboard is opened to the network (STREAM_BIND), since the viewer has no
+    authentication: only VIEW3D_BIND=0.0.0.0 opens them."""
+    def relay_ports(services):
+        return [(p["host_ip"], int(p["published"]), p["target"]) for p in services["streamer"]["ports"]
+                if p["target"] != 58080]
+
+    plain = compose_config(tmp_path, STREAM_BIND="0.0.0.0")
+    assert plain["tester"].get("ports") is None
+    assert "test.view3d.enabled=true" in plain["tester"]["command"]
+    assert relay_ports(plain) == [("127.0.0.1", p, p) for p in range(58201, 58217)]
+    assert plain["streamer"]["command"][-2:] == ["--view3d-relay", "58201-58216"]
+    opened = compose_config(tmp_path, VIEW3D_BIND="0.0.0.0", VIEW3D_PORTS="40001-40002")
+    assert relay_ports(opened) == [("0.0.0.0", 40001, 40001), ("0.0.0.0", 40002, 40002)]
+    assert opened["streamer"]["command"][-2:] == ["--view3d-relay", "40001-40002"]

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from .e2e import ROOT, Stack, docker, e2e_flow, require_engine, volume_checkpoints, volume_files
+from .e2e import ROOT, Stack, docker, e2e_flow, free_range, require_engine, volume_checkpoints, volume_files
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -45,7 +45,7 @@ def kill_a_tester_and_see_it_return(stack, project):
 def test_make_up_docker_end_to_end(tmp_path):
     require_engine()
     project = f"policycast-e2e-{os.getpid()}"
-    stack = Stack(tmp_path, RUNTIME="docker", COMPOSE_PROJECT_NAME=project)
+    stack = Stack(tmp_path, RUNTIME="docker", COMPOSE_PROJECT_NAME=project, VIEW3D_PORTS=free_range(4))
     try:
         up = stack.start_up()
         assert up.wait(1200) == 0, stack.log.read_text()[-4000:]

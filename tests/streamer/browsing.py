@@ -7,13 +7,17 @@ import pytest
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
-def chromium():
+# WebGL without a GPU (MuJoCo's web viewer draws with it): ANGLE on SwiftShader, Chromium's CPU renderer.
+WEBGL = ("--use-angle=swiftshader", "--enable-unsafe-swiftshader")
+
+
+def chromium(*extra, size="1280,1000"):
     webdriver = pytest.importorskip("selenium.webdriver")
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
         pytest.skip("needs Debian chromium + chromium-driver (scripts/install-system-deps.sh)")
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={size}", *extra):
         opts.add_argument(arg)
     opts.page_load_strategy = "eager"  # an MJPEG <img> never finishes loading
     driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))

@@ -47,6 +47,7 @@ def test_a_checkpoint_landing_mid_episode_swaps_weights_and_the_episode_goes_on(
     hub = Hub()
     service = build(cfg, hub)
     tester = service.tester
+    tester.readers.add("test")  # we read its frames: a tester renders only for readers
     caplog.set_level(logging.INFO, logger="tester.reload")
     steps = record_steps(tester)
     stop = threading.Event()

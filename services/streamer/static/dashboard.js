@@ -3,6 +3,9 @@
 // Browsers open at most 6 HTTP/1.1 connections per host and every MJPEG <img> keeps one: the first
 // tiles stream (3), later ones show snapshots refreshed twice a second, so the page never starves itself.
 const MAX_STREAMS = 3;  // leaves room for a tester page in another tab
+// Snapshot tiles say who polls (?reader=): the streamer counts each page as one reader of the tester,
+// and a tester renders frames only while it has readers.
+const READER = Math.random().toString(36).slice(2);
 const grid = document.getElementById("grid");
 const tiles = new Map();
 
@@ -19,15 +22,26 @@ function makeTile(t) {
     img.src = src;
     keepStreaming(img, src);
   } else {
-    const refresh = () => { img.src = "/snapshot/" + encodeURIComponent(t.id) + "?t=" + Date.now(); };
+    const refresh = () => {
+      img.src = "/snapshot/" + encodeURIComponent(t.id) + "?reader=" + READER + "&t=" + Date.now();
+    };
     refresh();
     a.dataset.timer = setInterval(refresh, 500);
   }
   const meta = document.createElement("dl");
   meta.className = "meta";
-  a.append(img, meta);
+  const view3d = document.createElement("button");
+  view3d.className = "view3d hidden";
+  view3d.textContent = "3D view ↗";
+  view3d.title = "world 0 live in 3D (MuJoCo's web viewer), in a tab of its own";
+  view3d.addEventListener("click", (ev) => {  // inside the tile's link: open the viewer, not the page
+    ev.preventDefault();
+    ev.stopPropagation();
+    if (view3d.dataset.url) window.open(view3d.dataset.url, "_blank", "noopener");
+  });
+  a.append(img, view3d, meta);
   grid.append(a);
-  return { a, meta };
+  return { a, meta, view3d };
 }
 
 function fillMeta(tile, t) {
@@ -47,6 +61,10 @@ function fillMeta(tile, t) {
     tile.meta.append(dt, dd);
   }
   tile.a.classList.toggle("offline", !t.online);
+  // MuJoCo's viewer page wants an origin of its own (its WASM threads need cross-origin isolation):
+  // it opens in a new tab rather than inside this page.
+  tile.view3d.dataset.url = t.view3d_url || "";
+  tile.view3d.classList.toggle("hidden", !t.view3d_url || !t.online);
   if (!t.online) {
     const forget = document.createElement("button");
     forget.className = "forget";

@@ -22,6 +22,8 @@ function show(s) {
   $("fps").textContent = fmt(s.fps, 1);
   $("viewers").textContent = fmt(s.viewers);
   $("training").textContent = trainingText(s.training);
+  if (s.view3d_url) $("view3d").href = s.view3d_url;
+  $("view3d").classList.toggle("hidden", !s.view3d_url || !s.online);
   drawTerms(s.reward_terms);
 }
 
