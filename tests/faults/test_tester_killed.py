@@ -16,7 +16,8 @@ def eval_lines(path):
     assert not text or text.endswith("\n"), f"torn last line: {text[-200:]!r}"
     rows = [json.loads(line) for line in text.splitlines()]
     for row in rows:
-        assert set(row) == {"checkpoint", "epoch", "return", "length", "success"}, row
+        assert {"checkpoint", "epoch", "return", "length", "success"} <= set(row), row
+        assert set(row) <= {"checkpoint", "epoch", "return", "length", "success", "reward_terms", "spans_reload"}, row
     return rows
 
 
