@@ -68,22 +68,32 @@ def main() -> int:
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load {_load()}; {a.task}: {a.minutes:g} min "
           f"of training per seed, {a.num_envs} envs, device={a.device}, backend={a.backend}; "
           f"{a.episodes} seeded eval episodes per checkpoint (seed {EVAL_SEED}, CPU); out: {out}", flush=True)
-    rows = []
+    rows: list[dict] = []
     for seed in seeds:
-        rows += run_seed(a, seed, out / f"seed{seed}")
+        run_seed(a, seed, out / f"seed{seed}", rows, lambda: save(out, rows, a))
     print(f"load at the end: {_load()}", flush=True)
     if not rows:
         print("no checkpoint was evaluated", file=sys.stderr)
         return 1
-    terms = sorted({k for r in rows for k in (r["reward_terms"] or {})})
-    write_csv(out / "curve.csv", rows, terms)
-    print_table(rows, terms)
-    plot(out / "curve.png", rows, a)
+    save(out, rows, a)
+    print_table(rows, _terms(rows))
     print(f"\n{out / 'curve.csv'}\n{out / 'curve.png'}")
     return 0
 
 
-def run_seed(a, seed: int, work: Path) -> list[dict]:
+def save(out: Path, rows: list[dict], a) -> None:
+    """The CSV and the plot so far: rewritten as points arrive, so a long run cut short keeps its curve."""
+    if rows:
+        write_csv(out / "curve.csv", rows, _terms(rows))
+        plot(out / "curve.png", rows, a)
+
+
+def _terms(rows: list[dict]) -> list[str]:
+    return sorted({k for r in rows for k in (r["reward_terms"] or {})})
+
+
+def run_seed(a, seed: int, work: Path, rows: list[dict], on_points) -> None:
+    """Train one seed for --minutes beside a seeded evaluator; its points are appended to rows as they land."""
     runs = work / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     log = open(work / "processes.log", "w")
@@ -96,7 +106,6 @@ def run_seed(a, seed: int, work: Path) -> list[dict]:
          # the CPU the training needs; the curve's points are the periodic checkpoints and the final one
          "train.params.config.save_best_after=1000000000"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     evaluator = None
-    rows: list[dict] = []
     try:
         experiment = _wait(lambda: (runs / "latest_train").is_dir() and (runs / "latest_train").resolve(),
                            START_TIMEOUT_S, trainer, "the trainer's experiment")
@@ -109,7 +118,9 @@ def run_seed(a, seed: int, work: Path) -> list[dict]:
         evaluations = experiment / "eval" / "evaluations.jsonl"
         deadline = time.monotonic() + 60 * a.minutes
         while time.monotonic() < deadline and trainer.poll() is None:
-            rows += _new_rows(evaluations, rows, seed, started)
+            if new := _new_rows(evaluations, rows, seed, started):
+                rows += new
+                on_points()
             time.sleep(1)
         if trainer.poll() is not None:
             raise SystemExit(f"seed {seed}: the trainer exited early ({trainer.returncode}); see {log.name}")
@@ -135,7 +146,6 @@ def run_seed(a, seed: int, work: Path) -> list[dict]:
                 except subprocess.TimeoutExpired:
                     proc.kill()
         log.close()
-    return rows
 
 
 def _new_rows(evaluations: Path, seen: list[dict], seed: int, started: float) -> list[dict]:
