@@ -8,7 +8,9 @@ rl_games writes with a plain `torch.save` to the final name (a reader can see ha
 A full disk (the checkpoint, a TensorBoard summary or the log all live in the experiment) stops
 training with one log line and exit code 1 instead of tracebacks from rl_games and TensorBoard's
 writer thread: nothing more can be saved until space is freed, and every checkpoint saved before is
-whole (saves are atomic), so the user frees space and resumes with `checkpoint=latest`.
+whole (saves are atomic), so the user frees space and resumes with `checkpoint=latest`. TensorBoard's
+writer thread often meets the full disk first; its queue then fills and the main thread would block on
+it for ever, so that thread's error is raised in the main thread (a signal wakes it).
 """
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ import errno
 import io
 import logging
 import math
+import os
 import re
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -94,40 +98,48 @@ def disk_full(exc: BaseException | None) -> OSError | None:
 @contextlib.contextmanager
 def patched_checkpoint_io():
     """Every rl_games save is atomic and weights_only-clean; every load is weights_only=True; a full
-    disk ends the run with one line and SystemExit(1) (see the module doc)."""
+    disk ends the run with one line and exit code 1 (see the module doc)."""
     saved = torch_ext.save_checkpoint, torch_ext.load_checkpoint, threading.excepthook
     torch_ext.save_checkpoint, torch_ext.load_checkpoint = save_checkpoint, load
-    threading.excepthook = _disk_full_is_reported_once(threading.excepthook)
+    threading.excepthook = _disk_full_in_a_thread_stops_training(threading.excepthook)
+    previous = signal.signal(THREAD_DISK_FULL, _raise_thread_disk_full)
     try:
         yield
     except BaseException as e:
         full = disk_full(e)
         if full is None:
             raise
-        logging.raiseExceptions = False  # the log file is on that disk too: no traceback per log line
-        sys.unraisablehook = _ignore_disk_full(sys.unraisablehook)  # nor from writers flushing at exit
         where = f"writing {full.filename}" if full.filename else "writing to the experiment"
         log.error("disk full %s (%s): training stopped; every checkpoint saved before is intact. Free some "
                   "space, then resume with checkpoint=latest", where, full.strerror)
-        raise SystemExit(1) from None
+        logging.shutdown()
+        sys.stdout.flush()
+        # Not SystemExit: TensorBoard's exit handler would block on its dead writer's full queue. Nothing
+        # is lost: the failed save has cleaned up after itself, and every earlier file is whole.
+        os._exit(1)
     finally:
         torch_ext.save_checkpoint, torch_ext.load_checkpoint, threading.excepthook = saved
+        signal.signal(THREAD_DISK_FULL, previous)
 
 
-def _ignore_disk_full(hook):
-    def unraisablehook(args):
-        if disk_full(args.exc_value) is None:
-            hook(args)
-    return unraisablehook
+THREAD_DISK_FULL = signal.SIGUSR2
+_thread_disk_full: list[OSError] = []
 
 
-def _disk_full_is_reported_once(hook):
-    """TensorBoard's writer thread dies with the same OSError the main thread then meets: print nothing
-    for it, the main thread says it in one line."""
+def _raise_thread_disk_full(signum, frame):
+    raise _thread_disk_full[0]
+
+
+def _disk_full_in_a_thread_stops_training(hook):
+    """A writer thread that died of the full disk prints nothing: the main thread gets its error (woken
+    by a signal even while blocked on that writer's queue) and says it in one line."""
     def excepthook(args):
-        if args.exc_value is not None and disk_full(args.exc_value) is not None:
-            return
-        hook(args)
+        full = disk_full(args.exc_value) if args.exc_value is not None else None
+        if full is None:
+            return hook(args)
+        if not _thread_disk_full:
+            _thread_disk_full.append(full)
+            signal.pthread_kill(threading.main_thread().ident, THREAD_DISK_FULL)
     return excepthook
 
 

@@ -133,6 +133,10 @@ class Stack:
                     break
         return frames
 
+    def stream_images(self, seconds=2.0):
+        """The frames GET /stream delivers over `seconds`, decoded (BGR arrays)."""
+        return [cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR) for _, jpeg in self.stream_frames(seconds)]
+
 
 def e2e_flow(stack: Stack, shared_checkpoints):
     """The stack working end to end: checkpoints reach the shared runs, a tester reloads twice, /stream has

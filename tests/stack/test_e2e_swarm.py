@@ -53,7 +53,7 @@ def test_make_deploy_on_a_single_node_swarm(tmp_path, single_node_swarm):
         first = stack.wait("a tile on a real checkpoint that reloaded", lambda: [
             t for t in stack.online() if t.get("checkpoint") and t.get("reloads", 0) >= 1])
         assert first[0]["checkpoint"].startswith("Reach_train_")
-        images = stack.jpeg_frames(2)
+        images = stack.stream_images(2)
         assert len(images) >= 2 and all(im.std() > 0 for im in images), "no frames on /stream"
 
         # the token is a Swarm secret: in no service's environment, and still required by the streamer

@@ -77,7 +77,7 @@ def test_a_tester_on_a_second_node_plays_checkpoints_trained_on_the_first(tmp_pa
         # the tile is that container (testers are named after their container's hostname)
         assert playing[0]["id"] == f"tester-{on_node2[0][:12]}"
         assert playing[0]["checkpoint"].startswith("Reach_train_")
-        images = stack.jpeg_frames(2)
+        images = stack.stream_images(2)
         assert len(images) >= 2 and all(im.std() > 0 for im in images), "no frames from the second node"
 
         done = stack.make("undeploy", timeout=300)
