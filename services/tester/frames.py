@@ -79,6 +79,10 @@ class FrameMaker:
             self._waiting = (lines, with_comment(self.encode(img), f"state=waiting experiment={experiment or ''}"))
         return self._waiting[1]
 
+    def annotate(self, img: np.ndarray, lines: list[str]) -> None:
+        """Draw `lines` top left on `img` (in place), as the stream's overlay looks: clips use it too."""
+        self._text_block(img, lines)
+
     def _text_block(self, img, lines) -> None:
         scale = max(0.4, img.shape[1] / 1280)
         step = int(28 * scale / 0.5)
