@@ -35,7 +35,7 @@ def complete_clips(folder: Path) -> list[dict]:
         assert meta["name"] == video.name
         assert len(decoded(video)) == meta["frames"] > 1, video
         metas.append(meta)
-    return metas
+    return sorted(metas, key=lambda m: (m["epoch"], m.get("episode") or 0))
 
 
 def test_thinning_keeps_the_first_and_the_newest_and_spreads_the_rest():
