@@ -124,6 +124,7 @@ class ClipRecorder:
         self.t = 0  # control steps into the recorded episode
         self.ret, self.success, self.small = 0.0, False, []
         self.episodes = 0  # world 0's episodes started while recording every episode (file numbering)
+        self.written = 0  # clips written by this tester (before thinning)
         self.failing = False
 
     # --- the tester's loop --------------------------------------------------------------------------
@@ -245,6 +246,7 @@ class ClipRecorder:
         if self.every == "episode":
             meta["episode"] = self.episodes
         write_text_atomic(path.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
+        self.written += 1
         log.info("clip %s: epoch %s, return %.2f, %s, %d frames", path.name, cur.epoch, meta["return"],
                  "success" if meta["success"] else "no success", video.frames)
         if self.tensorboard and self.writer is not None and self.small:

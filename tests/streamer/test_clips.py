@@ -122,11 +122,12 @@ def test_the_tester_page_timeline_plays_seeks_and_compares_two_clips(two_clips, 
     # the newer one beside it: both play, and the eval chart highlights both epochs
     click(browser, f'#timeline .clip[data-epoch="{new}"] .vs', "compare with the new epoch's clip")
     until(browser, lambda d: video("clip-b")["t"] > 0.3, what="clip B playing")
-    assert video("clip-b")["src"].endswith(f"epoch_{new}.mp4") and video("clip-a")["src"].endswith(f"epoch_{old}.mp4")
-    selected = [c.get_attribute("data-epoch") for c in browser.find_elements(By.CSS_SELECTOR, "#timeline .clip.selected")]
-    assert selected == [str(old), str(new)]
-    until(browser, lambda d: sorted(e.get_attribute("data-epoch") for e in
-                                    d.find_elements(By.CSS_SELECTOR, "#eval-chart .dot.highlight")) == sorted([str(old), str(new)]),
+    assert video("clip-b")["src"].endswith(f"epoch_{new}.mp4")
+    assert video("clip-a")["src"].endswith(f"epoch_{old}.mp4")
+    def epochs(selector):
+        return sorted(int(e.get_attribute("data-epoch")) for e in browser.find_elements(By.CSS_SELECTOR, selector))
+    assert epochs("#timeline .clip.selected") == [old, new]
+    until(browser, lambda d: epochs("#eval-chart .dot.highlight") == [old, new],
           what="the eval chart highlighting the two epochs")
     assert "epoch " + str(new) in browser.find_element(By.ID, "clip-b-label").text
 

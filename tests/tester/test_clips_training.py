@@ -60,7 +60,8 @@ def test_training_with_a_tester_in_the_loop_leaves_a_clip_per_loaded_checkpoint(
     clips = complete_clips(folder)  # each decodes whole, frame count as its sidecar says
     kept = sorted(c["epoch"] for c in clips)
     assert kept == [loaded[0], 14], (kept, loaded)  # keep=2 of >= 3: the first and the newest
-    rows = {json.loads(line)["epoch"]: json.loads(line) for line in (exp / "eval" / "evaluations.jsonl").read_text().splitlines()}
+    lines = (exp / "eval" / "evaluations.jsonl").read_text().splitlines()
+    rows = {row["epoch"]: row for row in map(json.loads, lines)}
     for c in clips:  # the recorded episode is the evaluated one: its figures are the row's
         assert c["length"] == EPISODE and c["frames"] == EPISODE // 2 and c["tester"] == "loop"
         assert c["return"] == pytest.approx(rows[c["epoch"]]["mean_return"], abs=1e-4)
