@@ -46,9 +46,12 @@ def blueprint(hub) -> Blueprint:
         if isinstance(control, RemoteControl):
             return _through(control, name)
         path = invoke(control, "clip_file", name)
-        if path is None:
-            abort(404, description=f"no clip {name!r} on tester {tester_id!r}")
-        return send_file(path, mimetype=MIMETYPES.get(path.suffix), conditional=True, max_age=0)
+        try:
+            if path is not None:
+                return send_file(path, mimetype=MIMETYPES.get(path.suffix), conditional=True, max_age=0)
+        except FileNotFoundError:  # thinned away since it was listed
+            pass
+        abort(404, description=f"no clip {name!r} on tester {tester_id!r}")
 
     return bp
 

@@ -136,7 +136,7 @@ class ClipRecorder:
         folder = self.videos_dir if self.every == "episode" else (
             Path(eval_recorder.dir) / "clips" / safe_name(self.id) if getattr(eval_recorder, "dir", None) else None)
         if folder != self.dir:
-            self._use(folder)
+            self._guard(self._use, folder)
         if fresh:
             self._guard(self._start)
 
