@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """What recording clips costs a streaming tester: published frame rate and CPU, clips off vs on.
 
-    .venv/bin/python bench/clips.py [--seconds 20] [--rounds 2] [--every 5] [--run runs/Reach_train_...]
+    .venv/bin/python bench/clips.py [--seconds 30] [--rounds 2] [--every 10] [--run runs/Reach_train_...]
 
 A real-time Reach tester as in production (services.tester.build: 4 worlds, world 0 rendered at 640x480,
 overlaid and JPEG-encoded at 25 fps; the publisher is a stub that notes each frame) while a checkpoint
@@ -10,8 +10,8 @@ interleaved so that the machine's load falls on all alike):
   off         test.clips.enabled=false
   checkpoint  the default: a clip of the first whole episode after each swap
   episode     config=test_record: every episode of world 0 (recording all the time: the worst case)
-Printed side by side: frames published per second, the process's CPU (% of one core, all threads), clips
-written. Checkpoints: the two newest of --run, else Reach networks with random weights.
+Printed side by side: frames published per second, control steps per second (real time is 50), the
+process's CPU (% of one core, all threads), clips written; then the encoder's time per frame alone. Checkpoints: the two newest of --run, else Reach networks with random weights.
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def window(runs: Path, sources, mode: str, seconds: float, every: float, landed:
             time.sleep(0.05)
         rec = tester.clip_recorder
         clips0 = rec.written if rec else 0
-        frames0, cpu0, t0 = len(clock.times), time.process_time(), time.monotonic()
+        frames0, steps0, cpu0, t0 = len(clock.times), tester.steps, time.process_time(), time.monotonic()
         n = landed
         while time.monotonic() - t0 < seconds:
             time.sleep(min(every, seconds - (time.monotonic() - t0)))
@@ -70,7 +70,8 @@ def window(runs: Path, sources, mode: str, seconds: float, every: float, landed:
         wall = time.monotonic() - t0
         cpu = time.process_time() - cpu0
         written = (rec.written - clips0) if rec else 0
-        return {"fps": (len(clock.times) - frames0) / wall, "cpu": 100 * cpu / wall, "clips": written,
+        return {"fps": (len(clock.times) - frames0) / wall, "steps": (tester.steps - steps0) / wall,
+                "cpu": 100 * cpu / wall, "clips": written,
                 "wall": wall, "landed": n}
     finally:
         stop.set()
@@ -78,11 +79,28 @@ def window(runs: Path, sources, mode: str, seconds: float, every: float, landed:
         service.close()
 
 
+def encode_ms(frames: int = 50) -> float:
+    """ms per 640x480 frame through the clip encoder (H.264 to a temp file), a frame with some detail."""
+    import numpy as np
+
+    from services.tester.clips import VideoFile
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8) // 4 + 96
+    with tempfile.TemporaryDirectory(prefix="clips_enc_") as tmp:
+        video = VideoFile(Path(tmp) / "x.mp4", 640, 480, 25)
+        t0 = time.perf_counter()
+        for i in range(frames):
+            video.add(np.roll(base, 8 * i, axis=1))
+        video.finish()
+        return 1000 * (time.perf_counter() - t0) / frames
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seconds", type=float, default=20.0, help="length of each measured window")
+    ap.add_argument("--seconds", type=float, default=30.0, help="length of each measured window")
     ap.add_argument("--rounds", type=int, default=2, help="windows per mode, taken in turns")
-    ap.add_argument("--every", type=float, default=5.0, help="seconds between checkpoint landings")
+    ap.add_argument("--every", type=float, default=10.0, help="seconds between checkpoint landings")
     ap.add_argument("--run", help="take the two newest checkpoints of this training experiment")
     args = ap.parse_args()
     setup_logging("WARNING")
@@ -99,7 +117,8 @@ def main() -> int:
                 landed = res["landed"] + 1
                 results[mode].append(res)
                 load.append(os.getloadavg()[0])
-                print(f"round {r + 1} {mode:<10} {res['fps']:5.1f} fps  CPU {res['cpu']:5.1f} %  "
+                print(f"round {r + 1} {mode:<10} {res['fps']:5.1f} fps  {res['steps']:5.1f} steps/s  "
+                      f"CPU {res['cpu']:5.1f} %  "
                       f"{res['clips']} clips in {res['wall']:.0f} s", flush=True)
 
     def mean(mode, key):
@@ -107,10 +126,12 @@ def main() -> int:
     print(f"\nclips off vs on: real-time Reach tester, 4 worlds, 640x480 at 25 fps, a checkpoint every "
           f"{args.every:g} s; {args.rounds} x {args.seconds:g} s per mode; {os.cpu_count()} CPUs, load average "
           f"{min(load):.1f}-{max(load):.1f}")
-    print(f"{'mode':<12}{'frames/s':>10}{'CPU % of a core':>18}{'clips/min':>11}")
+    print(f"{'mode':<12}{'frames/s':>10}{'steps/s':>9}{'CPU % of a core':>18}{'clips/min':>11}")
     for mode in MODES:
         per_min = 60 * sum(x["clips"] for x in results[mode]) / sum(x["wall"] for x in results[mode])
-        print(f"{mode:<12}{mean(mode, 'fps'):>10.1f}{mean(mode, 'cpu'):>18.1f}{per_min:>11.1f}")
+        print(f"{mode:<12}{mean(mode, 'fps'):>10.1f}{mean(mode, 'steps'):>9.1f}{mean(mode, 'cpu'):>18.1f}"
+              f"{per_min:>11.1f}")
+    print(f"encoding alone (H.264, 640x480, this process): {encode_ms():.1f} ms per frame")
     return 0
 
 
