@@ -23,7 +23,6 @@ import threading
 import time
 from pathlib import Path
 
-os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.reload_latency import FrameClock, checkpoint_sources, land  # noqa: E402

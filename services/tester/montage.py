@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -54,7 +53,6 @@ def label(checkpoint, epoch, episode) -> list[str]:
 
 
 def run(args) -> int:
-    os.environ.setdefault("MUJOCO_GL", "egl")
     from tqdm import tqdm
 
     from services.core.checkpoints import ResolveError, epoch_of, list_checkpoints, load_checkpoint, resolve
