@@ -114,7 +114,9 @@ def run_seed(a, seed: int, work: Path, rows: list[dict], on_points) -> None:
             [sys.executable, "train.py", "config=test", f"task={a.task}", f"checkpoint={experiment}",
              f"test.eval.episodes={a.episodes}", f"test.eval.seed={EVAL_SEED}", "test.realtime=false",
              f"test.numEnvs={min(a.episodes, 64)}", "reloadInterval=2", "device=cpu", f"runsDir={runs}",
-             f"test.outDir={work / 'tester'}"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+             f"test.outDir={work / 'tester'}",
+             "test.clips.enabled=false"],  # no rendering: each eval's time is the policy's episodes only
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         evaluations = experiment / "eval" / "evaluations.jsonl"
         deadline = time.monotonic() + 60 * a.minutes
         while time.monotonic() < deadline and trainer.poll() is None:

@@ -43,8 +43,8 @@ def train_while_a_tester_watches(runs, task, train_args, env=None, timeout=300, 
         assert done.returncode == 0, done.stderr[-3000:]
         logs.append(done.stderr)
 
-    def plays(epoch):
-        return wait_for(lambda: (s := status(port)) and s["epoch"] == epoch and s["episodes"] > 0 and s,
+    def plays(epoch):  # ... and an episode of that epoch finished (credited: its figures are in the status)
+        return wait_for(lambda: (s := status(port)) and s["epoch"] == epoch and s["reward_terms"] and s,
                         120, 0.2, f"the tester playing epoch {epoch}")
     try:
         assert wait_for(lambda: status(port), 120, 0.2, "the tester's control API")["state"] == "waiting"

@@ -4,12 +4,13 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-from .config import ConfigError, help_text, load_config
+from .config import ConfigError, help_text, load_config, print_request
 from .logs import setup_logging
 
 
 def main(argv: list[str], run: Callable, default_preset: str = "config", banner: str = "") -> int:
-    """--help prints the presets/aliases; a refused value is one line + exit 2; else `run(cfg)`'s code.
+    """--help prints the presets/aliases; `--cfg job` the composed config; a refused value is one line +
+    exit 2; else `run(cfg)`'s code.
 
     `run` may raise ConfigError for a refusal that needs the composed config (e.g. the wrong mode).
     """
@@ -17,7 +18,13 @@ def main(argv: list[str], run: Callable, default_preset: str = "config", banner:
         print((banner + "\n\n" if banner else "") + help_text())
         return 0
     try:
+        show, resolve, argv = print_request(argv)
         cfg = load_config(argv, default_preset)
+        if show:  # Hydra's `--cfg job`: the composed config as YAML, nothing run
+            from omegaconf import OmegaConf
+
+            print(OmegaConf.to_yaml(cfg, resolve=resolve), end="")
+            return 0
         setup_logging()
         return run(cfg)
     except ConfigError as e:

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 # Users' own configs (configs/task/<Name>.yaml, configs/train/<Name>PPO.yaml) live in folders named here.
 CONFIG_PATH_ENV = "POLICYCAST_CONFIG_PATH"
-PRESETS = ("config", "train_headless", "test", "test_viewer", "test_stream")
+PRESETS = ("config", "train_headless", "test", "test_viewer", "test_stream", "test_record")
 
 # alias -> config key. `task` is a Hydra group choice; the rest are plain keys.
 ALIASES = {
@@ -99,6 +99,11 @@ RULES = {
     "test.view3d.bindAll": _BOOL,
     "test.view3d.fps": ((lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= 60),
                         "a number in 1..60"),
+    "test.clips.enabled": _BOOL,
+    "test.clips.every": ((lambda v: v in ("checkpoint", "episode")), "checkpoint or episode"),
+    "test.clips.keep": _int(1),
+    "test.clips.format": ((lambda v: v in ("mp4", "webm")), "mp4 (H.264) or webm (VP9)"),
+    "test.clips.tensorboard": _BOOL,
     "stream.enabled": _BOOL,
     "stream.port": _int(1, 65535),
     "stream.bindAll": _BOOL,
@@ -151,6 +156,28 @@ def split_argv(argv: list[str], default_preset: str = "config") -> tuple[str, li
     if extra:
         overrides.append("hydra.searchpath=[" + ",".join(f"file://{d}" for d in extra) + "]")
     return preset, overrides
+
+
+def print_request(argv: list[str]) -> tuple[bool, bool, list[str]]:
+    """Hydra's `--cfg job` (print the composed config and exit) and `--resolve` (interpolations resolved).
+
+    Returns (print it, resolve, the other arguments); a flag it cannot honour is refused with one line.
+    """
+    wanted, resolve, rest, args = False, False, [], iter(argv)
+    for arg in args:
+        if arg in ("--cfg", "-c") or arg.startswith("--cfg="):
+            value = arg.split("=", 1)[1] if "=" in arg else next(args, "")
+            if value != "job":
+                raise ConfigError(f"--cfg {value}: not accepted; expects job (print the composed configuration "
+                                  "and exit; there is no separate hydra config to print)")
+            wanted = True
+        elif arg == "--resolve":
+            resolve = True
+        else:
+            rest.append(arg)
+    if resolve and not wanted:
+        raise ConfigError("--resolve: only with --cfg job")
+    return wanted, resolve, rest
 
 
 def load_config(argv: list[str], default_preset: str = "config") -> DictConfig:
@@ -220,5 +247,7 @@ def help_text() -> str:
               "Any dotted key works too, e.g. env.numEnvs=64 train.seed=3 test.render.fps=15.",
               "Examples:",
               "  python train.py config=train_headless task=Reach",
-              "  python train.py config=test_stream testGamesNum=0 checkpoint=latest reloadInterval=30"]
+              "  python train.py config=test_stream testGamesNum=0 checkpoint=latest reloadInterval=30",
+              "  python train.py config=test_record checkpoint=latest testGamesNum=10   # MP4s in runs/<exp>/videos/",
+              "  python train.py config=test checkpoint=latest --cfg job [--resolve]    # print the config, exit"]
     return "\n".join(lines)

@@ -40,10 +40,16 @@ def create_experiment(runs_dir, task: str, mode: str, cfg=None) -> Path:
     return exp
 
 
+def temp_sibling(path) -> Path:
+    """`.<name>.<random>.tmp` beside `path`: hidden from listings, skipped by sync, renamed into place."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+
+
 def write_text_atomic(path, text: str) -> Path:
     """Write via `.<name>.<random>.tmp` + rename: readers (and rsync, which skips `.*.tmp`) see old or new."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = temp_sibling(path)
     try:
         tmp.write_text(text)
         os.replace(tmp, path)

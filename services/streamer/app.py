@@ -13,7 +13,7 @@ from flask import Flask, Response, abort, jsonify, render_template, request
 from services.core.auth import authorized
 from services.core.config import reload_interval as check_interval
 
-from . import metrics
+from . import clips, metrics
 from .control import ControlError, RemoteControl, invoke
 from .hub import Hub
 from .mjpeg import MIMETYPE, stream_channel, stream_first
@@ -32,6 +32,7 @@ def create_app(hub: Hub, token: str | None = None, require_token: bool = False, 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_FRAME_BYTES
     registry = metrics.make_registry(hub)
+    app.register_blueprint(clips.blueprint(hub))
 
     def fail(status: int, error: str, field: str | None = None):
         return jsonify({"error": error, **({"field": field} if field else {})}), status

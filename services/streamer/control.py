@@ -69,6 +69,9 @@ class RemoteControl:
     def eval_history(self):
         return self._call("GET", "/eval")
 
+    def clips(self):
+        return self._call("GET", "/clips")
+
 
 def invoke(control, method: str, *args, field: str | None = None):
     """Call `control.<method>(*args)`; a ValueError from the tester is the caller's fault (400, `field`)."""

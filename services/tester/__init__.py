@@ -129,6 +129,14 @@ def build(cfg, hub=None) -> Service:
                     evaluation=Evaluation(t.eval.episodes, t.eval.seed, env.num_envs) if t.eval.episodes else None)
     if t.view3d.enabled:
         tester.view3d = _view3d(env, t.view3d, tester_id)
+    if t.clips.enabled:
+        from .clips import ClipRecorder
+
+        c = t.clips
+        tester.clip_recorder = ClipRecorder(
+            tester_id, cfg.task.name, tester.rendered, tester.frames.annotate, env.dt, r.fps, every=c.every,
+            keep=c.keep, fmt=c.format, tensorboard=c.tensorboard,
+            videos_dir=test_exp / "videos" if test_exp is not None else None, readers=tester.readers)
     # Off loopback the control API is reachable by others: control calls then need the token.
     token = stream_token(cfg) if t.control.bind not in ("127.0.0.1", "localhost") else None
     if t.control.bind not in ("127.0.0.1", "localhost") and not token:

@@ -13,11 +13,14 @@ from flask import Flask, jsonify, request
 from services.core.auth import authorized
 from services.core.http import WsgiServer
 
+from . import clip_routes
+
 log = logging.getLogger("tester.control")
 
 
 def create_app(tester, token: str | None = None) -> Flask:
     app = Flask("policycast-tester")
+    app.register_blueprint(clip_routes.blueprint(tester))
 
     @app.before_request
     def need_token():

@@ -79,8 +79,13 @@ class FrameMaker:
             self._waiting = (lines, with_comment(self.encode(img), f"state=waiting experiment={experiment or ''}"))
         return self._waiting[1]
 
-    def _text_block(self, img, lines) -> None:
-        scale = max(0.4, img.shape[1] / 1280)
+    def annotate(self, img: np.ndarray, lines: list[str], size: float = 1.0) -> None:
+        """Draw `lines` top left on `img` (in place), as the stream's overlay looks (`size` times as
+        large): clips and montages use it too."""
+        self._text_block(img, lines, size)
+
+    def _text_block(self, img, lines, size: float = 1.0) -> None:
+        scale = max(0.4, img.shape[1] / 1280) * size
         step = int(28 * scale / 0.5)
         for i, line in enumerate(lines):
             self._text(img, line, (10, step * (i + 1)), (255, 255, 255), scale)

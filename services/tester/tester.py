@@ -55,6 +55,9 @@ class Tester:
         self.training = TrainingProgress()  # the followed run's progress.json, shown with the status
         self.frame_times = collections.deque(maxlen=50)
         self.frames_published = 0
+        self.clip_recorder = None  # clips.ClipRecorder when test.clips.enabled (wired by build())
+        self.steps = 0  # control steps taken (the rendered frame's age is counted in them)
+        self._rendered = None  # (steps, rgb): world 0's frame, rendered at most once per step
         self.obs = None
         self.games = 0  # episodes to play, 0 = forever (set by play/watch)
         self._next_status = 0.0
@@ -145,6 +148,14 @@ class Tester:
     def eval_history(self) -> list[dict]:
         return self.recorder.history()
 
+    def clips(self) -> list[dict]:
+        """This tester's complete clips (their sidecars plus `name`), by epoch."""
+        return self.clip_recorder.clips() if self.clip_recorder is not None else []
+
+    def clip_file(self, name: str):
+        """The path of the clip video called `name`, or None (in-process streamers serve it from here)."""
+        return self.clip_recorder.clip_file(name) if self.clip_recorder is not None else None
+
     def _show_path(self, path) -> str:
         """Paths relative to the runs root: what pin accepts, and valid in every container."""
         try:
@@ -183,6 +194,10 @@ class Tester:
             self.obs = self.env.reset()
         actions = act(self.current.model, self.obs, self.deterministic)
         self.obs, reward, done, info = self.env.step(actions)
+        self.steps += 1
+        if self.clip_recorder is not None:  # before `finished`: a last game's clip is written before play() ends
+            self.clip_recorder.stepped(float(reward[0]), bool(done[0]), bool(info["success"][0]),
+                                       next((e for e in info.get("episodes", ()) if e["world"] == 0), None))
         self.ep_return += float(reward[0])
         if bool(done[0]):
             self.ep_return = 0.0
@@ -195,6 +210,7 @@ class Tester:
     def swap(self, loaded) -> None:
         """The explicit swap point: between two steps, without resetting the episode."""
         old, self.current = self.current, loaded
+        fresh = self.evaluation is not None or self.obs is None  # every world starts an episode now
         self.reloader.swapped(old, loaded)
         self.per_ckpt = EpisodeStats()
         if self.frames is not None and old is not None:
@@ -208,6 +224,12 @@ class Tester:
             self.recorder.restart(loaded.path.name, loaded.epoch)
         elif self.obs is not None:  # the episodes running now began under `old`: not this one's to credit
             self.spanning = set(range(self.env.num_envs))
+        if self.obs is None:  # the first checkpoint: its first episode starts here
+            self.obs, self.ep_return = self.env.reset(), 0.0
+        if fresh:
+            self._rendered = None  # a frame of this step rendered before the reset is stale
+        if self.clip_recorder is not None:
+            self.clip_recorder.swapped(loaded, self.recorder, fresh)
 
     def finished(self, episode: dict) -> None:
         cur, ev = self.current, self.evaluation
@@ -236,7 +258,7 @@ class Tester:
                 jpeg = self.frames.waiting(self.reloader.experiment and self.reloader.experiment.name,
                                            self.reloader.last_error or "")
             else:
-                rgb = self.env.render(**self.render_args)
+                rgb = self.rendered(max_age=1).copy()  # the overlay is drawn in place: not on the shared frame
                 extra = "PAUSED" if self.paused else ""
                 exp = self.current.experiment.name if self.current.experiment else ""
                 jpeg = self.frames.frame(rgb, exp, self.current.epoch, self.ep_return, extra)
@@ -249,6 +271,15 @@ class Tester:
         if publishing and now >= self._next_status:
             self._next_status = now + (STATUS_PERIOD_S if rendering else IDLE_STATUS_PERIOD_S)
             self.publisher.publish_status(self.status())
+
+    def rendered(self, max_age: int = 0):
+        """World 0 as the stream shows it (render args of the stream), rendered at most once per control
+        step and shared by the stream and the clip recorder; do not draw on it. `max_age`: a frame up to
+        that many steps old will do (the stream's 25 fps and a clip's every-other-step then need one
+        render, not two)."""
+        if self._rendered is None or self.steps - self._rendered[0] > max_age:
+            self._rendered = (self.steps, self.env.render(**self.render_args))
+        return self._rendered[1]
 
     def pace(self) -> None:
         """Real time: one control step per env.dt, so viewers see the motion at its true speed."""
@@ -269,6 +300,8 @@ class Tester:
                 "reloads": self.reloader.reloads}
 
     def close(self) -> None:
+        if self.clip_recorder is not None:
+            self.clip_recorder.close()  # a clip under way is dropped with its temp file
         self.recorder.close()
         if self.view3d is not None:
             self.view3d.close()

@@ -35,3 +35,23 @@ def test_busy_stream_port_is_one_line_naming_the_port(tmp_path):
     assert done.returncode == 2
     assert f"streamPort={port}" in done.stderr and "in use" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_cfg_job_prints_the_composed_config_and_starts_nothing(tmp_path):
+    """Hydra's `--cfg job`: the configuration the overrides compose, as YAML, exit 0, no run created."""
+    import yaml
+
+    done = run_cli("config=test_record", "--cfg", "job", "numEnvs=3", "test.clips.keep=5", f"runsDir={tmp_path}")
+    assert done.returncode == 0, done.stderr
+    cfg = yaml.safe_load(done.stdout)
+    assert cfg["mode"] == "test" and cfg["env"]["numEnvs"] == 3 and cfg["runsDir"] == str(tmp_path)
+    assert cfg["test"]["clips"] == {**cfg["test"]["clips"], "every": "episode", "keep": 5}
+    assert cfg["test"]["numEnvs"] == "${env.numEnvs}"  # as Hydra prints it: interpolations kept...
+    resolved = yaml.safe_load(run_cli("config=test", "--cfg=job", "--resolve", "numEnvs=3").stdout)
+    assert resolved["test"]["numEnvs"] == 3  # ...unless --resolve
+    assert list(tmp_path.iterdir()) == []
+    for args, named in ((("--cfg", "hydra"), "--cfg hydra"), (("--resolve",), "--resolve"),
+                        (("--cfg", "job", "numEnvs=0"), "numEnvs")):
+        refused = run_cli(*args)
+        assert refused.returncode == 2 and refused.stderr.startswith(f"error: {named}"), refused.stderr
+        assert refused.stderr.count("\n") == 1

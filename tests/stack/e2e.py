@@ -164,6 +164,7 @@ def e2e_flow(stack: Stack, shared_checkpoints):
     time.sleep(1.5)  # statuses reach the streamer every second
     check_live_frames(stack, shared_checkpoints)
     check_3d_view(stack)
+    check_clips(stack)
 
     done = stack.make("testers", "EXPERIMENT=latest", "N=2", timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -241,3 +242,19 @@ def check_live_frames(stack: Stack, shared_checkpoints, seconds=3.0):
     diff[: h * 15 // 100, : w * 3 // 4] = False  # the text overlay's block: its numbers change anyway
     changed = diff.mean()
     assert changed > 0.002, f"the scene did not move in {seconds} s ({changed:.4f} of its pixels changed)"
+
+
+def check_clips(stack: Stack):
+    """The tester's clip of the checkpoint it keeps now (recorded from its testers' own volume or folder)
+    is listed on the dashboard and served through the streamer with range requests, so a browser seeks."""
+    tid = stack.online()[0]["id"]
+    clips = stack.wait("a clip listed on the dashboard",
+                       lambda: requests.get(f"{stack.url}/api/testers/{tid}/clips", timeout=10).json(), timeout=120)
+    clip = clips[-1]
+    assert clip["length"] == 100 and clip["format"] == "mp4" and clip["epoch"] is not None, clip
+    part = requests.get(stack.url + clip["url"], headers={"Range": "bytes=0-99"}, timeout=10)
+    assert part.status_code == 206, (part.status_code, part.text[:300])
+    assert len(part.content) == 100 and part.content[4:8] == b"ftyp"  # the start of an MP4
+    size = int(part.headers["Content-Range"].rsplit("/", 1)[1])
+    tail = requests.get(stack.url + clip["url"], headers={"Range": f"bytes={size - 100}-"}, timeout=10)
+    assert tail.status_code == 206 and len(tail.content) == 100

@@ -38,3 +38,14 @@ def play_then_close_env(tester, stop):
         tester.play(0, stop)
     finally:
         tester.env.close()
+
+
+def copy_run(experiment: Path, runs: Path) -> Path:
+    """A copy of a training run (config and checkpoints) under `runs`, `latest_train` at it: tests write
+    their eval and clips into the copy, never into the session's shared run."""
+    from services.core.experiments import update_latest_link
+
+    exp = runs / experiment.name
+    shutil.copytree(experiment, exp, ignore=shutil.ignore_patterns("eval", "summaries"))
+    update_latest_link(runs, exp, "train")
+    return exp

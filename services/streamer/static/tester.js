@@ -109,8 +109,11 @@ function drawChart(points) {
   const Y = y => H - B - (y - y0) / (y1 - y0) * (H - T - B);
   el("polyline", { class: "line", points: pts.map(p => X(p.epoch) + "," + Y(p.mean_return)).join(" ") });
   for (const p of pts) {
-    el("circle", { class: "dot", cx: X(p.epoch), cy: Y(p.mean_return), r: 3.5 })
-      .append(document.createElementNS(NS, "title"));
+    // clips.js highlights the epochs its players show, and a click on a dot plays that epoch's clip
+    const dot = el("circle", { class: "dot", cx: X(p.epoch), cy: Y(p.mean_return), r: 3.5, "data-epoch": p.epoch });
+    dot.classList.toggle("highlight", (window.shownEpochs || new Set()).has(p.epoch));
+    dot.addEventListener("click", () => window.selectEpoch && window.selectEpoch(p.epoch));
+    dot.append(document.createElementNS(NS, "title"));
     svg.lastChild.firstChild.textContent = "epoch " + p.epoch + ": " + p.mean_return.toFixed(2) + " (" + p.episodes + " episodes)";
   }
   el("text", { x: L - 6, y: Y(y1) + 4, "text-anchor": "end" }, y1.toFixed(1));

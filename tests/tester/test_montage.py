@@ -1,0 +1,63 @@
+"""The montage CLI on a real training run: one labelled segment per chosen checkpoint, in one video."""
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from services.core.checkpoints import epoch_of, list_checkpoints
+from tests.tester.helpers import copy_run
+from tests.tester.test_clips import decoded
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def montage(*args):
+    return subprocess.run([sys.executable, "-m", "services.tester.montage", *args, "--width", "160", "--height",
+                           "120"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_a_sequence_and_a_grid_of_chosen_checkpoints(tmp_path, reach_run):
+    runs = tmp_path / "runs"
+    exp = copy_run(reach_run, runs)
+    epochs = sorted(epoch_of(p) for p in list_checkpoints(exp) if epoch_of(p) is not None)
+    assert len(epochs) >= 3, epochs
+
+    done = montage(exp.name[:12], "--runs-dir", str(runs), "--count", str(len(epochs) - 1))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "100%" in done.stderr  # the progress bar ran to its end
+    video = exp / "eval" / "montage_sequence.mp4"
+    meta = json.loads(video.with_suffix(".json").read_text())
+    chosen = [s["epoch"] for s in meta["segments"]]
+    assert len(chosen) == len(epochs) - 1 and chosen[0] == epochs[0] and chosen[-1] == epochs[-1]  # first, last
+    frames = decoded(video)
+    assert len(frames) == sum(round(25 * (s["end_s"] - s["start_s"])) for s in meta["segments"])
+    # each segment opens with its title card: a dark frame with its label, different for each checkpoint
+    dark = [f.mean() < 40 for f in frames]
+    starts = [i for i, d in enumerate(dark) if d and (i == 0 or not dark[i - 1])]
+    assert starts == [round(25 * s["start_s"]) for s in meta["segments"]]
+    cards = [frames[i].astype(int) for i in starts]
+    assert all((c > 180).mean() > 0.002 for c in cards)  # white text on each card
+    assert all(np.abs(a - b).mean() > 0.5 for a, b in zip(cards, cards[1:]))  # ...saying different things
+    for s in meta["segments"]:
+        assert s["length"] == 100 and isinstance(s["success"], bool) and s["checkpoint"].endswith(".pth")
+        scene = frames[round(25 * s["start_s"]) + 25]  # inside the episode: the scene, not a card
+        assert scene.mean() > 60
+
+    out = tmp_path / "talk" / "grid.webm"
+    done = montage(str(exp), "--runs-dir", str(runs), "--every", "2", "--layout", "grid", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    meta = json.loads(out.with_suffix(".json").read_text())
+    every = epochs[::2] + ([epochs[-1]] if epochs[::2][-1] != epochs[-1] else [])  # and the newest
+    assert [s["epoch"] for s in meta["segments"]] == every
+    tiles = [tuple(s["tile"]) for s in meta["segments"]]
+    assert len(set(tiles)) == len(tiles)  # one tile each, side by side
+    cols = math.ceil(math.sqrt(len(every)))
+    frames = decoded(out)
+    assert len(frames) == 50 and frames[0].shape == (120 // cols * math.ceil(len(every) / cols), 160 // cols * cols, 3)
+    assert all(w == 160 // cols and h == 120 // cols for _, _, w, h in tiles)
+
+    refused = montage("NoSuchRun", "--runs-dir", str(runs))
+    assert refused.returncode == 2 and refused.stderr.startswith("error: ") and refused.stderr.count("\n") == 1
