@@ -284,6 +284,7 @@ def main(argv=None) -> int:
     # the names of services/sim/hands.py's HANDS (not imported: it pulls in torch for a make command)
     stack.add_argument("--hand", default=None, choices=("procedural", "adroit"), help="the hand model (default: the task's)")
     up = sub.add_parser("up", parents=[stack], help="start the stack (builds images in Docker mode)")
+    up.set_defaults(func=cmd_up)
     up.add_argument("--runtime", choices=["auto", "docker", "local"], default=os.environ.get("RUNTIME", "auto"))
     up.add_argument("--sync-source", default=None, help="remote runs (user@server:/path/runs): no local trainer")
     up.add_argument("--sync-interval", type=float, default=5)
@@ -291,20 +292,25 @@ def main(argv=None) -> int:
     up.add_argument("--runs-dir", default="runs")
     up.add_argument("--shared-dir", default="runs-shared")
     deploy = sub.add_parser("deploy", parents=[stack], help="deploy the stack to this engine's Docker Swarm")
+    deploy.set_defaults(func=cmd_deploy)
     deploy.add_argument("--registry", default=os.environ.get("REGISTRY") or None,
                         help="host:port the images are pushed to (needed on a swarm of several nodes)")
-    sub.add_parser("down", help="stop everything (the runs volume and runs/ stay)")
-    sub.add_parser("undeploy", help="remove the swarm stack (the volumes stay)")
-    sub.add_parser("ps", help="what runs")
+    sub.add_parser("down", help="stop everything (the runs volume and runs/ stay)").set_defaults(func=cmd_down)
+    sub.add_parser("undeploy", help="remove the swarm stack (the volumes stay)").set_defaults(func=cmd_undeploy)
+    sub.add_parser("ps", help="what runs").set_defaults(func=cmd_ps)
     logs = sub.add_parser("logs", help="the services' logs")
+    logs.set_defaults(func=cmd_logs)
     logs.add_argument("--tail", type=int, default=200)
     logs.add_argument("-f", "--follow", action="store_true")
     images = sub.add_parser("images", help="build the Docker images")
+    images.set_defaults(func=cmd_images)
     images.add_argument("--gpu", action="store_true", help="with MuJoCo Warp (the GPU physics backend)")
     t = sub.add_parser("testers", help="run N testers for an experiment")
+    t.set_defaults(func=cmd_testers)
     t.add_argument("--experiment", default="latest")
     t.add_argument("-n", type=int, default=2)
     r = sub.add_parser("reload-interval", help="set every tester's reload interval live and remember it")
+    r.set_defaults(func=cmd_reload_interval)
     r.add_argument("seconds")
     a = p.parse_args(argv)
     for name in ("num_envs", "testers", "max_iterations"):
@@ -312,7 +318,7 @@ def main(argv=None) -> int:
             p.error(f"--{name.replace('_', '-')}: expects a positive integer")
     if os.environ.get("POLICYCAST_HOME"):
         os.chdir(os.environ["POLICYCAST_HOME"])
-    return globals()[f"cmd_{a.cmd.replace('-', '_')}"](a)
+    return a.func(a)
 
 
 if __name__ == "__main__":
