@@ -26,11 +26,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import services.sim  # noqa: E402,F401 (first: it picks MUJOCO_GL, which mujoco reads when imported)
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+import services.sim  # noqa: E402,F401 (first: it picks MUJOCO_GL, which mujoco reads when imported)
 from services.core.checkpoints import save_atomic  # noqa: E402
 from services.core.config import load_config  # noqa: E402
 from services.core.experiments import create_experiment  # noqa: E402

@@ -29,7 +29,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import services.sim  # noqa: E402,F401 (first: it picks MUJOCO_GL, which mujoco reads when imported)
 import mujoco  # noqa: E402
 import mujoco.batch  # noqa: E402
 import mujoco.rollout  # noqa: E402
@@ -37,6 +36,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
+import services.sim  # noqa: E402,F401 (first: it picks MUJOCO_GL, which mujoco reads when imported)
 from services.sim import make_env  # noqa: E402
 from services.sim.backends.mujoco_batch import default_threads  # noqa: E402
 
@@ -48,7 +48,7 @@ def timed(fn, seconds: float, sync=lambda: None) -> float:
     fn()
     sync()
     n, t0 = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - t0) < seconds:
+    while time.perf_counter() - t0 < seconds:
         fn()
         n += 1
     sync()
@@ -220,7 +220,7 @@ def warp_bench(args) -> int:
                   f"full env {full:>11,.0f} env-steps/s ({full / physics:.2f} of physics) | ready in {ready:.0f} s",
                   flush=True)
             env.close()
-            del env
+            env = None  # freed before the next size is built (GPU memory)
             if cuda:
                 torch.cuda.empty_cache()
     return 0

@@ -35,7 +35,6 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from services.streamer.mjpeg import read_parts  # noqa: E402
 from tests.view3d_client import WireViewer  # noqa: E402
 from tests.waiting import free_port, wait_for  # noqa: E402
 

@@ -27,13 +27,13 @@ class WireViewer:
         self._socks: list = []
         self._threads: list[threading.Thread] = []
 
-    def __enter__(self) -> "WireViewer":
+    def __enter__(self) -> WireViewer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start(self, timeout: float = 30.0) -> "WireViewer":
+    def start(self, timeout: float = 30.0) -> WireViewer:
         deadline = time.monotonic() + timeout
         with connect(f"{self.base}/ui?sid=probe-{self.sid}", max_size=None, open_timeout=timeout) as probe:
             probe.send(bytes(VERSION_BYTES))

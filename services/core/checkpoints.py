@@ -96,7 +96,7 @@ def _numpy_safe_globals() -> list:
     import numpy as np
 
     allowed = [np.dtype, np.ndarray]
-    core = getattr(np, "_core", None) or getattr(np, "core")
+    core = getattr(np, "_core", None) or np.core
     allowed.append(core.multiarray.scalar)
     allowed.append(core.multiarray._reconstruct)
     for name in ("Float32DType", "Float64DType", "Int64DType", "Int32DType", "BoolDType"):
@@ -117,8 +117,8 @@ def load_checkpoint(path, map_location="cpu") -> dict:
             state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # zip/pickle/EOF errors all mean the bytes are not a whole checkpoint
         if _is_refusal(e):
-            raise CheckpointError("refused", path, f"unsafe content refused ({_refused_global(e)})")
-        raise CheckpointError("corrupt", path, f"truncated or not a torch file ({_reason(e)})")
+            raise CheckpointError("refused", path, f"unsafe content refused ({_refused_global(e)})") from e
+        raise CheckpointError("corrupt", path, f"truncated or not a torch file ({_reason(e)})") from e
     if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
         raise CheckpointError("not_checkpoint", path, "not an rl_games checkpoint (no 'model' state dict)")
     bad = [k for k, v in state["model"].items() if not torch.is_tensor(v)]

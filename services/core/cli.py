@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from .config import ConfigError, help_text, load_config, print_request
 from .logs import setup_logging

@@ -37,7 +37,7 @@ class WorldNoise:
         self.worlds = torch.arange(num_envs, device=self.device)
         self.episode = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
 
-    def draws(self, ids: torch.Tensor) -> "ResetDraws":
+    def draws(self, ids: torch.Tensor) -> ResetDraws:
         key = hash32(hash32(self.seed ^ self.worlds[ids]) ^ self.episode[ids])
         self.episode[ids] += 1
         return ResetDraws(key, self.dtype)

@@ -144,7 +144,7 @@ class LocalPublisher:
     `on_reply` (set by the tester) gets what the HTTP ingest would answer: `{"readers": N}`.
     """
 
-    def __init__(self, hub: "Hub", tester_id: str, control):
+    def __init__(self, hub: Hub, tester_id: str, control):
         self._hub, self.tester_id, self._control = hub, tester_id, control
         self.on_reply = None
         hub.channel(tester_id, create=True).control = control

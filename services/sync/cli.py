@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from services.core.logs import setup_logging
-from services.sync.loop import SetupError, Settings, run
+from services.sync.loop import Settings, SetupError, run
 from services.sync.source import SshOptions, is_remote, with_trailing_slash
 
 DEFAULT_METRICS_PORT = 58090

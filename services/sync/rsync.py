@@ -24,7 +24,7 @@ class Stats:
     wire_bytes: int = 0     # bytes that crossed the pipe/network, both directions
     deleted: int = 0
 
-    def __add__(self, other: "Stats") -> "Stats":
+    def __add__(self, other: Stats) -> Stats:
         return Stats(self.files + other.files, self.bytes + other.bytes,
                      self.wire_bytes + other.wire_bytes, self.deleted + other.deleted)
 
@@ -93,10 +93,10 @@ def _one_line(e: sh.ErrorReturnCode) -> str:
     """The telling part of rsync/ssh stderr on one line: first and last meaningful lines (ssh's
     banners are '@' frames; rsync's own 'rsync error:' / 'connection unexpectedly closed' only echo
     the cause)."""
-    lines = [l.strip(" @\t") for l in e.stderr.decode(errors="replace").splitlines()]
+    lines = [line.strip(" @\t") for line in e.stderr.decode(errors="replace").splitlines()]
     echo = ("rsync error:", "rsync: connection unexpectedly closed", "rsync: [receiver]", "rsync: [sender]")
-    telling = [l for l in lines if any(c.isalpha() for c in l) and not l.startswith(echo)]
+    telling = [line for line in lines if any(c.isalpha() for c in line) and not line.startswith(echo)]
     if not telling:
-        telling = [l for l in lines if l] or ["no message"]
+        telling = [line for line in lines if line] or ["no message"]
     detail = telling[0] if len(telling) == 1 or telling[0] == telling[-1] else f"{telling[0]} ... {telling[-1]}"
     return f"rsync exit {e.exit_code}: {detail}"

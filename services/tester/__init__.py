@@ -89,6 +89,8 @@ class Service:
 
 def build(cfg, hub=None) -> Service:
     """Env, policy builder, reloader, frames, control API and publisher, wired as `cfg` asks."""
+    import torch
+
     from services.core.config import stream_token
     from services.core.experiments import create_experiment
     from services.core.logs import add_log_file
@@ -101,8 +103,6 @@ def build(cfg, hub=None) -> Service:
     from .publish import HttpPublisher
     from .reloader import HotReloader
     from .tester import Tester
-
-    import torch
 
     # A small MLP on a few worlds gains nothing from intra-op threads; they only fight the renderer
     # and the reloader's load for the cores.

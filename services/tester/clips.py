@@ -24,9 +24,9 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

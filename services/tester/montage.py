@@ -160,7 +160,7 @@ def grid(frames_of: dict, maker, out: Path, rate, fmt: str) -> list[dict]:
     except BaseException:
         video.abort()
         raise
-    for i, (path, (frames, episode)) in enumerate(frames_of.items()):
+    for i, (path, (_, episode)) in enumerate(frames_of.items()):
         r, c = divmod(i, cols)
         segments.append(_segment(path, episode, tile=[c * tw, r * th, tw, th]))
     return segments

@@ -18,15 +18,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
-from services.core.checkpoints import (LATEST_SPECS, CheckpointError, ResolveError, check_compatible, epoch_of,
-                                       inside, is_checkpoint_name, load_checkpoint, resolve)
+from services.core.checkpoints import (
+    LATEST_SPECS,
+    CheckpointError,
+    ResolveError,
+    check_compatible,
+    epoch_of,
+    inside,
+    is_checkpoint_name,
+    load_checkpoint,
+    resolve,
+)
 
 log = logging.getLogger("tester.reload")
 WAITING_POLL_S = 1.0  # how often to look while nothing is loaded yet, whatever the interval
@@ -64,7 +73,7 @@ class _Wake(FileSystemEventHandler):
     the earliest sign that a rename is about to happen.
     """
 
-    def __init__(self, reloader: "HotReloader"):
+    def __init__(self, reloader: HotReloader):
         self.reloader = reloader
 
     def on_any_event(self, event):
@@ -106,7 +115,7 @@ class HotReloader:
         self._thread = threading.Thread(target=self._run, name="reloader", daemon=True)
 
     # --- control (any thread) -------------------------------------------------------------------
-    def start(self) -> "HotReloader":
+    def start(self) -> HotReloader:
         self._thread.start()
         return self
 

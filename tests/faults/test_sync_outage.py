@@ -10,7 +10,7 @@ from services.core.checkpoints import epoch_of, is_checkpoint_name, load_checkpo
 from services.core.experiments import create_experiment
 from services.streamer.hub import Hub
 from services.tester import build
-from tests.sync.helpers import SyncProcess, Sshd
+from tests.sync.helpers import Sshd, SyncProcess
 from tests.tester.helpers import config_for, land, play_then_close_env
 from tests.waiting import wait_for
 

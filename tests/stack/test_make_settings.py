@@ -3,6 +3,7 @@ import os
 import stat
 import subprocess
 from pathlib import Path
+
 from tests.waiting import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +60,8 @@ def test_testers_without_a_stack_says_so(tmp_path):
 def test_reload_interval_sets_every_online_tester_and_names_a_stale_tile(tmp_path, monkeypatch):
     """After scaling down, the tile of a tester that is gone stays until removed: `make reload-interval`
     must still set every online tester and exit 0, naming the stale one instead of failing on it."""
-    from services.streamer import hub as hub_module, start_in_process
+    from services.streamer import hub as hub_module
+    from services.streamer import start_in_process
     from tests.streamer.standin import ControlServer, Pusher, StandInTester
 
     monkeypatch.setattr(hub_module, "OFFLINE_AFTER_S", 1.0)

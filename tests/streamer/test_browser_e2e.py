@@ -13,8 +13,8 @@ import requests
 
 from services.core.checkpoints import epoch_of, list_checkpoints
 from services.core.experiments import update_latest_link
-from tests.streamer.standin import wait_for
 from tests.streamer.browsing import live_pixels, until
+from tests.streamer.standin import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

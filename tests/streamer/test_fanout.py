@@ -4,8 +4,7 @@ import threading
 import requests
 
 from services.streamer.mjpeg import read_parts
-from tests.streamer.standin import (Pusher, StandInTester, iter_parts, jpeg_of, slow_chunks,
-                                    wait_for)
+from tests.streamer.standin import Pusher, StandInTester, iter_parts, jpeg_of, slow_chunks, wait_for
 
 FRAMES = 120
 

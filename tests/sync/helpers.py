@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from tests.waiting import free_port, wait_for  # noqa: F401 (re-exported for this area)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,7 +86,7 @@ class SyncProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             out, _ = self.proc.communicate()
-            raise AssertionError(f"sync did not stop on SIGTERM within {timeout}s:\n{out}")
+            raise AssertionError(f"sync did not stop on SIGTERM within {timeout}s:\n{out}") from None
         return self.proc.returncode, out
 
 

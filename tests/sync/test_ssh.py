@@ -8,6 +8,7 @@ import pytest
 
 from tests.sync.helpers import Sshd, make_experiment, run_once, wait_for
 
+
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
     """An sshd on 127.0.0.1:<free port> that accepts only a fresh user key; yields its connection files."""
@@ -57,7 +58,7 @@ def test_unknown_host_key_is_refused(tmp_path, sshd):
 
     done = run_once("--source", f"root@127.0.0.1:{src}/", "--dest", tmp_path / "dst", *ssh_args(sshd, other))
     assert done.returncode == 1
-    error = [l for l in done.stderr.splitlines() if "pass failed" in l][0]
+    error = [line for line in done.stderr.splitlines() if "pass failed" in line][0]
     assert "HOST IDENTIFICATION HAS CHANGED" in error and "Host key verification failed" in error, error
     assert not (tmp_path / "dst" / "Reach_train_1").exists()
 

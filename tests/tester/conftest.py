@@ -6,7 +6,6 @@ import pytest
 
 from services.core.checkpoints import epoch_of, load_checkpoint
 from services.core.experiments import create_experiment
-
 from tests.tester.helpers import land
 
 

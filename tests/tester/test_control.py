@@ -10,7 +10,7 @@ import requests
 from services.core.checkpoints import load_checkpoint
 from services.core.experiments import write_progress
 from services.tester import build
-from tests.tester.helpers import play_then_close_env, land, config_for, wait_for
+from tests.tester.helpers import config_for, land, play_then_close_env, wait_for
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from services.sim import make_env
 from services.tester import build
 from services.tester.frames import FrameMaker, RateLimiter, frame_comment
 from services.tester.publish import HttpPublisher
-from tests.tester.helpers import play_then_close_env, config_for, land, wait_for
+from tests.tester.helpers import config_for, land, play_then_close_env, wait_for
 
 
 def decode(jpeg: bytes) -> np.ndarray:

@@ -12,7 +12,6 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from services.core.checkpoints import epoch_of, list_checkpoints, load_checkpoint
-
 from tests import waiting
 from tests.trainer.policy_eval import make_player, mean_return
 

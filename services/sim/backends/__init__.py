@@ -10,7 +10,7 @@ mujoco_warp is installed, else mujoco.
 from __future__ import annotations
 
 import importlib.util
-from typing import Callable
+from collections.abc import Callable
 
 _BACKENDS: dict[str, Callable] = {}
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-from services.sim.tasks.base import (Cfg, Evaluation, SimState, Task, TaskConfigError, reward_weights,
-                                     scale_rewards)
+from services.sim.tasks.base import Cfg, Evaluation, SimState, Task, TaskConfigError, reward_weights, scale_rewards
 
 TASKS: dict[str, type] = {}
 
