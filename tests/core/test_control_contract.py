@@ -82,9 +82,9 @@ def test_channel_summary_shows_the_status_fields():
     ch.put_status(status)
     summary = ch.summary()
     assert summary["id"] == "t1"
-    for f in status:
+    for f, value in status.items():
         if f not in NOT_SHOWN:
-            assert summary[f] == status[f], f
+            assert summary[f] == value, f
 
 
 def _design_section(title: str) -> str:
