@@ -13,6 +13,7 @@ from urllib.parse import quote
 import requests
 from flask import Blueprint, Response, abort, jsonify, request, send_file
 
+from .context import channel_or_404
 from .control import ControlError, RemoteControl, invoke
 
 PASSED_UP = ("Range", "If-Range", "If-None-Match", "If-Modified-Since")
@@ -21,39 +22,36 @@ PASSED_DOWN = ("Content-Type", "Content-Length", "Content-Range", "Accept-Ranges
 MIMETYPES = {".mp4": "video/mp4", ".webm": "video/webm"}
 CHUNK = 64 * 1024
 
+bp = Blueprint("clips", __name__)
 
-def blueprint(hub) -> Blueprint:
-    bp = Blueprint("clips", __name__)
 
-    def control_of(tester_id: str):
-        ch = hub.channel(tester_id)
-        if ch is None:
-            abort(404, description=f"unknown tester {tester_id!r}")
-        if ch.control is None:
-            raise ControlError(503, "this tester registered no control URL")
-        return ch.control
+def _control_of(tester_id: str):
+    ch = channel_or_404(tester_id)
+    if ch.control is None:
+        raise ControlError(503, "this tester registered no control URL")
+    return ch.control
 
-    @bp.get("/api/testers/<tester_id>/clips")
-    def clips(tester_id):
-        listed = invoke(control_of(tester_id), "clips")
-        base = f"/api/testers/{quote(tester_id)}/clips/"
-        return jsonify([{**c, "url": base + quote(str(c["name"]))} for c in listed
-                        if isinstance(c, dict) and c.get("name")])
 
-    @bp.get("/api/testers/<tester_id>/clips/<name>")
-    def clip(tester_id, name):
-        control = control_of(tester_id)
-        if isinstance(control, RemoteControl):
-            return _through(control, name)
-        path = invoke(control, "clip_file", name)
-        try:
-            if path is not None:
-                return send_file(path, mimetype=MIMETYPES.get(path.suffix), conditional=True, max_age=0)
-        except FileNotFoundError:  # thinned away since it was listed
-            pass
-        abort(404, description=f"no clip {name!r} on tester {tester_id!r}")
+@bp.get("/api/testers/<tester_id>/clips")
+def clips(tester_id):
+    listed = invoke(_control_of(tester_id), "clips")
+    base = f"/api/testers/{quote(tester_id)}/clips/"
+    return jsonify([{**c, "url": base + quote(str(c["name"]))} for c in listed
+                    if isinstance(c, dict) and c.get("name")])
 
-    return bp
+
+@bp.get("/api/testers/<tester_id>/clips/<name>")
+def clip(tester_id, name):
+    control = _control_of(tester_id)
+    if isinstance(control, RemoteControl):
+        return _through(control, name)
+    path = invoke(control, "clip_file", name)
+    try:
+        if path is not None:
+            return send_file(path, mimetype=MIMETYPES.get(path.suffix), conditional=True, max_age=0)
+    except FileNotFoundError:  # thinned away since it was listed
+        pass
+    abort(404, description=f"no clip {name!r} on tester {tester_id!r}")
 
 
 def _through(control: RemoteControl, name: str) -> Response:

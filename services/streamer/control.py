@@ -1,29 +1,65 @@
 """Control calls from the dashboard to a tester: in-process method calls or HTTP to its control URL.
 
-Both kinds of `control` expose the same methods (docs/design.md, tester control API); `invoke` turns
-every failure into a ControlError carrying the HTTP status the streamer should answer.
+Both kinds of `control` expose the same methods, the operations of the control contract
+(services/core/control_contract.py); `invoke` turns every failure into a ControlError carrying the HTTP
+status the streamer should answer.
 """
 from __future__ import annotations
 
 import requests
 
 from services.core.auth import bearer
+from services.core.control_contract import OPERATIONS
+from services.core.jsonapi import ApiError
 
 
-class ControlError(Exception):
-    def __init__(self, http_status: int, error: str, field: str | None = None):
-        super().__init__(error)
-        self.http_status, self.error, self.field = http_status, error, field
-
-    def body(self) -> dict:
-        return {"error": self.error, **({"field": self.field} if self.field else {})}
+class ControlError(ApiError):
+    """A control call that failed, or a request the streamer refuses: answered as JSON with its status."""
 
 
 class RemoteControl:
-    """A tester reached over HTTP (the stack). Short timeouts: a hung tester must not hang the page."""
+    """A tester reached over HTTP (the stack). Short timeouts: a hung tester must not hang the page.
+
+    A method per JSON operation of the contract; a clip's video (`clip_file`) is streamed through by
+    clips.py instead.
+    """
 
     def __init__(self, url: str, token: str | None = None, timeout=(1.0, 5.0)):
         self.url, self.token, self.timeout = url.rstrip("/"), token, timeout
+
+    def status(self):
+        return self._operation("status")
+
+    def reload_now(self):
+        return self._operation("reload_now")
+
+    def set_reload_interval(self, seconds):
+        return self._operation("set_reload_interval", seconds)
+
+    def pin(self, checkpoint):
+        return self._operation("pin", checkpoint)
+
+    def unpin(self):
+        return self._operation("unpin")
+
+    def pause(self):
+        return self._operation("pause")
+
+    def resume(self):
+        return self._operation("resume")
+
+    def checkpoints(self):
+        return self._operation("checkpoints")
+
+    def eval_history(self):
+        return self._operation("eval_history")
+
+    def clips(self):
+        return self._operation("clips")
+
+    def _operation(self, name: str, *args):
+        op = OPERATIONS[name]
+        return self._call(op.method, op.path, {op.body: args[0]} if op.body else None)
 
     def _call(self, method: str, path: str, body: dict | None = None):
         headers = bearer(self.token)
@@ -41,36 +77,6 @@ class RemoteControl:
             # 400/401/403/404 mean something to the caller; anything else is the tester's failure
             raise ControlError(r.status_code if r.status_code in (400, 401, 403, 404) else 502, error, field)
         return data
-
-    def status(self):
-        return self._call("GET", "/status")
-
-    def reload_now(self):
-        return self._call("POST", "/reload")
-
-    def set_reload_interval(self, seconds):
-        return self._call("PUT", "/reload-interval", {"seconds": seconds})
-
-    def pin(self, checkpoint):
-        return self._call("POST", "/pin", {"checkpoint": checkpoint})
-
-    def unpin(self):
-        return self._call("DELETE", "/pin")
-
-    def pause(self):
-        return self._call("POST", "/pause")
-
-    def resume(self):
-        return self._call("POST", "/resume")
-
-    def checkpoints(self):
-        return self._call("GET", "/checkpoints")
-
-    def eval_history(self):
-        return self._call("GET", "/eval")
-
-    def clips(self):
-        return self._call("GET", "/clips")
 
 
 def invoke(control, method: str, *args, field: str | None = None):

@@ -12,6 +12,8 @@ import threading
 import time
 from collections import deque
 
+from services.core.control_contract import NOT_SHOWN, STATUS_FIELDS
+
 from .placeholder import placeholder_jpeg
 from .readers import SnapshotReaders
 
@@ -99,43 +101,26 @@ class Channel:
         return (len(recent) - 1) / (recent[-1] - recent[0])
 
     def summary(self) -> dict:
-        """The dashboard's view of this tester: its status fields plus the streamer's own."""
+        """The dashboard's view of this tester: its status fields (the control contract's) plus its own."""
         s = self.status
         online = self.online()
-        out = {
+        shown = {f: s.get(f) for f in STATUS_FIELDS if f not in NOT_SHOWN}
+        return {
+            **shown,
             "id": self.id,
-            "task": s.get("task"),
-            "experiment": s.get("experiment"),
-            "checkpoint": s.get("checkpoint"),
-            "epoch": s.get("epoch"),
             "reloads": s.get("reloads", 0),
-            "last_reload_time": s.get("last_reload_time"),
-            "last_reload_error": s.get("last_reload_error"),
-            "reload_interval": s.get("reload_interval"),
-            "next_reload_in": s.get("next_reload_in"),
-            "paused": s.get("paused"),
-            "pinned": s.get("pinned"),
             "episodes": s.get("episodes", 0),
-            "mean_return": s.get("mean_return"),
-            "success_rate": s.get("success_rate"),
-            "reward_terms": s.get("reward_terms"),
-            "fps": s.get("fps"),
-            "training": s.get("training"),  # the followed run's progress.json, as the tester read it
-            "state": s.get("state"),
             "status": (s.get("state") or "online") if online else "offline",
             "online": online,
             "last_seen_seconds": round(time.monotonic() - self.last_seen, 2),
             "has_control": self.control is not None,
             "viewers": self.viewers,
             "readers": self.readers(),
-            "rendering": s.get("rendering"),
-            "view3d_url": s.get("view3d_url"),
             "frames_received": self.frames_in,
             "frames_served": self.frames_out,
             "frames_dropped": self.frames_dropped,
             "stream_fps": round(self.fps(), 2),
         }
-        return out
 
 
 class LocalPublisher:

@@ -1,8 +1,8 @@
 """The tester's control API: JSON over HTTP (Flask app, cheroot's threaded WSGI server).
 
-Routes mirror the in-process methods of the tester object (docs/design.md). Every call answers the
-new status (or the list); bad bodies are 400 `{"error", "field"}`; with a token, every call that is
-not a GET needs `Authorization: Bearer <token>`.
+A route per operation of the control contract (services/core/control_contract.py), each calling the
+tester's method of the same name. Every call answers the new status (or the list); bad bodies are 400
+`{"error", "field"}`; with a token, every call that is not a GET needs `Authorization: Bearer <token>`.
 """
 from __future__ import annotations
 
@@ -10,83 +10,42 @@ import logging
 
 from flask import Flask, jsonify, request
 
-from services.core.auth import authorized
+from services.core.control_contract import OPERATIONS, Operation
 from services.core.http import WsgiServer
+from services.core.jsonapi import fail, json_api
 
 from . import clip_routes
 
 log = logging.getLogger("tester.control")
+# Said before the tester is asked: a missing or empty path is not worth a trip to the reloader.
+PIN_EXPECTS = "checkpoint: expects a path to a .pth file inside the runs root"
 
 
 def create_app(tester, token: str | None = None) -> Flask:
-    app = Flask("policycast-tester")
-    app.register_blueprint(clip_routes.blueprint(tester))
-
-    @app.before_request
-    def need_token():
-        if token and request.method not in ("GET", "HEAD", "OPTIONS"):
-            if not authorized(request.headers.get("Authorization"), token):
-                return jsonify(error="missing or wrong bearer token", field="Authorization"), 401
-
-    def bad(message, field):
-        return jsonify(error=message, field=field), 400
-
-    def body():
-        data = request.get_json(silent=True)
-        return data if isinstance(data, dict) else None
-
-    @app.get("/healthz")
-    def healthz():
-        return jsonify(ok=True)
-
-    @app.get("/status")
-    def status():
-        return jsonify(tester.status())
-
-    @app.post("/reload")
-    def reload_now():
-        return jsonify(tester.reload_now())
-
-    @app.put("/reload-interval")
-    def reload_interval():
-        data = body()
-        try:
-            return jsonify(tester.set_reload_interval(data.get("seconds") if data else None))
-        except ValueError as e:
-            return bad(str(e), "seconds")
-
-    @app.post("/pin")
-    def pin():
-        data = body()
-        checkpoint = data.get("checkpoint") if data else None
-        if not isinstance(checkpoint, str) or not checkpoint:
-            return bad("checkpoint: expects a path to a .pth file inside the runs root", "checkpoint")
-        try:
-            return jsonify(tester.pin(checkpoint))
-        except ValueError as e:
-            return bad(str(e), "checkpoint")
-
-    @app.delete("/pin")
-    def unpin():
-        return jsonify(tester.unpin())
-
-    @app.post("/pause")
-    def pause():
-        return jsonify(tester.pause())
-
-    @app.post("/resume")
-    def resume():
-        return jsonify(tester.resume())
-
-    @app.get("/checkpoints")
-    def checkpoints():
-        return jsonify(tester.checkpoints())
-
-    @app.get("/eval")
-    def eval_history():
-        return jsonify(tester.eval_history())
-
+    app = json_api(Flask("policycast-tester"), token)
+    app.register_blueprint(clip_routes.blueprint(tester))  # the "file" answers: videos, not JSON
+    app.add_url_rule("/healthz", "healthz", lambda: jsonify(ok=True))
+    for op in OPERATIONS.values():
+        if op.answers != "file":
+            app.add_url_rule(op.path, op.name, _view(tester, op), methods=[op.method])
     return app
+
+
+def _view(tester, op: Operation):
+    """The route of `op`: the body's one value (if any) to the tester's method; its ValueError is a 400."""
+    if op.body is None:
+        return lambda: jsonify(getattr(tester, op.name)())
+
+    def view():
+        data = request.get_json(silent=True)
+        value = data.get(op.body) if isinstance(data, dict) else None
+        if op.body == "checkpoint" and (not isinstance(value, str) or not value):
+            return fail(400, PIN_EXPECTS, op.body)
+        try:
+            return jsonify(getattr(tester, op.name)(value))
+        except ValueError as e:
+            return fail(400, str(e), op.body)
+    return view
 
 
 class ControlServer(WsgiServer):

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import requests
 
+from services.core.control_contract import OPERATIONS
 from services.streamer.mjpeg import read_parts
 from tests.waiting import wait_for  # noqa: F401 (re-exported for this area)
 
@@ -99,10 +100,8 @@ class StandInTester:
 class ControlServer:
     """The stand-in's control API over HTTP on 127.0.0.1 (what the stack's streamer proxies to)."""
 
-    ROUTES = {("GET", "/status"): "status", ("POST", "/reload"): "reload_now",
-              ("PUT", "/reload-interval"): "set_reload_interval", ("POST", "/pin"): "pin",
-              ("DELETE", "/pin"): "unpin", ("POST", "/pause"): "pause", ("POST", "/resume"): "resume",
-              ("GET", "/checkpoints"): "checkpoints", ("GET", "/eval"): "eval_history"}
+    # the contract's operations the stand-in has (no clips): (method, path) -> method name
+    ROUTES = {(op.method, op.path): op.name for op in OPERATIONS.values() if hasattr(StandInTester, op.name)}
 
     def __init__(self, tester: StandInTester, token=None):
         outer = self
@@ -121,7 +120,7 @@ class ControlServer:
                         self.headers.get("Authorization") != f"Bearer {outer.token}":
                     return self._send(401, {"error": "token", "field": "Authorization"})
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-                args = {"set_reload_interval": ["seconds"], "pin": ["checkpoint"]}.get(name, [])
+                args = [OPERATIONS[name].body] if OPERATIONS[name].body else []
                 try:
                     self._send(200, getattr(outer.tester, name)(*[body.get(a) for a in args]))
                 except ValueError as e:

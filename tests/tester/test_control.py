@@ -9,6 +9,7 @@ import requests
 
 from services.core.checkpoints import load_checkpoint
 from services.core.experiments import write_progress
+from services.core.jsonapi import TOKEN_ERROR
 from services.tester import build
 from tests.tester.helpers import config_for, land, play_then_close_env, wait_for
 
@@ -162,6 +163,7 @@ def test_a_configured_token_guards_control_calls(running):
     assert requests.get(f"{url}/status", timeout=5).status_code == 200  # reading is open
     r = requests.post(f"{url}/pause", timeout=5)
     assert r.status_code == 401 and not status(url)["paused"]
+    assert r.json() == {"error": TOKEN_ERROR, "field": "Authorization"}  # the streamer's answer too
     r = requests.post(f"{url}/pause", headers={"Authorization": "Bearer wrong"}, timeout=5)
     assert r.status_code == 401
     r = requests.post(f"{url}/pause", headers={"Authorization": "Bearer s3cret"}, timeout=5)
