@@ -43,8 +43,9 @@ def import_mujoco():
 def gl_error(exc: BaseException) -> RenderError:
     backend = os.environ.get("MUJOCO_GL", "glfw").lower()
     need = _GL_LIBS.get(backend, "an OpenGL library")
+    cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return RenderError(f"offscreen rendering unavailable (MUJOCO_GL={backend}): needs {need} "
-                       f"(try MUJOCO_GL=osmesa with libosmesa6); cause: {str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__}")
+                       f"(try MUJOCO_GL=osmesa with libosmesa6); cause: {cause}")
 
 
 class FrameRenderer:

@@ -68,6 +68,13 @@ class Tester:
         return self.totals.episodes
 
     # --- control (any thread) -------------------------------------------------------------------
+    def _state(self, cur) -> str:
+        if cur is None:
+            return "waiting"
+        if self.paused:
+            return "paused"
+        return "evaluated" if self.evaluation and self.evaluation.complete else "running"
+
     def status(self) -> dict:
         cur, r, ck = self.current, self.reloader, self.per_ckpt
         times = list(self.frame_times)
@@ -89,8 +96,7 @@ class Tester:
             "mean_return": ck.mean_return(), "success_rate": ck.success_rate(), "reward_terms": ck.reward_terms(),
             "fps": round(fps, 1),
             "training": self.training.of(exp),
-            "state": "waiting" if cur is None else "paused" if self.paused else
-                     "evaluated" if self.evaluation and self.evaluation.complete else "running",
+            "state": self._state(cur),
             "control_url": self.control_url,
             "readers": self.readers.count(), "rendering": self.readers.wanted(self.publisher is not None),
             "view3d_url": self.view3d.url if self.view3d else None,

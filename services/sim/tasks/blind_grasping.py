@@ -6,13 +6,14 @@ the table as well as the box), previous actions (nu), position targets in [-1, 1
 time fraction (1) and the stage one-hot (3). The box pose drives only rewards, stage changes,
 failures and the critic's privileged `states` (asymmetric actor-critic).
 
-Stages: 0 pre-grasp (palm to a pose above the box) -> 1 grasp (>= graspContacts fingers on the
-box for graspSteps steps in a row: a grasp, not a touch) -> 2 lift. Lift is the height of the box's lowest corner above the table. Success: a lift of
-liftHeight with >= minContacts fingers on the box for holdSteps steps; the episode then runs on, rewarding holding it up, until its
-time limit (ending it at success would make holding the box worth more than lifting it). Failures
-end the episode: the hand touching the table or a fingertip below tableClearance, the box pushed
-boxMaxDistance away on the table, a stage timeout, the grasp lost for graspLostSteps in the lift
-stage. Every weight and threshold comes from configs/task/BlindGrasping.yaml.
+Stages: 0 pre-grasp (palm to a pose above the box) -> 1 grasp (>= graspContacts fingers on the box for
+graspSteps steps in a row: a grasp, not a touch) -> 2 lift. Lift is the height of the box's lowest
+corner above the table. Success: a lift of liftHeight with >= minContacts fingers on the box for
+holdSteps steps; the episode then runs on, rewarding holding it up, until its time limit (ending it at
+success would make holding the box worth more than lifting it). Failures end the episode: the hand
+touching the table or a fingertip below tableClearance, the box pushed boxMaxDistance away on the table,
+a stage timeout, the grasp lost for graspLostSteps in the lift stage. Every weight and threshold comes
+from configs/task/BlindGrasping.yaml.
 """
 from __future__ import annotations
 
