@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """policycast command line, compatible with the seed's `train.py`.
 
-    python train.py config=train_headless task=BlindGrasping
-    python train.py config=test_stream testGamesNum=0 checkpoint=latest reloadInterval=30
-    python train.py --help
+python train.py config=train_headless task=BlindGrasping
+python train.py config=test_stream testGamesNum=0 checkpoint=latest reloadInterval=30
+python train.py --help
 """
+
 import sys
 
 from services.core.cli import main

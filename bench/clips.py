@@ -14,6 +14,7 @@ Printed side by side: frames published per second, control steps per second (rea
 process's CPU (% of one core, all threads), clips written; then what one clip frame costs alone
 (rendering it, encoding it). Checkpoints: the two newest of --run, else Reach networks with random weights.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,9 +41,21 @@ def window(runs: Path, sources, mode: str, seconds: float, every: float, landed:
 
     exp = create_experiment(runs, "Reach", "train")
     land(sources[0], exp / "nn", landed)
-    cfg = load_config(["config=test", f"runsDir={runs}", "checkpoint=latest", "numEnvs=4", "reloadInterval=1",
-                       "test.render.width=640", "test.render.height=480", "test.render.fps=25",
-                       f"test.id=bench-{mode}", *MODES[mode]], "test")
+    cfg = load_config(
+        [
+            "config=test",
+            f"runsDir={runs}",
+            "checkpoint=latest",
+            "numEnvs=4",
+            "reloadInterval=1",
+            "test.render.width=640",
+            "test.render.height=480",
+            "test.render.fps=25",
+            f"test.id=bench-{mode}",
+            *MODES[mode],
+        ],
+        "test",
+    )
     service = build(cfg)
     tester = service.tester
     clock = tester.publisher = FrameClock()
@@ -53,6 +66,7 @@ def window(runs: Path, sources, mode: str, seconds: float, every: float, landed:
             tester.play(0, stop)
         finally:
             tester.env.close()  # the EGL renderer belongs to this thread
+
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
     try:
@@ -70,9 +84,14 @@ def window(runs: Path, sources, mode: str, seconds: float, every: float, landed:
         wall = time.monotonic() - t0
         cpu = time.process_time() - cpu0
         written = (rec.written - clips0) if rec else 0
-        return {"fps": (len(clock.times) - frames0) / wall, "steps": (tester.steps - steps0) / wall,
-                "cpu": 100 * cpu / wall, "clips": written,
-                "wall": wall, "landed": n}
+        return {
+            "fps": (len(clock.times) - frames0) / wall,
+            "steps": (tester.steps - steps0) / wall,
+            "cpu": 100 * cpu / wall,
+            "clips": written,
+            "wall": wall,
+            "landed": n,
+        }
     finally:
         stop.set()
         thread.join(timeout=10)
@@ -126,23 +145,31 @@ def main() -> int:
                 landed = res["landed"] + 1
                 results[mode].append(res)
                 load.append(os.getloadavg()[0])
-                print(f"round {r + 1} {mode:<10} {res['fps']:5.1f} fps  {res['steps']:5.1f} steps/s  "
-                      f"CPU {res['cpu']:5.1f} %  "
-                      f"{res['clips']} clips in {res['wall']:.0f} s", flush=True)
+                print(
+                    f"round {r + 1} {mode:<10} {res['fps']:5.1f} fps  {res['steps']:5.1f} steps/s  "
+                    f"CPU {res['cpu']:5.1f} %  "
+                    f"{res['clips']} clips in {res['wall']:.0f} s",
+                    flush=True,
+                )
 
     def mean(mode, key):
         return sum(x[key] for x in results[mode]) / len(results[mode])
-    print(f"\nclips off vs on: real-time Reach tester, 4 worlds, 640x480 at 25 fps, a checkpoint every "
-          f"{args.every:g} s; {args.rounds} x {args.seconds:g} s per mode; {os.cpu_count()} CPUs, load average "
-          f"{min(load):.1f}-{max(load):.1f}")
+
+    print(
+        f"\nclips off vs on: real-time Reach tester, 4 worlds, 640x480 at 25 fps, a checkpoint every "
+        f"{args.every:g} s; {args.rounds} x {args.seconds:g} s per mode; {os.cpu_count()} CPUs, load average "
+        f"{min(load):.1f}-{max(load):.1f}"
+    )
     print(f"{'mode':<12}{'frames/s':>10}{'steps/s':>9}{'CPU % of a core':>18}{'clips/min':>11}")
     for mode in MODES:
         per_min = 60 * sum(x["clips"] for x in results[mode]) / sum(x["wall"] for x in results[mode])
-        print(f"{mode:<12}{mean(mode, 'fps'):>10.1f}{mean(mode, 'steps'):>9.1f}{mean(mode, 'cpu'):>18.1f}"
-              f"{per_min:>11.1f}")
+        print(
+            f"{mode:<12}{mean(mode, 'fps'):>10.1f}{mean(mode, 'steps'):>9.1f}{mean(mode, 'cpu'):>18.1f}{per_min:>11.1f}"
+        )
     render, encode = encode_ms(cfg)
-    print(f"one 640x480 clip frame alone: render {render:.1f} ms (2 control steps included), "
-          f"H.264 encode {encode:.1f} ms")
+    print(
+        f"one 640x480 clip frame alone: render {render:.1f} ms (2 control steps included), H.264 encode {encode:.1f} ms"
+    )
     return 0
 
 

@@ -6,6 +6,7 @@ For each model and timestep: mj_step/s and 50 Hz control steps/s, with the hand 
 pose in the air ("hold") and with random position targets every 20 ms, which slam it into the table
 and the box ("random"). Measured round-robin in short slices, so a busy machine slows all alike.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,6 +36,7 @@ def stepper(model, random: bool):
             data.ctrl[:] = rng.uniform(lo, hi)
         for _ in range(substeps):
             mujoco.mj_step(model, data)
+
     return control_step, substeps
 
 
@@ -44,8 +46,9 @@ def main() -> None:
     args = ap.parse_args()
     models = {f"hand   dt={dt}": hand.build_model(timestep=dt) for dt in (0.005,)}
     models |= {f"adroit dt={dt}": adroit.build_model(timestep=dt) for dt in (0.002, 0.005)}
-    cases = {(name, mode): stepper(model, mode == "random")
-             for name, model in models.items() for mode in ("hold", "random")}
+    cases = {
+        (name, mode): stepper(model, mode == "random") for name, model in models.items() for mode in ("hold", "random")
+    }
     calls, spent = dict.fromkeys(cases, 0), dict.fromkeys(cases, 0.0)
     for _ in range(5):
         for key, (fn, _) in cases.items():

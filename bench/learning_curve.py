@@ -19,6 +19,7 @@ started, epoch, mean return, success rate, each reward term's mean per-episode s
 (return and success vs env-steps; several seeds as mean and min..max band) and prints the table. The
 training and evaluation run on the same machine and share its cores: the load is printed with the figures.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,12 @@ def main() -> int:
     ap.add_argument("--seed", type=int, action="append", help="a training seed (repeat for several)")
     ap.add_argument("--seeds", type=int, nargs="+", help="several training seeds at once")
     ap.add_argument("--episodes", type=int, default=16, help="seeded evaluation episodes per checkpoint")
-    ap.add_argument("--save-every", type=int, default=5,
-                    help="epochs between periodic checkpoints (hours-long runs: more, or they fill the disk)")
+    ap.add_argument(
+        "--save-every",
+        type=int,
+        default=5,
+        help="epochs between periodic checkpoints (hours-long runs: more, or they fill the disk)",
+    )
     ap.add_argument("--out", type=Path, default=None, help="default: bench-out/learning_curve_<task>_<time>")
     a = ap.parse_args()
     seeds = list(dict.fromkeys((a.seed or []) + (a.seeds or []))) or [42]
@@ -65,9 +70,12 @@ def main() -> int:
     out = a.out or ROOT / "bench-out" / f"learning_curve_{a.task}_{datetime.now():%Y%m%d_%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load {_load()}; {a.task}: {a.minutes:g} min "
-          f"of training per seed, {a.num_envs} envs, device={a.device}, backend={a.backend}; "
-          f"{a.episodes} seeded eval episodes per checkpoint (seed {EVAL_SEED}, CPU); out: {out}", flush=True)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load {_load()}; {a.task}: {a.minutes:g} min "
+        f"of training per seed, {a.num_envs} envs, device={a.device}, backend={a.backend}; "
+        f"{a.episodes} seeded eval episodes per checkpoint (seed {EVAL_SEED}, CPU); out: {out}",
+        flush=True,
+    )
     rows: list[dict] = []
     for seed in seeds:
         run_seed(a, seed, out / f"seed{seed}", rows, lambda: save(out, rows, a))
@@ -99,24 +107,56 @@ def run_seed(a, seed: int, work: Path, rows: list[dict], on_points) -> None:
     log = open(work / "processes.log", "w")
     started = time.time()
     trainer = subprocess.Popen(
-        [sys.executable, "train.py", "config=train_headless", f"task={a.task}", f"numEnvs={a.num_envs}",
-         "maxIterations=null", f"seed={seed}", f"train.saveFrequency={a.save_every}", f"device={a.device}",
-         f"backend={a.backend}", f"runsDir={runs}",
-         # no best-so-far file: it is rewritten almost every epoch, and evaluating each one would take
-         # the CPU the training needs; the curve's points are the periodic checkpoints and the final one
-         "train.params.config.save_best_after=1000000000"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "train.py",
+            "config=train_headless",
+            f"task={a.task}",
+            f"numEnvs={a.num_envs}",
+            "maxIterations=null",
+            f"seed={seed}",
+            f"train.saveFrequency={a.save_every}",
+            f"device={a.device}",
+            f"backend={a.backend}",
+            f"runsDir={runs}",
+            # no best-so-far file: it is rewritten almost every epoch, and evaluating each one would take
+            # the CPU the training needs; the curve's points are the periodic checkpoints and the final one
+            "train.params.config.save_best_after=1000000000",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     evaluator = None
     try:
-        experiment = _wait(lambda: (runs / "latest_train").is_dir() and (runs / "latest_train").resolve(),
-                           START_TIMEOUT_S, trainer, "the trainer's experiment")
+        experiment = _wait(
+            lambda: (runs / "latest_train").is_dir() and (runs / "latest_train").resolve(),
+            START_TIMEOUT_S,
+            trainer,
+            "the trainer's experiment",
+        )
         print(f"seed {seed}: training {experiment.name} (pid {trainer.pid}); evaluating beside it", flush=True)
         evaluator = subprocess.Popen(
-            [sys.executable, "train.py", "config=test", f"task={a.task}", f"checkpoint={experiment}",
-             f"test.eval.episodes={a.episodes}", f"test.eval.seed={EVAL_SEED}", "test.realtime=false",
-             f"test.numEnvs={min(a.episodes, 64)}", "reloadInterval=2", "device=cpu", f"runsDir={runs}",
-             f"test.outDir={work / 'tester'}",
-             "test.clips.enabled=false"],  # no rendering: each eval's time is the policy's episodes only
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "train.py",
+                "config=test",
+                f"task={a.task}",
+                f"checkpoint={experiment}",
+                f"test.eval.episodes={a.episodes}",
+                f"test.eval.seed={EVAL_SEED}",
+                "test.realtime=false",
+                f"test.numEnvs={min(a.episodes, 64)}",
+                "reloadInterval=2",
+                "device=cpu",
+                f"runsDir={runs}",
+                f"test.outDir={work / 'tester'}",
+                "test.clips.enabled=false",
+            ],  # no rendering: each eval's time is the policy's episodes only
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         evaluations = experiment / "eval" / "evaluations.jsonl"
         deadline = time.monotonic() + 60 * a.minutes
         while time.monotonic() < deadline and trainer.poll() is None:
@@ -162,13 +202,23 @@ def _new_rows(evaluations: Path, seen: list[dict], seed: int, started: float) ->
         if not line.endswith("}"):
             break  # being written
         r = json.loads(line)
-        row = {"seed": seed, "env_steps": r["frame"], "wall_s": r["saved_at"] - started, "epoch": r["epoch"],
-               "mean_return": r["mean_return"], "success_rate": r["success_rate"],
-               "reward_terms": r["reward_terms"], "eval_s": r["eval_s"]}
+        row = {
+            "seed": seed,
+            "env_steps": r["frame"],
+            "wall_s": r["saved_at"] - started,
+            "epoch": r["epoch"],
+            "mean_return": r["mean_return"],
+            "success_rate": r["success_rate"],
+            "reward_terms": r["reward_terms"],
+            "eval_s": r["eval_s"],
+        }
         new.append(row)
-        print(f"seed {seed} | epoch {row['epoch']:>5} | {row['env_steps']:>11,} env-steps | {row['wall_s']:6.0f} s | "
-              f"return {row['mean_return']:8.2f} | success {100 * row['success_rate']:3.0f}% | "
-              f"eval {row['eval_s']:.1f} s | load {_load()}", flush=True)
+        print(
+            f"seed {seed} | epoch {row['epoch']:>5} | {row['env_steps']:>11,} env-steps | {row['wall_s']:6.0f} s | "
+            f"return {row['mean_return']:8.2f} | success {100 * row['success_rate']:3.0f}% | "
+            f"eval {row['eval_s']:.1f} s | load {_load()}",
+            flush=True,
+        )
     return new
 
 
@@ -196,18 +246,28 @@ def write_csv(path: Path, rows: list[dict], terms: list[str]) -> None:
         w = csv.writer(f)
         w.writerow(COLUMNS + [f"reward_{t}" for t in terms])
         for r in rows:
-            w.writerow([r["seed"], r["env_steps"], f"{r['wall_s']:.1f}", r["epoch"], f"{r['mean_return']:.4f}",
-                        f"{r['success_rate']:.4f}"] + [f"{(r['reward_terms'] or {}).get(t, float('nan')):.4f}"
-                                                       for t in terms])
+            w.writerow(
+                [
+                    r["seed"],
+                    r["env_steps"],
+                    f"{r['wall_s']:.1f}",
+                    r["epoch"],
+                    f"{r['mean_return']:.4f}",
+                    f"{r['success_rate']:.4f}",
+                ]
+                + [f"{(r['reward_terms'] or {}).get(t, float('nan')):.4f}" for t in terms]
+            )
 
 
 def print_table(rows: list[dict], terms: list[str]) -> None:
     head = f"{'seed':>5}{'env_steps':>12}{'wall_s':>8}{'epoch':>7}{'return':>9}{'success':>9}"
     print("\n" + head + "".join(f"{t:>13}" for t in terms))
     for r in rows:
-        print(f"{r['seed']:>5}{r['env_steps']:>12,}{r['wall_s']:>8.0f}{r['epoch']:>7}{r['mean_return']:>9.2f}"
-              f"{100 * r['success_rate']:>8.0f}%" + "".join(f"{(r['reward_terms'] or {}).get(t, float('nan')):>13.2f}"
-                                                          for t in terms))
+        print(
+            f"{r['seed']:>5}{r['env_steps']:>12,}{r['wall_s']:>8.0f}{r['epoch']:>7}{r['mean_return']:>9.2f}"
+            f"{100 * r['success_rate']:>8.0f}%"
+            + "".join(f"{(r['reward_terms'] or {}).get(t, float('nan')):>13.2f}" for t in terms)
+        )
 
 
 def plot(path: Path, rows: list[dict], a) -> None:
@@ -220,8 +280,10 @@ def plot(path: Path, rows: list[dict], a) -> None:
 
     seeds = sorted({r["seed"] for r in rows})
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), dpi=100)
-    for ax, key, label, scale in ((axes[0], "mean_return", "mean return", 1), (axes[1], "success_rate",
-                                                                               "success rate (%)", 100)):
+    for ax, key, label, scale in (
+        (axes[0], "mean_return", "mean return", 1),
+        (axes[1], "success_rate", "success rate (%)", 100),
+    ):
         curves = []
         for s in seeds:
             pts = sorted((r["env_steps"], r[key] * scale) for r in rows if r["seed"] == s)
@@ -241,8 +303,11 @@ def plot(path: Path, rows: list[dict], a) -> None:
         ax.set_xlabel("env-steps")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    fig.suptitle(f"{a.task}: {a.minutes:g} min of training per seed, {a.num_envs} envs ({a.device}); "
-                 f"{a.episodes} seeded eval episodes per checkpoint", fontsize=9)
+    fig.suptitle(
+        f"{a.task}: {a.minutes:g} min of training per seed, {a.num_envs} envs ({a.device}); "
+        f"{a.episodes} seeded eval episodes per checkpoint",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

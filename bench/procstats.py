@@ -1,4 +1,5 @@
 """What the soak and viewer benchmarks read about a process: resident memory, open fds, threads (/proc)."""
+
 from __future__ import annotations
 
 import os
@@ -11,5 +12,8 @@ def proc_stats(pid: int) -> dict:
         for line in f:
             key, _, value = line.partition(":")
             status[key] = value.split()
-    return {"rss_mb": int(status["VmRSS"][0]) / 1024, "fds": len(os.listdir(f"/proc/{pid}/fd")),
-            "threads": int(status["Threads"][0])}
+    return {
+        "rss_mb": int(status["VmRSS"][0]) / 1024,
+        "fds": len(os.listdir(f"/proc/{pid}/fd")),
+        "threads": int(status["Threads"][0]),
+    }

@@ -14,6 +14,7 @@ JPEG-encoded at test.render.fps); only the publisher is a stub that notes when e
 Checkpoints: the newest files of --run, else rl_games networks of the Reach shape with random weights
 (same format and size as training writes; the weights' values do not change load time).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,8 +68,19 @@ def checkpoint_sources(args, cfg, scratch: Path) -> list[Path]:
         model = builder.build()
         for p in model.parameters():
             torch.nn.init.normal_(p, std=0.3)
-        out.append(save_atomic({"model": model.state_dict(), "epoch": i, "frame": 0, "optimizer": {},
-                                "last_mean_rewards": 0.0, "env_state": None}, scratch / f"src_{i}.pth"))
+        out.append(
+            save_atomic(
+                {
+                    "model": model.state_dict(),
+                    "epoch": i,
+                    "frame": 0,
+                    "optimizer": {},
+                    "last_mean_rewards": 0.0,
+                    "env_state": None,
+                },
+                scratch / f"src_{i}.pth",
+            )
+        )
     return out
 
 
@@ -89,9 +101,20 @@ class Session:
 
         self.exp = create_experiment(runs, "Reach", "train")
         land(sources[0], self.exp / "nn", 0)
-        cfg = load_config(["config=test", f"runsDir={runs}", "checkpoint=latest", "numEnvs=1",
-                           f"reloadInterval={interval}", f"test.watchEvents={str(watch_events).lower()}",
-                           "test.render.width=320", "test.render.height=240", f"test.render.fps={fps}"], "test")
+        cfg = load_config(
+            [
+                "config=test",
+                f"runsDir={runs}",
+                "checkpoint=latest",
+                "numEnvs=1",
+                f"reloadInterval={interval}",
+                f"test.watchEvents={str(watch_events).lower()}",
+                "test.render.width=320",
+                "test.render.height=240",
+                f"test.render.fps={fps}",
+            ],
+            "test",
+        )
         self.service = build(cfg)
         self.tester = self.service.tester
         self.clock = self.tester.publisher = FrameClock()
@@ -106,6 +129,7 @@ class Session:
                 self.acting[cur.path.name] = time.monotonic()
                 self.ready[cur.path.name] = cur.ready_at
             return stepped
+
         self.tester.step_once = timed_step
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
@@ -181,12 +205,15 @@ def main() -> int:
         results = {}
         # events: land 0.1-0.4 s after the interval is over (well before the next poll, a whole interval
         # later); polling: at any phase of the poll period
-        for mode, events, interval, phase in (("events", True, args.events_interval, (0.1, 0.4)),
-                                              ("polling", False, args.poll_interval, (0.0, args.poll_interval))):
+        for mode, events, interval, phase in (
+            ("events", True, args.events_interval, (0.1, 0.4)),
+            ("polling", False, args.poll_interval, (0.0, args.poll_interval)),
+        ):
             s = Session(tmp / mode, sources, events, interval, args.fps)
             try:
-                results[mode], results[mode + "_ready"] = s.reload_latencies(sources, args.reloads, phase,
-                                                                             timeout=interval + 10)
+                results[mode], results[mode + "_ready"] = s.reload_latencies(
+                    sources, args.reloads, phase, timeout=interval + 10
+                )
                 if mode == "events":
                     gaps_quiet = s.frame_gaps(args.gap_seconds)
                     gaps_reload = s.frame_gaps(args.gap_seconds, sources, args.every)
@@ -194,9 +221,11 @@ def main() -> int:
             finally:
                 s.close()
 
-    print(f"\nfile landing -> new weights acting (ms), {args.reloads} landings per mode, "
-          f"real-time Reach tester at {args.fps:g} fps, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"\nfile landing -> new weights acting (ms), {args.reloads} landings per mode, "
+        f"real-time Reach tester at {args.fps:g} fps, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'mode':<28}{'n':>4}{'p50':>9}{'p95':>9}{'max':>9}")
     for mode, label in (("events", "events (watchdog)"), ("polling", f"polling only, every {args.poll_interval:g} s")):
         for key, what in ((mode, label), (mode + "_ready", "  of which: to validated")):

@@ -15,6 +15,7 @@ With --backend warp: physics steps/s of MuJoCo Warp alone (the captured graph of
 substeps) next to the full env's env-steps/s at the same world counts: their ratio is what the task
 math, resets and the env's bookkeeping cost.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -104,8 +105,9 @@ def physics_strategies(model, n: int, substeps: int, ctrl: np.ndarray):
     out_sens = np.zeros((n, substeps, model.nsensordata))
 
     def rollout():
-        mujoco.rollout.rollout(model, thread_datas, state, control, state=out_state, sensordata=out_sens,
-                               persistent_pool=True)
+        mujoco.rollout.rollout(
+            model, thread_datas, state, control, state=out_state, sensordata=out_sens, persistent_pool=True
+        )
         state[:] = out_state[:, -1]  # the env would carry state between calls like this
 
     batches = {}
@@ -117,7 +119,7 @@ def physics_strategies(model, n: int, substeps: int, ctrl: np.ndarray):
         batches[nt] = b
     found = {"python loop": loop, f"thread pool ({CPUS})": threads, f"mujoco.rollout ({CPUS})": rollout}
     for nt, b in batches.items():
-        found[f"mujoco.batch ({nt} thr)"] = (lambda b=b: b.step(nstep=substeps))
+        found[f"mujoco.batch ({nt} thr)"] = lambda b=b: b.step(nstep=substeps)
     return found, pool
 
 
@@ -133,9 +135,11 @@ def main(argv=None) -> int:
     if args.backend == "warp":
         return warp_bench(args)
 
-    print(f"machine: {platform.node()} | {platform.processor() or platform.machine()} | {CPUS} cpus | "
-          f"load {os.getloadavg()[0]:.1f} | mujoco {mujoco.__version__} | torch {torch.__version__} | "
-          f"MUJOCO_GL={os.environ['MUJOCO_GL']}")
+    print(
+        f"machine: {platform.node()} | {platform.processor() or platform.machine()} | {CPUS} cpus | "
+        f"load {os.getloadavg()[0]:.1f} | mujoco {mujoco.__version__} | torch {torch.__version__} | "
+        f"MUJOCO_GL={os.environ['MUJOCO_GL']}"
+    )
     cfgs = {t: OmegaConf.load(ROOT / "configs" / "task" / f"{t}.yaml") for t in args.tasks}
 
     if not args.skip_physics:
@@ -150,14 +154,20 @@ def main(argv=None) -> int:
                 rates = {name: rate * n for name, rate in interleaved(strategies, args.seconds).items()}
                 pool.shutdown()
                 best = max(rates, key=rates.get)
-                used = rates[f"mujoco.batch ({default_threads(n)} thr)"] if f"mujoco.batch ({default_threads(n)} thr)" in rates \
+                used = (
+                    rates[f"mujoco.batch ({default_threads(n)} thr)"]
+                    if f"mujoco.batch ({default_threads(n)} thr)" in rates
                     else max(v for k, v in rates.items() if k.startswith("mujoco.batch"))
+                )
                 ratios.append(f"{task} N={n}: {used / rates[best]:.2f}")
                 cells = "  ".join(f"{name} {rate:>8,.0f}{'*' if name == best else ' '}" for name, rate in rates.items())
                 print(f"  {task:<13} N={n:<4} {cells}")
-        print("  services.sim uses mujoco.batch: bit-identical to a loop over MjData, live (N, ...) arrays "
-              "for the task math; threads here: " + ", ".join(f"N={n}: {default_threads(n)}" for n in args.envs)
-              + " (POLICYCAST_SIM_THREADS overrides)")
+        print(
+            "  services.sim uses mujoco.batch: bit-identical to a loop over MjData, live (N, ...) arrays "
+            "for the task math; threads here: "
+            + ", ".join(f"N={n}: {default_threads(n)}" for n in args.envs)
+            + " (POLICYCAST_SIM_THREADS overrides)"
+        )
         print("  its rate / the fastest here: " + ", ".join(ratios))
 
     print("\n2) full env: make_env(...).step with random actions (task math, auto-reset, torch tensors)")
@@ -168,7 +178,7 @@ def main(argv=None) -> int:
             env.reset()
             rng = np.random.default_rng(0)
             acts = [torch.as_tensor(rng.uniform(-1, 1, (n, env.num_actions)), dtype=torch.float32) for _ in range(8)]
-            k = iter(range(10 ** 9))
+            k = iter(range(10**9))
             rate = timed(lambda: env.step(acts[next(k) % 8]), args.seconds) * n
             row.append(f"N={n} {rate:>8,.0f} ({default_threads(n)} thr)")
             env.close()
@@ -199,10 +209,14 @@ def warp_bench(args) -> int:
     cuda = args.device.startswith("cuda")
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     gpu = torch.cuda.get_device_name(0) if cuda else "none"
-    print(f"machine: {platform.node()} | GPU {gpu} | {CPUS} cpus | mujoco {mujoco.__version__} | "
-          f"warp {wp.__version__} | torch {torch.__version__} | device {args.device}")
-    print("\nMuJoCo Warp: physics steps/s (world-steps: worlds x substeps per second), env-steps/s of the physics"
-          " alone and of the full env (task math in torch, auto-reset, rewards), and their ratio")
+    print(
+        f"machine: {platform.node()} | GPU {gpu} | {CPUS} cpus | mujoco {mujoco.__version__} | "
+        f"warp {wp.__version__} | torch {torch.__version__} | device {args.device}"
+    )
+    print(
+        "\nMuJoCo Warp: physics steps/s (world-steps: worlds x substeps per second), env-steps/s of the physics"
+        " alone and of the full env (task math in torch, auto-reset, rewards), and their ratio"
+    )
     for task, cfg in {t: OmegaConf.load(ROOT / "configs" / "task" / f"{t}.yaml") for t in args.tasks}.items():
         for n in envs:
             t0 = time.perf_counter()
@@ -214,11 +228,13 @@ def warp_bench(args) -> int:
             ready = time.perf_counter() - t0
             sub = env.task.substeps
             physics = timed(lambda: env.physics.step(sub), args.seconds, sync) * n
-            k = iter(range(10 ** 9))
+            k = iter(range(10**9))
             full = timed(lambda: env.step(acts[next(k) % 8]), args.seconds, sync) * n
-            print(f"  {task:<13} N={n:<6} physics {physics * sub:>12,.0f} steps/s = {physics:>11,.0f} env-steps/s | "
-                  f"full env {full:>11,.0f} env-steps/s ({full / physics:.2f} of physics) | ready in {ready:.0f} s",
-                  flush=True)
+            print(
+                f"  {task:<13} N={n:<6} physics {physics * sub:>12,.0f} steps/s = {physics:>11,.0f} env-steps/s | "
+                f"full env {full:>11,.0f} env-steps/s ({full / physics:.2f} of physics) | ready in {ready:.0f} s",
+                flush=True,
+            )
             env.close()
             env = None  # freed before the next size is built (GPU memory)
             if cuda:

@@ -10,6 +10,7 @@ streamer's RSS at the start and the end.
 
     .venv/bin/python bench/slow_viewers.py [--seconds 10] [--viewers 4] [--fps 25]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,23 +73,35 @@ def main() -> int:
     ap.add_argument("--fps", type=float, default=25.0)
     args = ap.parse_args()
     port = free_port()
-    streamer = subprocess.Popen([sys.executable, "-m", "services.streamer", "--port", str(port)], cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    streamer = subprocess.Popen(
+        [sys.executable, "-m", "services.streamer", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: _up(port), 30, what="the streamer")
-        rows = [("normal viewers alone", run(port, args.viewers, args.seconds, args.fps, False, streamer.pid)),
-                ("+ 1 slow + 1 stalled", run(port, args.viewers, args.seconds, args.fps, True, streamer.pid))]
+        rows = [
+            ("normal viewers alone", run(port, args.viewers, args.seconds, args.fps, False, streamer.pid)),
+            ("+ 1 slow + 1 stalled", run(port, args.viewers, args.seconds, args.fps, True, streamer.pid)),
+        ]
     finally:
         streamer.terminate()
         streamer.wait(30)
-    print(f"\n{args.viewers} normal viewers of a streamer process, 640x480 frames pushed at {args.fps:g} fps, "
-          f"{args.seconds:g} s per row; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    print(f"{'':<24}{'pushed fps':>11}{'viewer fps (min-max)':>22}{'longest gap ms':>16}{'slow got':>10}"
-          f"{'streamer RSS MB':>18}")
+    print(
+        f"\n{args.viewers} normal viewers of a streamer process, 640x480 frames pushed at {args.fps:g} fps, "
+        f"{args.seconds:g} s per row; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"{'':<24}{'pushed fps':>11}{'viewer fps (min-max)':>22}{'longest gap ms':>16}{'slow got':>10}"
+        f"{'streamer RSS MB':>18}"
+    )
     for label, r in rows:
-        print(f"{label:<24}{r['sent_fps']:>11.1f}{min(r['rates']):>13.1f} - {max(r['rates']):<6.1f}"
-              f"{max(r['gaps']) * 1000:>16.0f}{(r['slow'] if label.startswith('+') else '-'):>10}"
-              f"{r['rss'][0]:>10.1f} -> {r['rss'][1]:.1f}")
+        print(
+            f"{label:<24}{r['sent_fps']:>11.1f}{min(r['rates']):>13.1f} - {max(r['rates']):<6.1f}"
+            f"{max(r['gaps']) * 1000:>16.0f}{(r['slow'] if label.startswith('+') else '-'):>10}"
+            f"{r['rss'][0]:>10.1f} -> {r['rss'][1]:.1f}"
+        )
     alone, beside = (min(r["rates"]) for _, r in rows)
     print(f"slowest normal viewer with them / without: {beside / alone:.2f}x")
     return 0

@@ -14,6 +14,7 @@ served, viewers served.
 
 Checkpoints: the periodic files of --run, else a 12-epoch Reach training run made first (~15 s).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,9 +48,22 @@ def sources(args, scratch: Path) -> list[Path]:
             sys.exit(f"error: --run {args.run}: needs at least two periodic checkpoints in nn/")
         return files
     runs = scratch / "trained"
-    subprocess.run([sys.executable, "train.py", "config=train_headless", "task=Reach", "maxIterations=12",
-                    "numEnvs=16", "train.saveFrequency=3", f"runsDir={runs}"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "config=train_headless",
+            "task=Reach",
+            "maxIterations=12",
+            "numEnvs=16",
+            "train.saveFrequency=3",
+            f"runsDir={runs}",
+        ],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return sorted((runs / "latest_train").resolve().glob("nn/last_*.pth"))
 
 
@@ -135,20 +149,46 @@ def main() -> int:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         log = open(tmp / "services.log", "w")
-        streamer = subprocess.Popen([sys.executable, "-m", "services.streamer", "--port", str(port)], cwd=ROOT,
-                                    env=env, stdout=log, stderr=subprocess.STDOUT)
-        tester = subprocess.Popen([sys.executable, "-m", "services.tester", "checkpoint=latest", f"runsDir={runs}",
-                                   f"reloadInterval={args.every * 0.5:g}", f"test.streamerUrl={url}",
-                                   "test.id=soak"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        streamer = subprocess.Popen(
+            [sys.executable, "-m", "services.streamer", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        tester = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "services.tester",
+                "checkpoint=latest",
+                f"runsDir={runs}",
+                f"reloadInterval={args.every * 0.5:g}",
+                f"test.streamerUrl={url}",
+                "test.id=soak",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         pids = {"tester": tester.pid, "streamer": streamer.pid}
         viewers = Viewers(url, "soak")
         try:
+
             def tile():
                 try:
-                    return next((t for t in requests.get(f"{url}/api/testers", timeout=5).json()
-                                 if t["id"] == "soak" and t["online"] and t["epoch"] is not None), None)
+                    return next(
+                        (
+                            t
+                            for t in requests.get(f"{url}/api/testers", timeout=5).json()
+                            if t["id"] == "soak" and t["online"] and t["epoch"] is not None
+                        ),
+                        None,
+                    )
                 except requests.RequestException:
                     return None
+
             wait_for(tile, 120, step=0.5, what="the tester online")
             first = sample(pids)
             lander.thread.start()
@@ -164,10 +204,13 @@ def main() -> int:
                     sys.exit(f"error: a service exited; see {tmp / 'services.log'}")
                 if time.monotonic() >= next_line:
                     s, t = sample(pids), tile() or {}
-                    print(f"{(time.monotonic() - t0) / 60:5.1f} min  tester {s['tester']['rss_mb']:.0f} MB "
-                          f"{s['tester']['fds']} fds {s['tester']['threads']} thr | streamer "
-                          f"{s['streamer']['rss_mb']:.0f} MB {s['streamer']['fds']} fds {s['streamer']['threads']} thr"
-                          f" | reloads {t.get('reloads')}", flush=True)
+                    print(
+                        f"{(time.monotonic() - t0) / 60:5.1f} min  tester {s['tester']['rss_mb']:.0f} MB "
+                        f"{s['tester']['fds']} fds {s['tester']['threads']} thr | streamer "
+                        f"{s['streamer']['rss_mb']:.0f} MB {s['streamer']['fds']} fds {s['streamer']['threads']} thr"
+                        f" | reloads {t.get('reloads')}",
+                        flush=True,
+                    )
                     next_line += 60
                 time.sleep(1.0)
             last, last_tile = sample(pids), tile() or {}
@@ -184,19 +227,25 @@ def main() -> int:
                     p.kill()
             log.close()
     minutes = (time.monotonic() - t0) / 60
-    print(f"\nsoak: {minutes:.1f} min, a checkpoint every {args.every:g} s, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"\nsoak: {minutes:.1f} min, a checkpoint every {args.every:g} s, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'':<18}{'start':>10}{'warm':>10}{'end':>10}{'end vs warm':>13}")
     for name in ("tester", "streamer"):
         for key, unit in (("rss_mb", "MB"), ("fds", ""), ("threads", "")):
             a, w, b = first[name][key], warm[name][key], last[name][key]
             fmt = (lambda v: f"{v:.0f} {unit}".strip()) if unit else (lambda v: f"{v}")
-            print(f"{name + ' ' + key.replace('_mb', ''):<18}{fmt(a):>10}{fmt(w):>10}{fmt(b):>10}"
-                  f"{(b - w) / w * 100:>+12.1f}%")
+            print(
+                f"{name + ' ' + key.replace('_mb', ''):<18}{fmt(a):>10}{fmt(w):>10}{fmt(b):>10}"
+                f"{(b - w) / w * 100:>+12.1f}%"
+            )
     reloads = (last_tile.get("reloads") or 0) - (warm_tile.get("reloads") or 0)
-    print(f"reloads: {last_tile.get('reloads')} in all ({reloads} after warm-up, {lander.landed} checkpoints landed); "
-          f"frames received {stats['frames_received']:,}, served {stats['frames_served']:,}; "
-          f"viewers served {viewers.served}, dashboard polls {viewers.api_calls}, errors {viewers.errors}")
+    print(
+        f"reloads: {last_tile.get('reloads')} in all ({reloads} after warm-up, {lander.landed} checkpoints landed); "
+        f"frames received {stats['frames_received']:,}, served {stats['frames_served']:,}; "
+        f"viewers served {viewers.served}, dashboard polls {viewers.api_calls}, errors {viewers.errors}"
+    )
     return 0
 
 

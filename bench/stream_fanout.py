@@ -11,6 +11,7 @@ that frame received by a viewer (CLOCK_MONOTONIC is shared by both processes).
 
     .venv/bin/python bench/stream_fanout.py [--seconds 6] [--viewers 1 10 50] [--fps 25]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,6 +85,7 @@ def per_client_app(slot: RawSlot) -> Flask:
                         continue
                     seq, img = slot.seq, slot.img
                 yield part(encode(img), seq)  # every viewer encodes the same frame again
+
         return Response(gen(), mimetype=MIMETYPE)
 
     return app
@@ -153,6 +155,7 @@ def measure(mode: str, n: int, seconds: float, fps: float, frames) -> dict:
         def status_loop():  # keeps the tester online, as a real one does
             while not stop.wait(1.0):
                 pub.publish_status({"id": "bench", "state": "running"})
+
         threading.Thread(target=status_loop, daemon=True).start()
     else:
         slot = RawSlot()
@@ -160,8 +163,11 @@ def measure(mode: str, n: int, seconds: float, fps: float, frames) -> dict:
         publish, path = slot.put, "/stream"
     source = threading.Thread(target=run_source, args=(frames, publish, fps, stop, t_ready), daemon=True)
     source.start()
-    child = subprocess.Popen([sys.executable, __file__, "--client", str(server.port), path, str(n), str(seconds)],
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--client", str(server.port), path, str(n), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     window = json.loads(child.stdout.readline())  # all viewers connected and served
     time.sleep(max(0.0, window["start"] - time.monotonic()))
     cpu0, wall0 = time.process_time(), time.monotonic()
@@ -186,9 +192,13 @@ def measure(mode: str, n: int, seconds: float, fps: float, frames) -> dict:
     lat.sort()
     published = sum(1 for t in t_ready.values() if wall0 <= t <= wall0 + wall)
     return {
-        "mode": mode, "viewers": n, "published": published, "delivered": delivered,
+        "mode": mode,
+        "viewers": n,
+        "published": published,
+        "delivered": delivered,
         "fps_per_viewer": delivered / n / wall,
-        "cpu_s": cpu, "cpu_ms_per_frame": 1000 * cpu / max(delivered, 1),
+        "cpu_s": cpu,
+        "cpu_ms_per_frame": 1000 * cpu / max(delivered, 1),
         "lat_p50_ms": 1000 * statistics.median(lat) if lat else float("nan"),
         "lat_p95_ms": 1000 * lat[int(0.95 * (len(lat) - 1))] if lat else float("nan"),
         "skipped": skipped,
@@ -207,22 +217,32 @@ def main():
     for f in frames[:20]:
         encode(f)
     enc_ms = (time.perf_counter() - t) / 20 * 1000
-    print(f"frames {W}x{H} JPEG q{QUALITY}: {size / 1024:.0f} KiB, encode {enc_ms:.1f} ms; source {args.fps:g} fps; "
-          f"{args.seconds:g} s per row; cpus={len(__import__('os').sched_getaffinity(0))}")
-    print(f"{'viewers':>7} {'design':<12} {'fps/viewer':>10} {'CPU ms/frame':>12} {'CPU s/s':>8} "
-          f"{'lat p50 ms':>10} {'lat p95 ms':>10} {'skipped':>8}")
+    print(
+        f"frames {W}x{H} JPEG q{QUALITY}: {size / 1024:.0f} KiB, encode {enc_ms:.1f} ms; source {args.fps:g} fps; "
+        f"{args.seconds:g} s per row; cpus={len(__import__('os').sched_getaffinity(0))}"
+    )
+    print(
+        f"{'viewers':>7} {'design':<12} {'fps/viewer':>10} {'CPU ms/frame':>12} {'CPU s/s':>8} "
+        f"{'lat p50 ms':>10} {'lat p95 ms':>10} {'skipped':>8}"
+    )
     rows = []
     for n in args.viewers:
         for mode in ("encode-once", "per-client"):
             r = measure(mode, n, args.seconds, args.fps, frames)
             rows.append(r)
-            print(f"{n:>7} {mode:<12} {r['fps_per_viewer']:>10.1f} {r['cpu_ms_per_frame']:>12.3f} "
-                  f"{r['cpu_s'] / args.seconds:>8.2f} {r['lat_p50_ms']:>10.1f} {r['lat_p95_ms']:>10.1f} "
-                  f"{r['skipped']:>8}", flush=True)
+            print(
+                f"{n:>7} {mode:<12} {r['fps_per_viewer']:>10.1f} {r['cpu_ms_per_frame']:>12.3f} "
+                f"{r['cpu_s'] / args.seconds:>8.2f} {r['lat_p50_ms']:>10.1f} {r['lat_p95_ms']:>10.1f} "
+                f"{r['skipped']:>8}",
+                flush=True,
+            )
         once, per = rows[-2], rows[-1]
-        print(f"{'':>7} per-client / encode-once: CPU per delivered frame x"
-              f"{per['cpu_ms_per_frame'] / once['cpu_ms_per_frame']:.1f}, "
-              f"p50 latency x{per['lat_p50_ms'] / once['lat_p50_ms']:.1f}", flush=True)
+        print(
+            f"{'':>7} per-client / encode-once: CPU per delivered frame x"
+            f"{per['cpu_ms_per_frame'] / once['cpu_ms_per_frame']:.1f}, "
+            f"p50 latency x{per['lat_p50_ms'] / once['lat_p50_ms']:.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@
 
     .venv/bin/python bench/sync_latency.py [--landings 6] [--interval 5] [--ckpt-kb 100]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,9 +51,23 @@ def latency(mode_args: list[str], landings: int, ckpt: bytes, work: Path, interv
     src, dst = work / "src", work / "dst"
     shutil.rmtree(work, ignore_errors=True)
     (src / "Reach_train_1" / "nn").mkdir(parents=True)
-    proc = subprocess.Popen([sys.executable, "-m", "services.sync", "--source", str(src), "--dest", str(dst),
-                             "--metrics-port", "0", *mode_args], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "services.sync",
+            "--source",
+            str(src),
+            "--dest",
+            str(dst),
+            "--metrics-port",
+            "0",
+            *mode_args,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_visible(dst / "Reach_train_1" / "nn")  # first pass done
         out = []
@@ -75,8 +90,8 @@ def bytes_per_new_checkpoint(n_old: int, ckpt_size: int, work: Path) -> tuple[in
     for i in range(n_old):
         (nn / f"last_Reach_ep_{i}_rew_{i}.pth").write_bytes(os.urandom(ckpt_size))
     rsync = Rsync(base_args(None, 0, 60))
-    sync_pass(rsync, f"{src}/", dst, delete=False)           # the old ones are already mirrored
-    idle = sync_pass(rsync, f"{src}/", dst, delete=False)    # nothing new: pure overhead
+    sync_pass(rsync, f"{src}/", dst, delete=False)  # the old ones are already mirrored
+    idle = sync_pass(rsync, f"{src}/", dst, delete=False)  # nothing new: pure overhead
     land(nn / f"last_Reach_ep_{n_old}_rew_0.pth", os.urandom(ckpt_size))
     new = sync_pass(rsync, f"{src}/", dst, delete=False)
     assert new.stats.files == 1, new.stats
@@ -93,14 +108,20 @@ def main() -> None:
     ckpt = os.urandom(args.ckpt_kb * 1024)
     work = Path(tempfile.mkdtemp(prefix="sync-bench-"))
     try:
-        print(f"# latency: checkpoint ({args.ckpt_kb} KB) landing in SRC -> visible in DST, {args.landings} landings each")
-        modes = [("event, debounce 0.5 s (default)", ["--interval", "600"]),
-                 ("event, debounce 0.1 s", ["--interval", "600", "--debounce", "0.1"]),
-                 (f"interval {args.interval:g} s only (--no-watch)", ["--interval", str(args.interval), "--no-watch"])]
+        print(
+            f"# latency: checkpoint ({args.ckpt_kb} KB) landing in SRC -> visible in DST, {args.landings} landings each"
+        )
+        modes = [
+            ("event, debounce 0.5 s (default)", ["--interval", "600"]),
+            ("event, debounce 0.1 s", ["--interval", "600", "--debounce", "0.1"]),
+            (f"interval {args.interval:g} s only (--no-watch)", ["--interval", str(args.interval), "--no-watch"]),
+        ]
         for label, mode_args in modes:
             lat = latency(mode_args, args.landings, ckpt, work / "lat", args.interval)
-            print(f"{label:38s} median {statistics.median(lat):6.3f} s  mean {statistics.mean(lat):6.3f} s  "
-                  f"max {max(lat):6.3f} s")
+            print(
+                f"{label:38s} median {statistics.median(lat):6.3f} s  mean {statistics.mean(lat):6.3f} s  "
+                f"max {max(lat):6.3f} s"
+            )
         print(f"\n# bytes moved for one new {args.ckpt_kb} KB checkpoint (local rsync; --stats sent+received)")
         print(f"{'old checkpoints':>16s} {'wire bytes':>12s} {'/ ckpt size':>11s} {'idle pass':>10s} {'pass s':>7s}")
         for n_old in (10, 100, 1000):

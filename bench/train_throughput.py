@@ -10,6 +10,7 @@ own per-epoch TensorBoard measurements (median over the epochs after the first, 
 `total` = collected env steps / (rollout + PPO update time), `rollout` = the same over rollout time
 (policy inference + sim), `sim` = over env.step time alone.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,15 +24,27 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TAGS = {"total": "performance/step_inference_rl_update_fps",
-        "rollout": "performance/step_inference_fps",
-        "sim": "performance/step_fps"}
+TAGS = {
+    "total": "performance/step_inference_rl_update_fps",
+    "rollout": "performance/step_inference_fps",
+    "sim": "performance/step_fps",
+}
 
 
 def run_case(task: str, num_envs: int, epochs: int, device: str, backend: str, runs: Path, threads) -> dict:
-    cmd = [sys.executable, "-m", "services.trainer", f"task={task}", f"numEnvs={num_envs}",
-           f"maxIterations={epochs}", "train.saveFrequency=0", f"train.printInterval={epochs}",
-           f"device={device}", f"backend={backend}", f"runsDir={runs}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "services.trainer",
+        f"task={task}",
+        f"numEnvs={num_envs}",
+        f"maxIterations={epochs}",
+        "train.saveFrequency=0",
+        f"train.printInterval={epochs}",
+        f"device={device}",
+        f"backend={backend}",
+        f"runsDir={runs}",
+    ]
     if threads is not None:  # torch intra-op threads (0 = torch's default, 'auto' = rl_games' min(4, cores))
         cmd.append(f"train.params.torch_threads={threads}")
     start = time.monotonic()
@@ -62,23 +75,34 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--backend", default="mujoco", choices=("mujoco", "warp", "auto"))
-    ap.add_argument("--torch-threads", nargs="+", default=[None],
-                    help="compare torch intra-op thread settings side by side (default: the yaml's)")
+    ap.add_argument(
+        "--torch-threads",
+        nargs="+",
+        default=[None],
+        help="compare torch intra-op thread settings side by side (default: the yaml's)",
+    )
     args = ap.parse_args()
 
     import torch
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"device={args.device}, backend={args.backend}, {args.epochs} epochs per case, "
-          "horizon from configs/train/<Task>PPO.yaml")
-    print(f"{'task':<14}{'numEnvs':>8}{'threads':>8}{'total steps/s':>15}{'rollout steps/s':>17}{'sim steps/s':>13}"
-          f"{'wall s':>8}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"device={args.device}, backend={args.backend}, {args.epochs} epochs per case, "
+        "horizon from configs/train/<Task>PPO.yaml"
+    )
+    print(
+        f"{'task':<14}{'numEnvs':>8}{'threads':>8}{'total steps/s':>15}{'rollout steps/s':>17}{'sim steps/s':>13}"
+        f"{'wall s':>8}"
+    )
     cases = [(task, n, threads) for task in args.tasks for n in args.num_envs for threads in args.torch_threads]
     with tempfile.TemporaryDirectory(prefix="train_bench_") as tmp:
         for task, n, threads in cases:
             r = run_case(task, n, args.epochs, args.device, args.backend, Path(tmp) / f"{task}_{n}_{threads}", threads)
-            print(f"{task:<14}{n:>8}{threads or 'yaml':>8}{r['total']:>15,.0f}{r['rollout']:>17,.0f}"
-                  f"{r['sim']:>13,.0f}{r['wall_s']:>8.1f}", flush=True)
+            print(
+                f"{task:<14}{n:>8}{threads or 'yaml':>8}{r['total']:>15,.0f}{r['rollout']:>17,.0f}"
+                f"{r['sim']:>13,.0f}{r['wall_s']:>8.1f}",
+                flush=True,
+            )
     return 0
 
 

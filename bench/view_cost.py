@@ -19,6 +19,7 @@ video encoding is not included.
 
     .venv/bin/python bench/view_cost.py [--task BlindGrasping] [--num-envs 64] [--seconds 30] [--rounds 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -98,12 +99,19 @@ def phase(name: str, viewer, seconds: float, pids: dict, runs: Path) -> dict:
         p1, t1, b1 = progress(runs), time.monotonic(), viewer.bytes_in
     wall = t1 - t0
     steps = (p1["env_steps"] - p0["env_steps"]) / max(p1["updated"] - p0["updated"], 1e-9)
-    row = {"phase": name, "tester_cpu": 100 * (cpu1["tester"] - cpu0["tester"]) / wall,
-           "streamer_cpu": 100 * (cpu1["streamer"] - cpu0["streamer"]) / wall,
-           "trainer_cpu": 100 * (cpu1["trainer"] - cpu0["trainer"]) / wall,
-           "env_steps_per_s": steps, "bytes_per_s": (b1 - b0) / wall}
-    print(f"  {name:<32} tester {row['tester_cpu']:5.1f} %  streamer {row['streamer_cpu']:5.1f} %  "
-          f"trainer {steps:7,.0f} env-steps/s  viewer {row['bytes_per_s'] / 1024:7.1f} KiB/s", flush=True)
+    row = {
+        "phase": name,
+        "tester_cpu": 100 * (cpu1["tester"] - cpu0["tester"]) / wall,
+        "streamer_cpu": 100 * (cpu1["streamer"] - cpu0["streamer"]) / wall,
+        "trainer_cpu": 100 * (cpu1["trainer"] - cpu0["trainer"]) / wall,
+        "env_steps_per_s": steps,
+        "bytes_per_s": (b1 - b0) / wall,
+    }
+    print(
+        f"  {name:<32} tester {row['tester_cpu']:5.1f} %  streamer {row['streamer_cpu']:5.1f} %  "
+        f"trainer {steps:7,.0f} env-steps/s  viewer {row['bytes_per_s'] / 1024:7.1f} KiB/s",
+        flush=True,
+    )
     return row
 
 
@@ -123,12 +131,30 @@ def main() -> int:
     env = {**os.environ, "MUJOCO_GL": "egl", "PYTHONPATH": str(ROOT)}
     logs = {name: open(out / f"{name}.log", "w") for name in ("trainer", "streamer", "tester")}
     procs = {
-        "trainer": [sys.executable, "train.py", "config=train_headless", f"task={a.task}", f"numEnvs={a.num_envs}",
-                    "maxIterations=null", "train.saveFrequency=5", f"runsDir={runs}"],
+        "trainer": [
+            sys.executable,
+            "train.py",
+            "config=train_headless",
+            f"task={a.task}",
+            f"numEnvs={a.num_envs}",
+            "maxIterations=null",
+            "train.saveFrequency=5",
+            f"runsDir={runs}",
+        ],
         "streamer": [sys.executable, "-m", "services.streamer", "--port", str(port)],
-        "tester": [sys.executable, str(Path(__file__).resolve()), "--as-tester", str(clip_flag), f"task={a.task}",
-                   "checkpoint=latest", f"runsDir={runs}", "test.id=bench", f"test.streamerUrl={url}",
-                   "test.view3d.enabled=true", "reloadInterval=30"],
+        "tester": [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--as-tester",
+            str(clip_flag),
+            f"task={a.task}",
+            "checkpoint=latest",
+            f"runsDir={runs}",
+            "test.id=bench",
+            f"test.streamerUrl={url}",
+            "test.view3d.enabled=true",
+            "reloadInterval=30",
+        ],
     }
     started = {}
     try:
@@ -138,8 +164,11 @@ def main() -> int:
                 wait_for(lambda: progress(runs), timeout=600, step=1, what="the trainer's first epoch")
         tester = wait_for(lambda: _tester(url), timeout=600, step=1, what="the tester running a checkpoint")
         pids = {name: proc.pid for name, proc in started.items()}
-        print(f"{a.task}, trainer numEnvs={a.num_envs}; tester: {tester['task']} 640x480 at 25 fps for its "
-              f"readers, 3D view on; {a.seconds:g} s per phase; load average {os.getloadavg()[0]:.1f}", flush=True)
+        print(
+            f"{a.task}, trainer numEnvs={a.num_envs}; tester: {tester['task']} 640x480 at 25 fps for its "
+            f"readers, 3D view on; {a.seconds:g} s per phase; load average {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
         rounds = []
         for r in range(a.rounds):
             rows = []
@@ -148,14 +177,23 @@ def main() -> int:
                 print(f"round {r + 1}, clips {'on' if clips else 'off'}:", flush=True)
                 tag = " (clips on)" if clips else ""
                 rows.append(phase(f"(c) nobody watching{tag}", Nobody(), a.seconds, pids, runs))
-                rows.append(phase(f"(a) an MJPEG viewer{tag}", MjpegViewer(f"{url}/stream/bench"), a.seconds,
-                                  pids, runs))
-                rows.append(phase(f"(b) only a 3D viewer{tag}", WireViewer(tester["view3d_url"]), a.seconds,
-                                  pids, runs))
+                rows.append(
+                    phase(f"(a) an MJPEG viewer{tag}", MjpegViewer(f"{url}/stream/bench"), a.seconds, pids, runs)
+                )
+                rows.append(
+                    phase(f"(b) only a 3D viewer{tag}", WireViewer(tester["view3d_url"]), a.seconds, pids, runs)
+                )
             rounds.append(rows)
         print(f"load average at the end {os.getloadavg()[0]:.1f}\n")
-        table([{k: (sum(rs[i][k] for rs in rounds) / len(rounds) if k != "phase" else rounds[0][i][k])
-                for k in rounds[0][i]} for i in range(len(rounds[0]))])
+        table(
+            [
+                {
+                    k: (sum(rs[i][k] for rs in rounds) / len(rounds) if k != "phase" else rounds[0][i][k])
+                    for k in rounds[0][i]
+                }
+                for i in range(len(rounds[0]))
+            ]
+        )
     finally:
         for proc in started.values():
             proc.terminate()
@@ -182,9 +220,11 @@ def table(rows) -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for i, r in enumerate(rows):
         base = rows[i - i % 3 + 1]["env_steps_per_s"]  # (a) of the same clip setting
-        print(f"| {r['phase']} | {r['tester_cpu']:.0f} % | {r['streamer_cpu']:.0f} % | "
-              f"{r['env_steps_per_s']:,.0f} | {r['env_steps_per_s'] / base:.2f}× | "
-              f"{r['bytes_per_s'] / 1024:,.0f} KiB/s |")
+        print(
+            f"| {r['phase']} | {r['tester_cpu']:.0f} % | {r['streamer_cpu']:.0f} % | "
+            f"{r['env_steps_per_s']:,.0f} | {r['env_steps_per_s'] / base:.2f}× | "
+            f"{r['bytes_per_s'] / 1024:,.0f} KiB/s |"
+        )
     print("\ngoal: (b) and (c) leave the trainer >= 1.5x the env-steps/s of (a)")
 
 
@@ -199,6 +239,7 @@ def as_tester(clip_flag: str, argv: list[str]) -> int:
         service = real_build(cfg, hub)
         threading.Thread(target=_clip_switch, args=(service.tester, Path(clip_flag)), daemon=True).start()
         return service
+
     tester_service.build = build
     return cli_main(argv, tester_service.run, default_preset="test")
 

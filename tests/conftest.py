@@ -1,4 +1,5 @@
 """Shared test set-up: headless MuJoCo rendering and a fresh runs/ root per test."""
+
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ def small_disk(tmp_path):
     def mount(size="16m"):
         mounted.append(mount_tmpfs(tmp_path / f"disk{len(mounted)}", size))
         return mounted[-1]
+
     yield mount
     for d in mounted:
         unmount(d)
@@ -65,8 +67,16 @@ def reach_run(tmp_path_factory):
     Returns the experiment directory; tests copy from it rather than write into it.
     """
     runs = tmp_path_factory.mktemp("trained") / "runs"
-    cmd = [sys.executable, "train.py", "config=train_headless", "task=Reach", "maxIterations=12",
-           "numEnvs=16", "train.saveFrequency=3", f"runsDir={runs}"]
+    cmd = [
+        sys.executable,
+        "train.py",
+        "config=train_headless",
+        "task=Reach",
+        "maxIterations=12",
+        "numEnvs=16",
+        "train.saveFrequency=3",
+        f"runsDir={runs}",
+    ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"training failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return (runs / "latest_train").resolve()

@@ -1,4 +1,5 @@
 """A small disk to fill up on purpose: a tmpfs of its own (root only), and a filler that takes all of it."""
+
 import subprocess
 from pathlib import Path
 
@@ -8,11 +9,16 @@ import pytest
 def mount_tmpfs(directory: Path, size: str) -> Path:
     """Mount a tmpfs of `size` (e.g. "16m") on `directory`; skip the test, saying why, where mounting is refused."""
     directory.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "policycast-test", str(directory)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "policycast-test", str(directory)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a {size} tmpfs for the disk-full test ({done.stderr.strip() or 'mount failed'}): "
-                    "it needs root (or CAP_SYS_ADMIN)")
+        pytest.skip(
+            f"cannot mount a {size} tmpfs for the disk-full test ({done.stderr.strip() or 'mount failed'}): "
+            "it needs root (or CAP_SYS_ADMIN)"
+        )
     return directory
 
 

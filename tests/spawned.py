@@ -1,4 +1,5 @@
 """Run a test's body in a fresh Python process: for what can happen once per process (MuJoCo's web viewer)."""
+
 import multiprocessing
 
 

@@ -5,6 +5,7 @@ own version message, which a first short connection fetches) and reads the state
 acking every payload as the page does), counting bytes. Tests use it where a real browser is not the
 point; bench/view_cost.py uses it as the "3D viewer" whose browser renders on the user's machine.
 """
+
 from __future__ import annotations
 
 import threading
@@ -51,8 +52,10 @@ class WireViewer:
                 time.sleep(0.2)
         state = connect(f"{self.base}/state?sid={self.sid}", max_size=None, open_timeout=timeout)
         self._socks = [ui, state]
-        self._threads = [threading.Thread(target=self._read, args=(ui, False), daemon=True),
-                         threading.Thread(target=self._read, args=(state, True), daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._read, args=(ui, False), daemon=True),
+            threading.Thread(target=self._read, args=(state, True), daemon=True),
+        ]
         for t in self._threads:
             t.start()
         return self

@@ -1,4 +1,5 @@
 """Small helpers every test area uses: a free loopback port, and a bounded wait."""
+
 import socket
 import time
 

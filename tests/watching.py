@@ -3,6 +3,7 @@
 Used where a new way of training (another backend, an out-of-tree task) must produce checkpoints
 that the ordinary tester plays and hot-reloads.
 """
+
 import os
 import subprocess
 import sys
@@ -29,23 +30,59 @@ def train_while_a_tester_watches(runs, task, train_args, env=None, timeout=300, 
     env = {**os.environ, **(env or {})}
     port = free_port()
     tester = subprocess.Popen(
-        [sys.executable, "train.py", "config=test", f"task={task}", "checkpoint=latest", "testGamesNum=0",
-         "reloadInterval=0.5", "test.numEnvs=2", "test.realtime=false", f"test.control.port={port}",
-         f"runsDir={runs}", *tester_args], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "train.py",
+            "config=test",
+            f"task={task}",
+            "checkpoint=latest",
+            "testGamesNum=0",
+            "reloadInterval=0.5",
+            "test.numEnvs=2",
+            "test.realtime=false",
+            f"test.control.port={port}",
+            f"runsDir={runs}",
+            *tester_args,
+        ],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     logs = []
 
     def train(epochs, *extra):
         done = subprocess.run(
-            [sys.executable, "train.py", "config=train_headless", f"task={task}", f"maxIterations={epochs}",
-             "train.saveFrequency=1", "numEnvs=4", f"runsDir={runs}", *train_args, *extra],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+            [
+                sys.executable,
+                "train.py",
+                "config=train_headless",
+                f"task={task}",
+                f"maxIterations={epochs}",
+                "train.saveFrequency=1",
+                "numEnvs=4",
+                f"runsDir={runs}",
+                *train_args,
+                *extra,
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         logs.append(done.stderr)
 
     def plays(epoch):  # ... and an episode of that epoch finished (credited: its figures are in the status)
-        return wait_for(lambda: (s := status(port)) and s["epoch"] == epoch and s["reward_terms"] and s,
-                        120, 0.2, f"the tester playing epoch {epoch}")
+        return wait_for(
+            lambda: (s := status(port)) and s["epoch"] == epoch and s["reward_terms"] and s,
+            120,
+            0.2,
+            f"the tester playing epoch {epoch}",
+        )
+
     try:
         assert wait_for(lambda: status(port), 120, 0.2, "the tester's control API")["state"] == "waiting"
         train(1)

@@ -6,6 +6,7 @@ on POLICYCAST_CONFIG_PATH (see README.md here and docs/tasks.md):
     PYTHONPATH=examples/pendulum POLICYCAST_CONFIG_PATH=examples/pendulum/configs \\
         python train.py config=train_headless task=Pendulum
 """
+
 from __future__ import annotations
 
 import torch
@@ -37,6 +38,7 @@ class Pendulum(Task):
     @classmethod
     def build_model(cls, cfg):
         import mujoco
+
         model = mujoco.MjModel.from_xml_string(MJCF)
         model.opt.timestep = cfg.num("sim.timestep", 1e-4, 0.05)
         return model
@@ -55,8 +57,11 @@ class Pendulum(Task):
 
     def evaluate(self, step):
         angle, velocity = self.state.qpos[:, 0], self.state.qvel[:, 0]
-        terms = {"upright": -torch.cos(angle),  # +1 straight up, -1 hanging down
-                 "velocity": velocity ** 2, "effort": self.state.ctrl[:, 0] ** 2}
+        terms = {
+            "upright": -torch.cos(angle),  # +1 straight up, -1 hanging down
+            "velocity": velocity**2,
+            "effort": self.state.ctrl[:, 0] ** 2,
+        }
         up = -torch.cos(angle) > 0.95
         never = torch.zeros_like(up)
         return Evaluation(terms, terminated=never, success=up, metrics={"upright": -torch.cos(angle)})

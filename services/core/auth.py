@@ -1,4 +1,5 @@
 """The bearer token every control call carries once a service listens beyond loopback."""
+
 from __future__ import annotations
 
 import hmac

@@ -4,6 +4,7 @@ Shared by the trainer (writer) and the tester (reader). A reader racing a writer
 partial file, and a hostile file must never run code: saves go through a same-directory temporary
 file + os.replace, loads use torch's weights_only unpickler.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,6 +38,7 @@ class ResolveError(Exception):
 
 
 # --- writing ------------------------------------------------------------------------------------
+
 
 def is_checkpoint_name(name: str) -> bool:
     """Complete checkpoints only: temp files (ours and rsync's) are dot-prefixed."""
@@ -90,6 +92,7 @@ def _fsync_dir(directory: Path) -> None:
 
 
 # --- reading ------------------------------------------------------------------------------------
+
 
 def _numpy_safe_globals() -> list:
     """The numpy types rl_games checkpoints really contain (`last_mean_rewards` is a numpy scalar)."""
@@ -162,8 +165,10 @@ def check_compatible(model_state: dict, reference: dict, path="checkpoint") -> N
     for key, ref in reference.items():
         if tuple(model_state[key].shape) != tuple(ref.shape):
             raise CheckpointError(
-                "incompatible", path,
-                f"{key} has shape {tuple(model_state[key].shape)}, the policy needs {tuple(ref.shape)}")
+                "incompatible",
+                path,
+                f"{key} has shape {tuple(model_state[key].shape)}, the policy needs {tuple(ref.shape)}",
+            )
 
 
 def epoch_of(path) -> int | None:
@@ -173,6 +178,7 @@ def epoch_of(path) -> int | None:
 
 
 # --- finding ------------------------------------------------------------------------------------
+
 
 def list_checkpoints(experiment) -> list[Path]:
     """Checkpoint files of an experiment (or of an `nn/` dir), oldest first.
@@ -218,8 +224,7 @@ def list_experiments(runs_dir) -> list[Path]:
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return []
-    return sorted(p for p in runs_dir.iterdir()
-                  if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+    return sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
 
 
 def resolve_latest(runs_dir, link: str = "latest_train") -> Path:
@@ -231,8 +236,10 @@ def resolve_latest(runs_dir, link: str = "latest_train") -> Path:
         raise ResolveError(f"checkpoint={link}: {runs_dir}/{link} does not exist (found: {found})")
     resolved = target.resolve()
     if not resolved.is_dir():
-        raise ResolveError(f"checkpoint={link}: {runs_dir}/{link} points at a missing experiment "
-                           f"({os.readlink(target) if target.is_symlink() else resolved})")
+        raise ResolveError(
+            f"checkpoint={link}: {runs_dir}/{link} points at a missing experiment "
+            f"({os.readlink(target) if target.is_symlink() else resolved})"
+        )
     return resolved
 
 
@@ -250,8 +257,10 @@ def resolve(spec: str, runs_dir) -> Resolution:
     runs_dir = Path(runs_dir)
     spec = str(spec).strip()
     if not spec:
-        raise ResolveError("checkpoint=: empty value (use latest, latest_train, latest_test, "
-                           "an experiment directory, a .pth file or part of an experiment name)")
+        raise ResolveError(
+            "checkpoint=: empty value (use latest, latest_train, latest_test, "
+            "an experiment directory, a .pth file or part of an experiment name)"
+        )
     if spec in LATEST_SPECS:
         link = "latest_train" if spec == "latest" else spec
         exp = resolve_latest(runs_dir, link)
@@ -272,10 +281,10 @@ def resolve(spec: str, runs_dir) -> Resolution:
         return Resolution(matches[0].resolve(), newest_checkpoint(matches[0]))
     found = ", ".join(e.name for e in list_experiments(runs_dir)) or "no experiments"
     if not matches:
-        raise ResolveError(f"checkpoint={spec}: no file, directory or experiment matches "
-                           f"(in {runs_dir}: {found})")
-    raise ResolveError(f"checkpoint={spec}: ambiguous, matches {len(matches)} experiments: "
-                       + ", ".join(e.name for e in matches))
+        raise ResolveError(f"checkpoint={spec}: no file, directory or experiment matches (in {runs_dir}: {found})")
+    raise ResolveError(
+        f"checkpoint={spec}: ambiguous, matches {len(matches)} experiments: " + ", ".join(e.name for e in matches)
+    )
 
 
 def inside(root, path) -> Path:

@@ -1,4 +1,5 @@
 """The one way a command line becomes a run, shared by `train.py` and `python -m services.<name>`."""
+
 from __future__ import annotations
 
 import sys

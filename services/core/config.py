@@ -3,6 +3,7 @@
 Hydra composes the presets in configs/; this module only rewrites the user's words into Hydra
 overrides, checks values once at start, and turns every refusal into one line naming the key.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,14 +43,19 @@ class ConfigError(Exception):
 def _int(lo=None, hi=None):
     def check(v):
         return isinstance(v, int) and not isinstance(v, bool) and (lo is None or v >= lo) and (hi is None or v <= hi)
-    what = "an integer" + (f" >= {lo}" if lo is not None and hi is None else "") + (
-        f" in {lo}..{hi}" if lo is not None and hi is not None else "")
+
+    what = (
+        "an integer"
+        + (f" >= {lo}" if lo is not None and hi is None else "")
+        + (f" in {lo}..{hi}" if lo is not None and hi is not None else "")
+    )
     return check, what
 
 
 def _number(lo=0):
-    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= lo), \
-        f"a number >= {lo}"
+    return (
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= lo
+    ), f"a number >= {lo}"
 
 
 def reload_interval(value) -> float:
@@ -97,8 +103,10 @@ RULES = {
     "test.view3d.enabled": _BOOL,
     "test.view3d.port": _int(0, 65535),
     "test.view3d.bindAll": _BOOL,
-    "test.view3d.fps": ((lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= 60),
-                        "a number in 1..60"),
+    "test.view3d.fps": (
+        (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= 60),
+        "a number in 1..60",
+    ),
     "test.clips.enabled": _BOOL,
     "test.clips.every": ((lambda v: v in ("checkpoint", "episode")), "checkpoint or episode"),
     "test.clips.keep": _int(1),
@@ -168,8 +176,10 @@ def print_request(argv: list[str]) -> tuple[bool, bool, list[str]]:
         if arg in ("--cfg", "-c") or arg.startswith("--cfg="):
             value = arg.split("=", 1)[1] if "=" in arg else next(args, "")
             if value != "job":
-                raise ConfigError(f"--cfg {value}: not accepted; expects job (print the composed configuration "
-                                  "and exit; there is no separate hydra config to print)")
+                raise ConfigError(
+                    f"--cfg {value}: not accepted; expects job (print the composed configuration "
+                    "and exit; there is no separate hydra config to print)"
+                )
             wanted = True
         elif arg == "--resolve":
             resolve = True
@@ -215,8 +225,10 @@ def validate(cfg: DictConfig) -> None:
         if not check(value):
             raise ConfigError(f"{_alias_of(key)}={value!r}: not accepted; expects {what}")
     if cfg.mode == "test" and not cfg.train.checkpoint:
-        raise ConfigError("checkpoint: test mode needs one (latest, latest_train, latest_test, "
-                          "an experiment directory, a .pth file or part of an experiment name)")
+        raise ConfigError(
+            "checkpoint: test mode needs one (latest, latest_train, latest_test, "
+            "an experiment directory, a .pth file or part of an experiment name)"
+        )
 
 
 def stream_token(cfg: DictConfig) -> str | None:
@@ -238,16 +250,24 @@ def help_text() -> str:
         lines.append(f"  {name:<15} {first}")
     lines += ["", f"tasks (task=): {', '.join(choices('task'))}", "", "aliases (default):"]
     for alias, key in ALIASES.items():
-        default = base.task.name if key == "task" else "per task" if key == "train.maxIterations" \
+        default = (
+            base.task.name
+            if key == "task"
+            else "per task"
+            if key == "train.maxIterations"
             else OmegaConf.select(base, key)
+        )
         target = "" if alias == key else f" -> {key}"
         lines.append(f"  {alias + '=':<16} {str(default):<12}{target}")
-    lines += ["", "maxIterations: PPO epochs; each task's configs/train/<Task>PPO.yaml sets its budget",
-              "  (Reach 300, BlindGrasping null = until stopped); maxIterations=N overrides it.",
-              "Any dotted key works too, e.g. env.numEnvs=64 train.seed=3 test.render.fps=15.",
-              "Examples:",
-              "  python train.py config=train_headless task=Reach",
-              "  python train.py config=test_stream testGamesNum=0 checkpoint=latest reloadInterval=30",
-              "  python train.py config=test_record checkpoint=latest testGamesNum=10   # MP4s in runs/<exp>/videos/",
-              "  python train.py config=test checkpoint=latest --cfg job [--resolve]    # print the config, exit"]
+    lines += [
+        "",
+        "maxIterations: PPO epochs; each task's configs/train/<Task>PPO.yaml sets its budget",
+        "  (Reach 300, BlindGrasping null = until stopped); maxIterations=N overrides it.",
+        "Any dotted key works too, e.g. env.numEnvs=64 train.seed=3 test.render.fps=15.",
+        "Examples:",
+        "  python train.py config=train_headless task=Reach",
+        "  python train.py config=test_stream testGamesNum=0 checkpoint=latest reloadInterval=30",
+        "  python train.py config=test_record checkpoint=latest testGamesNum=10   # MP4s in runs/<exp>/videos/",
+        "  python train.py config=test checkpoint=latest --cfg job [--resolve]    # print the config, exit",
+    ]
     return "\n".join(lines)

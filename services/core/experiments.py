@@ -1,5 +1,6 @@
 """Experiment directories, the relative `latest_*` links that point at them, and the files in them that
 services share by name (config.yaml, the trainer's progress.json)."""
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 The tester's control API and the streamer both serve this way; binding in the caller's thread means a
 busy port fails at start, as one line naming it.
 """
+
 from __future__ import annotations
 
 import errno
@@ -16,8 +17,7 @@ class PortInUseError(OSError):
 
 
 class WsgiServer:
-    def __init__(self, app, host: str, port: int, threads: int, name: str, on_stop=None, hint: str = "",
-                 **options):
+    def __init__(self, app, host: str, port: int, threads: int, name: str, on_stop=None, hint: str = "", **options):
         """`options` go to cheroot's Server (timeout, shutdown_timeout, ...); `on_stop` runs before it stops."""
         self.host, self._on_stop = host, on_stop
         self._server = wsgi.Server((host, port), app, numthreads=threads, server_name=name, **options)

@@ -4,6 +4,7 @@ Every error is `{"error": "...", "field": "..."?}` with its HTTP status; with a 
 not a GET needs `Authorization: Bearer <token>`. Flask is one of the project's dependencies, installed in
 the one base image every service's image is built on (docker/Dockerfile), so core may use it.
 """
+
 from __future__ import annotations
 
 from flask import Flask, jsonify, request
@@ -33,6 +34,7 @@ def fail(status: int, error: str, field: str | None = None):
 def json_api(app: Flask, token: str | None = None) -> Flask:
     """Answer every error of `app` as JSON and, given a `token`, refuse other calls than GETs without it."""
     if token:
+
         @app.before_request
         def need_token():
             if request.method in OPEN_METHODS or authorized(request.headers.get("Authorization"), token):

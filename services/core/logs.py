@@ -1,4 +1,5 @@
 """One log format for every service: time, component, message — readable in `make logs`."""
+
 from __future__ import annotations
 
 import logging

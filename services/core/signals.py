@@ -3,6 +3,7 @@
 Containers are stopped with SIGTERM (then SIGKILL after a grace period) and people press Ctrl+C;
 every service then finishes what it must (a final checkpoint, stopping its children) and exits 0.
 """
+
 from __future__ import annotations
 
 import contextlib

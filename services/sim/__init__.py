@@ -1,7 +1,8 @@
 """Batched MuJoCo hand tasks (Reach, BlindGrasping) with offscreen rendering, shared by services.
 
-    env = make_env(cfg.task, num_envs=64, device="cpu", seed=42, backend="mujoco")   # docs/design.md
+env = make_env(cfg.task, num_envs=64, device="cpu", seed=42, backend="mujoco")   # docs/design.md
 """
+
 from __future__ import annotations
 
 from services.sim.render import choose_gl

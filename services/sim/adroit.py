@@ -12,6 +12,7 @@ ADROIT's joints: J3 spread, J2 MCP, J1 PIP, J0 DIP for ff mf rf; the little fing
 metacarpal J4; thumb J4 rotation, J3 abduction, J2 hub, J1 and J0 flexion. Its hand actuators are
 position servos with kp = 1 (wrist 10) and no velocity gain, as ADROIT ships them.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -47,8 +48,11 @@ def _adroit_hand():
 
     adroit = mujoco.MjSpec.from_file(str(ASSETS / "adroit_relocate.xml"))
     # relocate mounts the forearm on ARTx..ARRz at the elbow; ours sit at the palm centre
-    for el in [*(adroit.joint(j) for j in BASE_JOINTS), *(a for a in adroit.actuators if a.target in BASE_JOINTS),
-               *adroit.sensors]:
+    for el in [
+        *(adroit.joint(j) for j in BASE_JOINTS),
+        *(a for a in adroit.actuators if a.target in BASE_JOINTS),
+        *adroit.sensors,
+    ]:
         adroit.delete(el)
     # ADROIT's solver options and sizes (20 noslip iterations, njmax, user fields) give way to ours;
     # reset here, attach keeps quiet instead of warning (and writing MUJOCO_LOG.TXT) about the conflict
@@ -76,8 +80,9 @@ def _forearm_pose(adroit) -> tuple[np.ndarray, np.ndarray]:
     return -pos, quat
 
 
-def build_spec(with_box: bool = True, offscreen: tuple[int, int] = (1280, 960), timestep: float = 0.002,
-               with_target: bool = False):
+def build_spec(
+    with_box: bool = True, offscreen: tuple[int, int] = (1280, 960), timestep: float = 0.002, with_target: bool = False
+):
     """The whole scene as an MjSpec (uncompiled)."""
     import mujoco
 
@@ -114,15 +119,27 @@ def build_spec(with_box: bool = True, offscreen: tuple[int, int] = (1280, 960), 
     found_mindist = [1, 1, 1]  # contact sensor intprm: data="found", reduce="mindist", num=1
     if with_box:
         for f in FINGERS:
-            spec.add_sensor(name=f"{f}_box", type=contact, objtype=xbody, objname=PREFIX + _FIRST_BODY[f],
-                            reftype=mujoco.mjtObj.mjOBJ_BODY, refname="box", intprm=found_mindist)
+            spec.add_sensor(
+                name=f"{f}_box",
+                type=contact,
+                objtype=xbody,
+                objname=PREFIX + _FIRST_BODY[f],
+                reftype=mujoco.mjtObj.mjOBJ_BODY,
+                refname="box",
+                intprm=found_mindist,
+            )
     for b in [mount, *mount.find_all(mujoco.mjtObj.mjOBJ_BODY)]:
         b.gravcomp = 1.0  # the position servos then only move the hand, they never hold it up
     return spec
 
 
-def build_model(with_box: bool = True, offscreen: tuple[int, int] = (1280, 960), timestep: float = 0.002,
-                contacts: bool = True, with_target: bool = False):
+def build_model(
+    with_box: bool = True,
+    offscreen: tuple[int, int] = (1280, 960),
+    timestep: float = 0.002,
+    contacts: bool = True,
+    with_target: bool = False,
+):
     """Compile the scene; `contacts=False` switches collision off (Reach needs none, and steps faster)."""
     import mujoco
 

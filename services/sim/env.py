@@ -5,6 +5,7 @@ actions -> task.apply_actions -> physics.step -> task.evaluate -> weighted rewar
 worlds that finished (physics defaults, then the task's seeded initial state) -> task.observe.
 Outputs move to `device` (the PPO device) only at the end. API: docs/design.md ("Batched environment").
 """
+
 from __future__ import annotations
 
 import logging
@@ -88,8 +89,12 @@ class BatchedEnv:
         episodes = self._episodes(finished, ev.success)  # before the reset clears their stats
         self._reset(finished)
         self._sync_watched()
-        info = {"time_outs": self._out(time_outs), "success": self._out(ev.success), "episodes": episodes,
-                "reward_terms": {k: self._out(v.float()) for k, v in scaled.items()}}
+        info = {
+            "time_outs": self._out(time_outs),
+            "success": self._out(ev.success),
+            "episodes": episodes,
+            "reward_terms": {k: self._out(v.float()) for k, v in scaled.items()},
+        }
         info.update({k: self._out(v.float()) for k, v in ev.metrics.items()})
         return self._out(self.task.observe(self.step_count).float()), self._out(reward.float()), self._out(done), info
 
@@ -102,12 +107,27 @@ class BatchedEnv:
         """The finished worlds' episodes, read from the device in one transfer."""
         if len(ids) == 0:
             return []
-        rows = torch.cat([ids[:, None].to(self.returns.dtype), self.returns[ids, None],
-                          self.step_count[ids, None].to(self.returns.dtype),
-                          success[ids, None].to(self.returns.dtype), self.term_sums[ids]], dim=1).tolist()
+        rows = torch.cat(
+            [
+                ids[:, None].to(self.returns.dtype),
+                self.returns[ids, None],
+                self.step_count[ids, None].to(self.returns.dtype),
+                success[ids, None].to(self.returns.dtype),
+                self.term_sums[ids],
+            ],
+            dim=1,
+        ).tolist()
         names = list(self.weights)
-        return [{"world": int(r[0]), "return": r[1], "length": int(r[2]), "success": bool(r[3]),
-                 "reward_terms": dict(zip(names, r[4:]))} for r in rows]
+        return [
+            {
+                "world": int(r[0]),
+                "return": r[1],
+                "length": int(r[2]),
+                "success": bool(r[3]),
+                "reward_terms": dict(zip(names, r[4:])),
+            }
+            for r in rows
+        ]
 
     def _out(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.device)
@@ -116,6 +136,7 @@ class BatchedEnv:
     def world(self, i: int = 0):
         """(MjModel, MjData) of world i for a viewer; the MjData is refreshed after every step/reset."""
         import mujoco
+
         if not 0 <= i < self.num_envs:
             raise IndexError(f"world {i}: this env has worlds 0..{self.num_envs - 1}")
         if i not in self._watched:
@@ -125,8 +146,9 @@ class BatchedEnv:
 
     def _sync_watched(self, ids=None) -> None:
         import mujoco
+
         s = self.state
-        for i in (self._watched if ids is None else ids):
+        for i in self._watched if ids is None else ids:
             data = self._watched[i]
             for name in ("qpos", "qvel", "ctrl", "mocap_pos"):
                 getattr(data, name)[:] = getattr(s, name)[i].cpu().numpy()

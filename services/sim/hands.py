@@ -5,6 +5,7 @@ Contract: `build_model(with_box, offscreen, timestep, contacts, with_target) -> 
 order), `COUPLINGS` ((follower, leader, ratio) joint pairs) and `BOX_HALF`; the model names its
 sites, sensors, cameras and bodies as docs/tasks.md lists ("Hand models").
 """
+
 from __future__ import annotations
 
 import importlib

@@ -5,6 +5,7 @@ worlds on a GPU). Instead each number is a hash of (seed, world, episode, index)
 threefry and Philox work: pure tensor ops, no state but one episode counter per world. The hash is
 Chris Wellons' lowbias32, done in int64 with 16-bit halves so that no product overflows.
 """
+
 from __future__ import annotations
 
 import torch

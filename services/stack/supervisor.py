@@ -5,6 +5,7 @@ reported, and sync/streamer/testers are restarted with backoff (a finished train
 Ctrl+C / SIGTERM stops them all. Testers can be added while it runs: `python -m services.stack testers`
 writes the wanted count per experiment to TESTERS_FILE, which the loop reconciles every second.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,9 +22,9 @@ from pathlib import Path
 from services.core.signals import stop_on_signals
 
 STATE_DIR = Path(".policycast")
-STATE_FILE = STATE_DIR / "local-stack.json"     # pid + children, for `ps`/`down`
-TESTERS_FILE = STATE_DIR / "testers.json"       # {"<experiment|latest>": N}, for `testers`
-LOG_FILE = STATE_DIR / "stack.log"              # every child's lines, for `logs`
+STATE_FILE = STATE_DIR / "local-stack.json"  # pid + children, for `ps`/`down`
+TESTERS_FILE = STATE_DIR / "testers.json"  # {"<experiment|latest>": N}, for `testers`
+LOG_FILE = STATE_DIR / "stack.log"  # every child's lines, for `logs`
 COLOURS = ["\033[36m", "\033[33m", "\033[35m", "\033[32m", "\033[34m", "\033[31m"]
 RESET = "\033[0m"
 STOP_GRACE_S = 10.0
@@ -32,10 +33,10 @@ MAX_BACKOFF_S = 30.0
 
 @dataclass
 class Spec:
-    name: str                       # log prefix (tester: its id)
+    name: str  # log prefix (tester: its id)
     argv: list[str]
     restart: bool = True
-    group: str | None = None        # testers: the experiment they follow
+    group: str | None = None  # testers: the experiment they follow
 
 
 @dataclass
@@ -50,10 +51,11 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, env: dict[str, str], tester_spec: Callable[[str, int], Spec],
-                 colour: bool | None = None, out=None):
+    def __init__(
+        self, env: dict[str, str], tester_spec: Callable[[str, int], Spec], colour: bool | None = None, out=None
+    ):
         self.env = env
-        self.tester_spec = tester_spec      # (experiment, index) -> Spec
+        self.tester_spec = tester_spec  # (experiment, index) -> Spec
         self.children: list[Child] = []
         self.out = out or sys.stdout
         self.colour = self.out.isatty() if colour is None else colour
@@ -86,9 +88,14 @@ class Supervisor:
         return child
 
     def _start(self, child: Child) -> None:
-        child.proc = subprocess.Popen(child.spec.argv, env=self.env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      start_new_session=True)   # own process group: stop it whole
+        child.proc = subprocess.Popen(
+            child.spec.argv,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # own process group: stop it whole
         child.started, child.exit_code = time.monotonic(), None
         child.pump = threading.Thread(target=self._pump, args=(child, child.proc), daemon=True)
         child.pump.start()
@@ -120,15 +127,19 @@ class Supervisor:
                     child.pump.join(2)
                 ran = now - child.started
                 if ran > 60:
-                    child.restarts = 0          # it had been healthy: start the backoff afresh
+                    child.restarts = 0  # it had been healthy: start the backoff afresh
                 if child.spec.restart:
-                    delay = min(MAX_BACKOFF_S, 2.0 ** child.restarts)
+                    delay = min(MAX_BACKOFF_S, 2.0**child.restarts)
                     child.next_start = now + delay
-                    self.say("stack", f"{child.spec.name} exited with code {proc.returncode}; "
-                                      f"restarting in {delay:g} s")
+                    self.say(
+                        "stack", f"{child.spec.name} exited with code {proc.returncode}; restarting in {delay:g} s"
+                    )
                 else:
-                    self.say("stack", f"{child.spec.name} exited with code {proc.returncode}"
-                                      + (" (finished)" if proc.returncode == 0 else "; not restarted"))
+                    self.say(
+                        "stack",
+                        f"{child.spec.name} exited with code {proc.returncode}"
+                        + (" (finished)" if proc.returncode == 0 else "; not restarted"),
+                    )
             if child.spec.restart and child.exit_code is not None and now >= child.next_start:
                 child.restarts += 1
                 self._start(child)
@@ -163,10 +174,16 @@ class Supervisor:
         self.write_state()
 
     def write_state(self) -> None:
-        procs = [{"name": c.spec.name, "pid": c.proc.pid if c.proc else None, "restarts": c.restarts,
-                  "group": c.spec.group,
-                  "state": "running" if c.proc and c.proc.poll() is None else f"exited {c.exit_code}"}
-                 for c in self.children]
+        procs = [
+            {
+                "name": c.spec.name,
+                "pid": c.proc.pid if c.proc else None,
+                "restarts": c.restarts,
+                "group": c.spec.group,
+                "state": "running" if c.proc and c.proc.poll() is None else f"exited {c.exit_code}",
+            }
+            for c in self.children
+        ]
         tmp = STATE_FILE.with_suffix(".tmp")
         tmp.write_text(json.dumps({"pid": os.getpid(), "procs": procs}, indent=1))
         os.replace(tmp, STATE_FILE)

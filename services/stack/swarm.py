@@ -6,6 +6,7 @@ remembered in .policycast/swarm/deploy.json, and every change (`make testers` to
 stack file again with `--prune`: Swarm's own declarative path, which leaves unchanged services running
 as they are and removes the services of experiments that no longer have testers.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +26,7 @@ STACK = compose.PROJECT
 FILES = ["compose.yaml", "compose.deploy.yaml"]
 GPU_FILE = "compose.deploy.gpu.yaml"
 IMAGES = ["trainer", "sync", "tester", "streamer", "runs-ssh"]
-SWARM_DIR = Path(".policycast/swarm")        # relative to POLICYCAST_HOME, beside .policycast.env
+SWARM_DIR = Path(".policycast/swarm")  # relative to POLICYCAST_HOME, beside .policycast.env
 STATE = SWARM_DIR / "deploy.json"
 TRAIN, TEST = "policycast.train", "policycast.test"
 EXPERIMENT_LABEL = "policycast.experiment"
@@ -64,8 +65,9 @@ def deployed() -> bool:
 def require_manager() -> None:
     info = swarm_info()
     if info.get("LocalNodeState") != "active":
-        raise SwarmError("this Docker engine is in no swarm: `docker swarm init` makes it a single-node one "
-                         "(README \"Scaling out\")")
+        raise SwarmError(
+            'this Docker engine is in no swarm: `docker swarm init` makes it a single-node one (README "Scaling out")'
+        )
     if not info.get("ControlAvailable"):
         raise SwarmError("this node is a swarm worker: run make deploy on a manager")
 
@@ -87,11 +89,14 @@ def check_labels(ns: list[dict]) -> None:
         return
     train = labelled(ns, TRAIN)
     if len(train) != 1:
-        raise SwarmError(f"{len(train)} nodes are labelled {TRAIN}=true: label exactly one "
-                         f"(docker node update --label-add {TRAIN}=true NODE)")
+        raise SwarmError(
+            f"{len(train)} nodes are labelled {TRAIN}=true: label exactly one "
+            f"(docker node update --label-add {TRAIN}=true NODE)"
+        )
     if not labelled(ns, TEST):
-        raise SwarmError(f"no node is labelled {TEST}=true, where testers run "
-                         f"(docker node update --label-add {TEST}=true NODE)")
+        raise SwarmError(
+            f"no node is labelled {TEST}=true, where testers run (docker node update --label-add {TEST}=true NODE)"
+        )
 
 
 # --- what a deploy needs --------------------------------------------------------------------------
@@ -99,12 +104,18 @@ def publish_images(registry: str | None, gpu: bool, node_count: int) -> dict[str
     """Build, then tag the images by content (a changed image is a changed spec: Swarm rolls the service)
     and push them when a registry is named. Nodes other than this one can only pull."""
     if node_count > 1 and not registry:
-        raise SwarmError(f"a swarm of {node_count} nodes pulls its images from a registry: "
-                         "make deploy REGISTRY=host:port (README \"Scaling out\")")
+        raise SwarmError(
+            f"a swarm of {node_count} nodes pulls its images from a registry: "
+            'make deploy REGISTRY=host:port (README "Scaling out")'
+        )
     compose.build(gpu=gpu, swarm=True)
     built = os.environ.get("TAG", "local")
-    hashes = [docker("image", "inspect", "-f", '{{index .Config.Labels "policycast.hash"}}',
-                     f"policycast-{s}:{built}").strip() for s in IMAGES]
+    hashes = [
+        docker(
+            "image", "inspect", "-f", '{{index .Config.Labels "policycast.hash"}}', f"policycast-{s}:{built}"
+        ).strip()
+        for s in IMAGES
+    ]
     tag = hashlib.sha256(" ".join(hashes).encode()).hexdigest()[:12]
     prefix = f"{registry.rstrip('/')}/" if registry else ""
     for s in IMAGES:
@@ -127,15 +138,18 @@ def write_files(token: str) -> str:
     SWARM_DIR.chmod(0o700)
     for key in ("sync_key", "ssh_host_key"):
         if not (SWARM_DIR / key).exists():
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"policycast-{key}",
-                            "-f", str(SWARM_DIR / key)], check=True)
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"policycast-{key}", "-f", str(SWARM_DIR / key)],
+                check=True,
+            )
 
     def public(key: str) -> str:
         return " ".join((SWARM_DIR / f"{key}.pub").read_text().split()[:2])
 
     # The sync key can run one thing: a read-only rsync of the trainer's volume.
-    settings.write_private(SWARM_DIR / "authorized_keys",
-                           f'restrict,command="rrsync -ro /trainer-runs" {public("sync_key")}\n')
+    settings.write_private(
+        SWARM_DIR / "authorized_keys", f'restrict,command="rrsync -ro /trainer-runs" {public("sync_key")}\n'
+    )
     settings.write_private(SWARM_DIR / "known_hosts", f"policycast-runs-ssh {public('ssh_host_key')}\n")
     settings.write_private(SWARM_DIR / "token", token)
     digest = hashlib.sha256()
@@ -173,8 +187,12 @@ def escaped(value):
 def experiment_service(experiment: str, n: int, task: str, env: dict, files: list[str]) -> dict:
     """The tester service for one named experiment: compose's tester as `docker stack config` resolves it
     with that experiment's variables (what `docker compose run` of the tester does under compose)."""
-    out = docker("stack", "config", *files, env={**env, "CHECKPOINT": experiment, "TESTER_TASK": task,
-                                                  "TESTER_PREFIX": experiment[:50]})
+    out = docker(
+        "stack",
+        "config",
+        *files,
+        env={**env, "CHECKPOINT": experiment, "TESTER_TASK": task, "TESTER_PREFIX": experiment[:50]},
+    )
     service = escaped(yaml.safe_load(out)["services"]["tester"])
     service["deploy"]["replicas"] = n
     service["deploy"].setdefault("labels", {})[EXPERIMENT_LABEL] = experiment
@@ -182,15 +200,19 @@ def experiment_service(experiment: str, n: int, task: str, env: dict, files: lis
 
 
 def stack_deploy(state: dict) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "POLICYCAST_TOKEN"}   # never into a service spec
+    env = {k: v for k, v in os.environ.items() if k != "POLICYCAST_TOKEN"}  # never into a service spec
     env.update(state["env"])
     files = [a for f in FILES + ([GPU_FILE] if state.get("gpu") else []) for a in ("-c", str(ROOT / f))]
-    experiments = {service_name(name): experiment_service(name, n, task, env, files)
-                   for name, (n, task) in sorted(state.get("experiments", {}).items())}
+    experiments = {
+        service_name(name): experiment_service(name, n, task, env, files)
+        for name, (n, task) in sorted(state.get("experiments", {}).items())
+    }
     if experiments:
         path = SWARM_DIR / "experiments.yaml"
-        path.write_text("# written by make deploy / make testers: one tester service per named experiment\n"
-                        + yaml.safe_dump({"services": experiments}, sort_keys=False))
+        path.write_text(
+            "# written by make deploy / make testers: one tester service per named experiment\n"
+            + yaml.safe_dump({"services": experiments}, sort_keys=False)
+        )
         files += ["-c", str(path)]
     registry = bool(state["env"].get("REGISTRY_PREFIX"))
     args = ["--prune", "--detach", "--resolve-image", "always" if registry else "never"]
@@ -206,9 +228,16 @@ def deploy(a, service_env: dict[str, str], saved: dict[str, str]) -> None:
     check_labels(ns)
     images = publish_images(a.registry, a.gpu, len(ns))
     rev = write_files(saved["POLICYCAST_TOKEN"])
-    env = {**service_env, **images, "STACK_NAME": STACK, "SWARM_FILES": str(SWARM_DIR.resolve()),
-           "SWARM_REV": rev, "SYNC_SOURCE": "runs-ssh:/", "TESTERS": str(a.testers),
-           "RELOAD_INTERVAL": saved["RELOAD_INTERVAL"]}
+    env = {
+        **service_env,
+        **images,
+        "STACK_NAME": STACK,
+        "SWARM_FILES": str(SWARM_DIR.resolve()),
+        "SWARM_REV": rev,
+        "SYNC_SOURCE": "runs-ssh:/",
+        "TESTERS": str(a.testers),
+        "RELOAD_INTERVAL": saved["RELOAD_INTERVAL"],
+    }
     state = {"env": env, "gpu": a.gpu, "experiments": load_state().get("experiments", {}) if deployed() else {}}
     stack_deploy(state)
     save_state(state)
@@ -244,8 +273,10 @@ def ps() -> int:
 
 def logs(tail: int, follow: bool) -> int:
     """Every service's log (a stack has no log of its own), each line prefixed with its task."""
-    procs = [subprocess.Popen(["docker", "service", "logs", "--tail", str(tail), *(["-f"] if follow else []), s])
-             for s in services()]
+    procs = [
+        subprocess.Popen(["docker", "service", "logs", "--tail", str(tail), *(["-f"] if follow else []), s])
+        for s in services()
+    ]
     try:
         return max((p.wait() for p in procs), default=0)
     except KeyboardInterrupt:
@@ -267,7 +298,9 @@ def undeploy() -> None:
     deadline = time.monotonic() + 120
     while docker("ps", "-aq", "--filter", label).split() or docker("network", "ls", "-q", "--filter", label).split():
         if time.monotonic() > deadline:
-            raise SwarmError(f"the stack's containers or network are still there after 120 s: docker ps --filter {label}")
+            raise SwarmError(
+                f"the stack's containers or network are still there after 120 s: docker ps --filter {label}"
+            )
         time.sleep(1)
     print(f"stack: {STACK} removed from the swarm (its volumes, runs included, are kept)")
     state = load_state()

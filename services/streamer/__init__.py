@@ -1,10 +1,11 @@
 """Streamer: MJPEG dashboard on :58080 — testers push JPEG frames once, every viewer gets the same bytes.
 
-    server, hub = start_in_process(port=58080, bind_all=False, token=None)
-    publisher = hub.local_publisher("Reach-1", tester)   # tester: the control methods of docs/design.md
-    publisher.publish_status(tester.status()); publisher.publish_frame(jpeg_bytes)
-    server.stop()
+server, hub = start_in_process(port=58080, bind_all=False, token=None)
+publisher = hub.local_publisher("Reach-1", tester)   # tester: the control methods of docs/design.md
+publisher.publish_status(tester.status()); publisher.publish_frame(jpeg_bytes)
+server.stop()
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,9 +20,14 @@ __all__ = ["start_in_process", "PortInUseError", "Hub", "create_app", "StreamerS
 log = logging.getLogger("streamer")
 
 
-def start_in_process(port: int = 58080, bind_all: bool = False, token: str | None = None,
-                     threads: int = DEFAULT_THREADS, announce: bool = True,
-                     view3d_relay=None) -> tuple[StreamerServer, Hub]:
+def start_in_process(
+    port: int = 58080,
+    bind_all: bool = False,
+    token: str | None = None,
+    threads: int = DEFAULT_THREADS,
+    announce: bool = True,
+    view3d_relay=None,
+) -> tuple[StreamerServer, Hub]:
     """Serve the dashboard from a background thread; returns (server, hub). Raises PortInUseError.
 
     bind_all: listen on 0.0.0.0 (warned) and require `Authorization: Bearer <token>` on every non-GET;
@@ -41,14 +47,21 @@ def start_in_process(port: int = 58080, bind_all: bool = False, token: str | Non
         hub.close()
         if relay:
             relay.close()
+
     server = StreamerServer(app, host, port, threads=threads, on_stop=on_stop)
     if bind_all:
-        log.warning("streamer listens on ALL interfaces (port %d): anyone who can reach this machine can "
-                    "watch; control and ingest calls need the bearer token", server.port)
+        log.warning(
+            "streamer listens on ALL interfaces (port %d): anyone who can reach this machine can "
+            "watch; control and ingest calls need the bearer token",
+            server.port,
+        )
         if generated:
             # printed once, on stdout, so a user can copy it; never logged again
-            print(f"policycast streamer token: {token}\n"
-                  f"  dashboard with controls: http://<this-host>:{server.port}/?token={token}", flush=True)
+            print(
+                f"policycast streamer token: {token}\n"
+                f"  dashboard with controls: http://<this-host>:{server.port}/?token={token}",
+                flush=True,
+            )
     if announce:
         log.info("dashboard on %s", server.url)
     return server, hub

@@ -1,4 +1,5 @@
 """python -m services.streamer [--port 58080] [--bind-all] [--token T] — the stack's streamer service."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,17 +15,32 @@ from .view3d_relay import parse_ports
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m services.streamer",
-                                description="policycast streamer: MJPEG dashboard, fan-out, control proxy")
+    p = argparse.ArgumentParser(
+        prog="python -m services.streamer", description="policycast streamer: MJPEG dashboard, fan-out, control proxy"
+    )
     p.add_argument("--port", type=int, default=58080, help="listen port (default 58080)")
-    p.add_argument("--bind-all", action="store_true",
-                   help="listen on all interfaces (default 127.0.0.1); every non-GET then needs the token")
-    p.add_argument("--token", default=os.environ.get("POLICYCAST_TOKEN"),
-                   help="bearer token (default $POLICYCAST_TOKEN; generated and printed with --bind-all)")
-    p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
-                   help=f"worker threads = most concurrent viewers + API calls (default {DEFAULT_THREADS})")
-    p.add_argument("--view3d-relay", metavar="FIRST-LAST", default=None,
-                   help="relay testers' 3D views through these ports (the compose stack: 58201-58216)")
+    p.add_argument(
+        "--bind-all",
+        action="store_true",
+        help="listen on all interfaces (default 127.0.0.1); every non-GET then needs the token",
+    )
+    p.add_argument(
+        "--token",
+        default=os.environ.get("POLICYCAST_TOKEN"),
+        help="bearer token (default $POLICYCAST_TOKEN; generated and printed with --bind-all)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help=f"worker threads = most concurrent viewers + API calls (default {DEFAULT_THREADS})",
+    )
+    p.add_argument(
+        "--view3d-relay",
+        metavar="FIRST-LAST",
+        default=None,
+        help="relay testers' 3D views through these ports (the compose stack: 58201-58216)",
+    )
     args = p.parse_args(argv)
     if not 1 <= args.port <= 65535:
         p.error(f"--port {args.port}: accepts 1..65535")
@@ -36,8 +52,9 @@ def main(argv=None) -> int:
         p.error(f"--view3d-relay {e}")
     setup_logging()
     try:
-        server, _hub = start_in_process(args.port, args.bind_all, args.token or None, threads=args.threads,
-                                        view3d_relay=relay)
+        server, _hub = start_in_process(
+            args.port, args.bind_all, args.token or None, threads=args.threads, view3d_relay=relay
+        )
     except PortInUseError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

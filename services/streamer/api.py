@@ -1,4 +1,5 @@
 """The dashboard's JSON: the testers (as the hub sees them), the streamer's counters, health, metrics."""
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit

@@ -8,6 +8,7 @@ Paths are a contract (docs/design.md). Every error is JSON `{"error", "field"?}`
 that is not a GET needs `Authorization: Bearer <token>` when the streamer binds all interfaces —
 ingest included, so a stranger can neither steer testers nor inject frames.
 """
+
 from __future__ import annotations
 
 from flask import Flask

@@ -6,6 +6,7 @@ reached over HTTP (the stack: its clips live in its own volume) is streamed thro
 and validators go to the tester's `GET /clips/<name>`, and its status (206 or 200), Content-Range and
 body come back as they arrive, without a timeout on the whole transfer.
 """
+
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -17,8 +18,15 @@ from .context import channel_or_404
 from .control import ControlError, RemoteControl, invoke
 
 PASSED_UP = ("Range", "If-Range", "If-None-Match", "If-Modified-Since")
-PASSED_DOWN = ("Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified",
-               "Cache-Control")
+PASSED_DOWN = (
+    "Content-Type",
+    "Content-Length",
+    "Content-Range",
+    "Accept-Ranges",
+    "ETag",
+    "Last-Modified",
+    "Cache-Control",
+)
 MIMETYPES = {".mp4": "video/mp4", ".webm": "video/webm"}
 CHUNK = 64 * 1024
 
@@ -36,8 +44,9 @@ def _control_of(tester_id: str):
 def clips(tester_id):
     listed = invoke(_control_of(tester_id), "clips")
     base = f"/api/testers/{quote(tester_id)}/clips/"
-    return jsonify([{**c, "url": base + quote(str(c["name"]))} for c in listed
-                    if isinstance(c, dict) and c.get("name")])
+    return jsonify(
+        [{**c, "url": base + quote(str(c["name"]))} for c in listed if isinstance(c, dict) and c.get("name")]
+    )
 
 
 @bp.get("/api/testers/<tester_id>/clips/<name>")
@@ -73,5 +82,6 @@ def _through(control: RemoteControl, name: str) -> Response:
             yield from r.iter_content(CHUNK)
         finally:
             r.close()
+
     down = {k: r.headers[k] for k in PASSED_DOWN if k in r.headers}
     return Response(body(), status=r.status_code, headers=down, direct_passthrough=True)

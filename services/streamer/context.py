@@ -1,4 +1,5 @@
 """What the streamer's views reach through the app (`current_app.extensions["policycast"]`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,8 +13,8 @@ from .hub import Channel, Hub
 class Streamer:
     hub: Hub
     token: str | None = None  # forwarded to testers' control URLs
-    relay: object = None      # view3d_relay.Relay: testers' 3D views are reached through it (the stack)
-    registry: object = None   # the Prometheus registry reading the hub
+    relay: object = None  # view3d_relay.Relay: testers' 3D views are reached through it (the stack)
+    registry: object = None  # the Prometheus registry reading the hub
 
 
 def streamer() -> Streamer:

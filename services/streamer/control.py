@@ -4,6 +4,7 @@ Both kinds of `control` expose the same methods, the operations of the control c
 (services/core/control_contract.py); `invoke` turns every failure into a ControlError carrying the HTTP
 status the streamer should answer.
 """
+
 from __future__ import annotations
 
 import requests

@@ -5,6 +5,7 @@ waits on the tester's condition for a sequence number newer than the one it last
 the newest bytes — a viewer that fell behind skips straight to the newest frame (the skipped ones are
 counted as dropped). Memory is one frame per tester, whatever the number or speed of the viewers.
 """
+
 from __future__ import annotations
 
 import re
@@ -214,9 +215,17 @@ class Hub:
             "clients_connected": self.viewer_count(),
             "uptime_seconds": round(time.monotonic() - self.started, 1),
             "current_fps": round(first.fps(), 2) if first else 0.0,
-            "testers": {c.id: {"online": c.online(), "viewers": c.viewers, "frames_received": c.frames_in,
-                               "frames_served": c.frames_out, "frames_dropped": c.frames_dropped,
-                               "current_fps": round(c.fps(), 2)} for c in chans},
+            "testers": {
+                c.id: {
+                    "online": c.online(),
+                    "viewers": c.viewers,
+                    "frames_received": c.frames_in,
+                    "frames_served": c.frames_out,
+                    "frames_dropped": c.frames_dropped,
+                    "current_fps": round(c.fps(), 2),
+                }
+                for c in chans
+            },
         }
 
     def close(self) -> None:

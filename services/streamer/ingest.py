@@ -3,6 +3,7 @@
 Both answer who reads the tester's frames (it renders only then); a status answer also carries its 3D
 link when the streamer relays its viewer.
 """
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -57,8 +58,7 @@ def _relayed_view3d(tester_id: str, status: dict) -> str | None:
 @bp.post("/ingest/<tester_id>/frame")
 def ingest_frame(tester_id):
     if request.mimetype != "image/jpeg":
-        raise ControlError(400, f"Content-Type must be image/jpeg (got {request.mimetype or 'none'})",
-                           "Content-Type")
+        raise ControlError(400, f"Content-Type must be image/jpeg (got {request.mimetype or 'none'})", "Content-Type")
     jpeg = request.get_data(cache=False)
     if not jpeg.startswith(b"\xff\xd8"):
         raise ControlError(400, "body is not a JPEG image", "body")

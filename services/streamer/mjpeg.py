@@ -1,4 +1,5 @@
 """MJPEG viewer generators: multipart/x-mixed-replace parts built around the tester's own bytes."""
+
 from __future__ import annotations
 
 import time
@@ -14,8 +15,9 @@ WAKE_S = 3.0
 
 def part(jpeg: bytes, seq: int) -> bytes:
     # X-Sequence lets a client (tests, bench) see which frames it got and which it skipped.
-    head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
-            f"X-Sequence: {seq}\r\n\r\n").encode()
+    head = (
+        f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\nX-Sequence: {seq}\r\n\r\n"
+    ).encode()
     return head + jpeg + b"\r\n"
 
 
@@ -29,12 +31,12 @@ def read_parts(chunks):
             head_end = buf.find(b"\r\n\r\n", start)
             if start < 0 or head_end < 0:
                 break
-            headers = dict(line.split(": ", 1) for line in buf[start + len(marker):head_end].decode().split("\r\n"))
+            headers = dict(line.split(": ", 1) for line in buf[start + len(marker) : head_end].decode().split("\r\n"))
             size, body = int(headers["Content-Length"]), head_end + 4
             if len(buf) < body + size:
                 break
-            yield int(headers["X-Sequence"]), buf[body:body + size]
-            buf = buf[body + size:]
+            yield int(headers["X-Sequence"]), buf[body : body + size]
+            buf = buf[body + size :]
 
 
 def stream_channel(hub: Hub, channel: Channel):
@@ -104,6 +106,7 @@ def _waking(channel: Channel):
 
     def fresh(seq: int) -> bool:
         return not start or seq != start or not channel.online() or time.monotonic() >= until
+
     return start, fresh
 
 

@@ -1,4 +1,5 @@
 """The dashboard's HTML pages: every tester's tile, and one tester with its controls."""
+
 from __future__ import annotations
 
 from flask import Blueprint, render_template

@@ -2,6 +2,7 @@
 contract (services/core/control_contract.py) at `/api/testers/<id><path>`, and one to set every tester's
 reload interval at once. The clip operations are clips.py's (a video streams through, it is not JSON).
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
@@ -26,8 +27,9 @@ def _seconds() -> float:
     try:
         check_interval(value)
     except ValueError:
-        raise ControlError(400, 'body must be JSON {"seconds": N} with N a number >= 0 '
-                                '(0 keeps the current checkpoint)', "seconds") from None
+        raise ControlError(
+            400, 'body must be JSON {"seconds": N} with N a number >= 0 (0 keeps the current checkpoint)', "seconds"
+        ) from None
     return value
 
 
@@ -55,6 +57,7 @@ def _proxied(op: Operation):
         ch = channel_or_404(tester_id)
         args = [BODIES[op.body]()] if op.body else []
         return jsonify(_remember(ch, invoke(ch.control, op.name, *args, field=op.body)))
+
     return view
 
 
@@ -74,8 +77,12 @@ def reload_interval_all():
             offline.append(ch.id)
             continue
         try:
-            results.append({"id": ch.id, "status": _remember(ch, invoke(ch.control, "set_reload_interval",
-                                                                        seconds, field="seconds"))})
+            results.append(
+                {
+                    "id": ch.id,
+                    "status": _remember(ch, invoke(ch.control, "set_reload_interval", seconds, field="seconds")),
+                }
+            )
         except ControlError as e:
             failed = True
             results.append({"id": ch.id, **e.body()})

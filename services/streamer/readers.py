@@ -5,6 +5,7 @@ the dashboard's tiles after the first three fetch `/snapshot/<id>` twice a secon
 `reader=<random id>` of its own. A snapshot reader counts for SNAPSHOT_READER_S after its last fetch.
 The count goes back to the tester in the answer to every status and frame it pushes.
 """
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """What viewers watch: MJPEG streams (a worker thread each, as long as they watch) and snapshots."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
@@ -15,8 +16,12 @@ def _mjpeg(gen) -> Response:
     if hub.full():
         gen.close()
         raise ControlError(503, f"too many viewers ({hub.max_viewers}); start the streamer with more --threads")
-    return Response(gen, mimetype=MIMETYPE, direct_passthrough=True,
-                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return Response(
+        gen,
+        mimetype=MIMETYPE,
+        direct_passthrough=True,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 @bp.get("/stream")

@@ -11,6 +11,7 @@ streamer does (127.0.0.1, or every interface with --bind-all, as in its containe
 publishes the range on 127.0.0.1 only). It holds no state worth keeping: after a streamer restart the
 testers' next statuses route them again.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,7 +39,7 @@ def parse_ports(text: str) -> range:
 @dataclass
 class _Route:
     port: int
-    target: tuple[str, int]                     # the tester's viewer: (host, port) on the stack network
+    target: tuple[str, int]  # the tester's viewer: (host, port) on the stack network
     sock: socket.socket = field(repr=False)
 
 
@@ -72,8 +73,13 @@ class Relay:
                 return p
             if not self._warned_full:
                 self._warned_full = True
-                log.warning("3D relay: every port of %d-%d is in use: %s gets no 3D link (remove offline "
-                            "tiles, or widen --view3d-relay)", self.ports[0], self.ports[-1], tester_id)
+                log.warning(
+                    "3D relay: every port of %d-%d is in use: %s gets no 3D link (remove offline "
+                    "tiles, or widen --view3d-relay)",
+                    self.ports[0],
+                    self.ports[-1],
+                    tester_id,
+                )
             return None
 
     def port_of(self, tester_id: str) -> int | None:

@@ -1,4 +1,5 @@
 """Command line: parse and check arguments (bad ones exit 2 with one line), then run the loop."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,25 +19,39 @@ DEFAULT_METRICS_PORT = 58090
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m services.sync",
-        description="Mirror a runs/ directory with rsync: checkpoints arrive whole, latest_* links last.")
+        description="Mirror a runs/ directory with rsync: checkpoints arrive whole, latest_* links last.",
+    )
     p.add_argument("--source", required=True, help="local path or [user@]host:/path/runs/ (over SSH)")
     p.add_argument("--dest", required=True, help="local directory to mirror into (created if missing)")
-    p.add_argument("--interval", type=float, default=30.0, help="seconds between passes (default 30); "
-                   "for a local source, file events also trigger a pass")
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=30.0,
+        help="seconds between passes (default 30); for a local source, file events also trigger a pass",
+    )
     p.add_argument("--once", action="store_true", help="one pass, then exit (0 ok, 1 failed)")
     p.add_argument("--delete", action="store_true", help="also delete what SRC no longer has (off by default)")
-    p.add_argument("--no-watch", action="store_true",
-                   help="no file events, interval only (for filesystems without inotify, e.g. NFS)")
+    p.add_argument(
+        "--no-watch",
+        action="store_true",
+        help="no file events, interval only (for filesystems without inotify, e.g. NFS)",
+    )
     p.add_argument("--debounce", type=float, default=0.5, help="quiet seconds after a file event before a pass")
-    p.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT,
-                   help=f"port of /healthz and /metrics (default {DEFAULT_METRICS_PORT}; 0 = off)")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=DEFAULT_METRICS_PORT,
+        help=f"port of /healthz and /metrics (default {DEFAULT_METRICS_PORT}; 0 = off)",
+    )
     p.add_argument("--metrics-bind", default="127.0.0.1", help="address to serve on (0.0.0.0 in a container)")
     p.add_argument("--unhealthy-after", type=int, default=3, help="failed passes in a row before /healthz says 503")
     p.add_argument("--ssh-port", type=int, help="SSH port of the source host")
     p.add_argument("--identity", help="SSH private key file")
     p.add_argument("--known-hosts", help="known_hosts file holding the source host's key (checked strictly)")
     p.add_argument("--bwlimit", type=int, default=0, help="bandwidth limit in KiB/s (0 = none)")
-    p.add_argument("--io-timeout", type=int, default=60, help="rsync --timeout: seconds without I/O before a pass fails")
+    p.add_argument(
+        "--io-timeout", type=int, default=60, help="rsync --timeout: seconds without I/O before a pass fails"
+    )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -68,8 +83,11 @@ def parse_settings(argv=None) -> Settings:
                 parser.error(f"{flag}: no such file: {path}")
         ssh_command = SshOptions(a.ssh_port, a.identity, a.known_hosts).command()
     else:
-        given = [f for f, v in (("--ssh-port", a.ssh_port), ("--identity", a.identity),
-                                ("--known-hosts", a.known_hosts)) if v is not None]
+        given = [
+            f
+            for f, v in (("--ssh-port", a.ssh_port), ("--identity", a.identity), ("--known-hosts", a.known_hosts))
+            if v is not None
+        ]
         if given:
             parser.error(f"{', '.join(given)} only apply to a remote source (user@host:/path)")
         if not os.path.isdir(a.source):
@@ -79,10 +97,22 @@ def parse_settings(argv=None) -> Settings:
         parser.error("--source and --dest are the same directory")
     setup_logging(a.log_level)
     logging.getLogger("sh").setLevel(logging.WARNING)  # sh logs every process start at INFO
-    return Settings(source=with_trailing_slash(a.source), dest=dest, remote=remote, interval=a.interval, once=a.once,
-                    delete=a.delete, debounce=a.debounce, no_watch=a.no_watch, metrics_port=a.metrics_port,
-                    metrics_bind=a.metrics_bind, ssh_command=ssh_command, bwlimit=a.bwlimit, io_timeout=a.io_timeout,
-                    unhealthy_after=a.unhealthy_after)
+    return Settings(
+        source=with_trailing_slash(a.source),
+        dest=dest,
+        remote=remote,
+        interval=a.interval,
+        once=a.once,
+        delete=a.delete,
+        debounce=a.debounce,
+        no_watch=a.no_watch,
+        metrics_port=a.metrics_port,
+        metrics_bind=a.metrics_bind,
+        ssh_command=ssh_command,
+        bwlimit=a.bwlimit,
+        io_timeout=a.io_timeout,
+        unhealthy_after=a.unhealthy_after,
+    )
 
 
 def missing_tool(remote: bool) -> str | None:

@@ -1,4 +1,5 @@
 """What the sidecar reports: pass outcomes as state, Prometheus metrics, and a tiny HTTP server."""
+
 from __future__ import annotations
 
 import json
@@ -39,9 +40,14 @@ class SyncState:
         self._m_wire = Counter("policycast_sync_wire_bytes", "Bytes rsync moved over its pipe/network", registry=r)
         self._m_deleted = Counter("policycast_sync_files_deleted", "Files removed from DST (--delete)", registry=r)
         self._m_links = Counter("policycast_sync_links_updated", "latest_* links moved", registry=r)
-        self._m_last_ok = Gauge("policycast_sync_last_success_timestamp_seconds",
-                                "Unix time of the last successful pass (0: none yet)", registry=r)
-        self._m_fails = Gauge("policycast_sync_consecutive_failures", "Failed passes since the last success", registry=r)
+        self._m_last_ok = Gauge(
+            "policycast_sync_last_success_timestamp_seconds",
+            "Unix time of the last successful pass (0: none yet)",
+            registry=r,
+        )
+        self._m_fails = Gauge(
+            "policycast_sync_consecutive_failures", "Failed passes since the last success", registry=r
+        )
         self._m_seconds = Gauge("policycast_sync_last_pass_seconds", "Duration of the last successful pass", registry=r)
 
     def record_success(self, result: PassResult) -> None:
@@ -79,7 +85,8 @@ class SyncState:
             healthy = self.consecutive_failures < self.unhealthy_after
             body = {
                 "status": "ok" if self.consecutive_failures == 0 else ("degraded" if healthy else "failing"),
-                "source": self.source, "dest": self.dest,
+                "source": self.source,
+                "dest": self.dest,
                 "last_success": self.last_success,
                 "last_success_age_s": None if self.last_success is None else round(time.time() - self.last_success, 3),
                 "consecutive_failures": self.consecutive_failures,

@@ -1,4 +1,5 @@
 """The service loop: wait for a trigger, run a pass, record it, back off on failure; stop on SIGTERM."""
+
 from __future__ import annotations
 
 import logging
@@ -18,7 +19,7 @@ MAX_BACKOFF = 60.0
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    source: str            # with trailing slash
+    source: str  # with trailing slash
     dest: Path
     remote: bool
     interval: float
@@ -26,7 +27,7 @@ class Settings:
     delete: bool
     debounce: float
     no_watch: bool
-    metrics_port: int      # 0: no HTTP server
+    metrics_port: int  # 0: no HTTP server
     metrics_bind: str
     ssh_command: str | None
     bwlimit: int
@@ -67,9 +68,15 @@ def run(s: Settings) -> int:
         trigger.stop()
         rsync.terminate()
 
-    log.info("syncing %s -> %s (%s, interval %gs%s%s)", s.source, s.dest,
-             "ssh" if s.remote else ("local" if s.no_watch else "local, file events"), s.interval,
-             ", --delete" if s.delete else "", f", http {s.metrics_bind}:{s.metrics_port}" if server else "")
+    log.info(
+        "syncing %s -> %s (%s, interval %gs%s%s)",
+        s.source,
+        s.dest,
+        "ssh" if s.remote else ("local" if s.no_watch else "local, file events"),
+        s.interval,
+        ", --delete" if s.delete else "",
+        f", http {s.metrics_bind}:{s.metrics_port}" if server else "",
+    )
     exit_code, delay, use_events, was_pending = 0, 0.0, True, False
     with stop_on_signals(on_stop):
         try:
@@ -94,7 +101,11 @@ def run(s: Settings) -> int:
                 # A link waiting for its experiment: look again soon (once; a link to an experiment that
                 # never comes, e.g. dangling in SRC, then waits for the interval like everything else).
                 soon = result.links_pending and not was_pending
-                delay, use_events, was_pending = (max(s.debounce, 0.5) if soon else s.interval), True, bool(result.links_pending)
+                delay, use_events, was_pending = (
+                    (max(s.debounce, 0.5) if soon else s.interval),
+                    True,
+                    bool(result.links_pending),
+                )
         finally:
             if observer is not None:
                 observer.stop()
@@ -110,8 +121,15 @@ def _log_pass(r: PassResult) -> None:
         log.debug("pass: nothing new (%.2fs)", r.seconds)
         return
     s = r.stats
-    log.info("pass: %d files, %s (wire %s), %d deleted, links %s in %.2fs", s.files, _size(s.bytes),
-             _size(s.wire_bytes), s.deleted, ",".join(r.links_updated) or "-", r.seconds)
+    log.info(
+        "pass: %d files, %s (wire %s), %d deleted, links %s in %.2fs",
+        s.files,
+        _size(s.bytes),
+        _size(s.wire_bytes),
+        s.deleted,
+        ",".join(r.links_updated) or "-",
+        r.seconds,
+    )
 
 
 def _size(n: int) -> str:

@@ -19,6 +19,7 @@ with a staged link give the ordering guarantee on both local and SSH sources.
 
 Symlinks are copied as links (`-l`, never `-L`/`--copy-links`), so relative links stay relative.
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,13 +34,13 @@ from services.sync.rsync import Rsync, Stats
 log = logging.getLogger("sync")
 
 STAGING = ".sync-links"
-PARTIAL_DIR = ".rsync-partial"   # relative: rsync also excludes it from transfer and deletion
+PARTIAL_DIR = ".rsync-partial"  # relative: rsync also excludes it from transfer and deletion
 LINKS = "latest_*"
 EXCLUDES = [
-    "--exclude=.*.tmp",          # the trainer's temp checkpoints (services.core.checkpoints)
-    "--exclude=.~tmp~/",         # rsync's --delay-updates dirs, if a user ran rsync by hand
+    "--exclude=.*.tmp",  # the trainer's temp checkpoints (services.core.checkpoints)
+    "--exclude=.~tmp~/",  # rsync's --delay-updates dirs, if a user ran rsync by hand
     f"--exclude=/{STAGING}/",
-    f"--exclude=/{LINKS}",       # links go in step 3; excluded here also means never deleted here
+    f"--exclude=/{LINKS}",  # links go in step 3; excluded here also means never deleted here
 ]
 
 
@@ -69,7 +70,7 @@ class PassResult:
 def sync_pass(rsync: Rsync, source: str, dest: Path, delete: bool) -> PassResult:
     t0 = time.monotonic()
     staging = dest / STAGING
-    shutil.rmtree(staging, ignore_errors=True)   # a pass cut short may have left one
+    shutil.rmtree(staging, ignore_errors=True)  # a pass cut short may have left one
     staging.mkdir(parents=True)
     try:
         stats = rsync.run(f"--include=/{LINKS}", "--exclude=*", source, f"{staging}/")

@@ -1,4 +1,5 @@
 """One rsync invocation through the `sh` package: run, stop on request, read `--stats`."""
+
 from __future__ import annotations
 
 import os
@@ -19,14 +20,18 @@ class Stopped(Exception):
 
 @dataclass
 class Stats:
-    files: int = 0          # regular files transferred (new or changed)
-    bytes: int = 0          # their total size
-    wire_bytes: int = 0     # bytes that crossed the pipe/network, both directions
+    files: int = 0  # regular files transferred (new or changed)
+    bytes: int = 0  # their total size
+    wire_bytes: int = 0  # bytes that crossed the pipe/network, both directions
     deleted: int = 0
 
     def __add__(self, other: Stats) -> Stats:
-        return Stats(self.files + other.files, self.bytes + other.bytes,
-                     self.wire_bytes + other.wire_bytes, self.deleted + other.deleted)
+        return Stats(
+            self.files + other.files,
+            self.bytes + other.bytes,
+            self.wire_bytes + other.wire_bytes,
+            self.deleted + other.deleted,
+        )
 
 
 _STAT_RE = {
@@ -42,6 +47,7 @@ def parse_stats(text: str) -> Stats:
     def num(key: str) -> int:
         m = _STAT_RE[key].search(text)
         return int(re.sub(r"[,.]", "", m.group(1))) if m else 0
+
     return Stats(num("files"), num("bytes"), num("sent") + num("received"), num("deleted"))
 
 
@@ -65,8 +71,9 @@ class Rsync:
         with self._lock:
             if self._stopping:
                 raise Stopped()
-            self._proc = self._cmd(*self._base, "--stats", *args, _bg=True, _bg_exc=False,
-                                   _env=self._env, _tty_out=False)
+            self._proc = self._cmd(
+                *self._base, "--stats", *args, _bg=True, _bg_exc=False, _env=self._env, _tty_out=False
+            )
         try:
             self._proc.wait()
             return parse_stats(self._proc.stdout.decode(errors="replace"))

@@ -1,4 +1,5 @@
 """Where the runs come from: a local directory or `[user@]host:/path` reached over SSH."""
+
 from __future__ import annotations
 
 import shlex
@@ -20,8 +21,19 @@ class SshOptions:
         """The `-e` command rsync runs. BatchMode: a missing key fails at once instead of prompting;
         StrictHostKeyChecking: an unknown or changed host key is refused, never silently accepted;
         keep-alives and a connect timeout turn a dead link into a failed pass (retried), not a hang."""
-        parts = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-                 "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3"]
+        parts = [
+            "ssh",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "ServerAliveInterval=15",
+            "-o",
+            "ServerAliveCountMax=3",
+        ]
         if self.port:
             parts += ["-p", str(self.port)]
         if self.identity:

@@ -1,4 +1,5 @@
 """When to run the next pass: a debounced filesystem event, the interval timer, or a stop request."""
+
 from __future__ import annotations
 
 import threading

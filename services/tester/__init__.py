@@ -1,8 +1,9 @@
 """Tester service: play the policy forever (or N games), hot-reload newer checkpoints, stream frames.
 
-    python train.py config=test checkpoint=latest testGamesNum=0 reloadInterval=30
-    python -m services.tester checkpoint=latest          # the same, as a service
+python train.py config=test checkpoint=latest testGamesNum=0 reloadInterval=30
+python -m services.tester checkpoint=latest          # the same, as a service
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,8 +35,13 @@ def run(cfg, hub=None) -> int:
     except PortInUseError as e:
         raise ConfigError(f"test.control.port={cfg.test.control.port}: {e.strerror}") from None
     games = int(cfg.train.testGamesNum)
-    log.info("tester %s: checkpoint=%s, %s, each checkpoint kept >= %s s", service.tester.id, spec,
-             f"{games} games" if games else "until stopped", cfg.train.reloadInterval)
+    log.info(
+        "tester %s: checkpoint=%s, %s, each checkpoint kept >= %s s",
+        service.tester.id,
+        spec,
+        f"{games} games" if games else "until stopped",
+        cfg.train.reloadInterval,
+    )
     # SIGINT/SIGTERM end the loop cleanly (exit 0): containers are stopped with SIGTERM.
     try:
         with stop_on_signals() as stop:
@@ -65,8 +71,12 @@ def _task_of_the_run(cfg) -> None:
     if saved is None or "task" not in saved or "params" not in saved.get("train", {}):
         return
     if (saved.task.get("name"), saved.task.get("hand")) != (cfg.task.get("name"), cfg.task.get("hand")):
-        log.info("playing task=%s%s: the task %s was trained on", saved.task.name,
-                 f" (task.hand={saved.task.hand})" if saved.task.get("hand") else "", experiment.name)
+        log.info(
+            "playing task=%s%s: the task %s was trained on",
+            saved.task.name,
+            f" (task.hand={saved.task.hand})" if saved.task.get("hand") else "",
+            experiment.name,
+        )
     cfg.task, cfg.train.params = saved.task, saved.train.params
 
 
@@ -117,16 +127,30 @@ def build(cfg, hub=None) -> Service:
     # Always the CPU backend: it renders world 0 every frame; a GPU-trained checkpoint plays the same.
     env = make_env(cfg.task, num_envs=int(t.numEnvs), device=cfg.device, seed=int(cfg.train.seed), backend="mujoco")
     builder = PolicyBuilder(cfg.train.params, env.num_obs, env.num_actions, cfg.device)
-    reloader = HotReloader(str(cfg.train.checkpoint), runs_dir, builder.from_state, builder.reference,
-                           interval=float(cfg.train.reloadInterval), follow_latest=bool(cfg.train.followLatest),
-                           watch_events=bool(t.watchEvents))
+    reloader = HotReloader(
+        str(cfg.train.checkpoint),
+        runs_dir,
+        builder.from_state,
+        builder.reference,
+        interval=float(cfg.train.reloadInterval),
+        follow_latest=bool(cfg.train.followLatest),
+        watch_events=bool(t.watchEvents),
+    )
     tester_id = t.id or f"{cfg.task.name}-{os.getpid()}"
     r = t.render
-    tester = Tester(tester_id, cfg.task.name, env, reloader,
-                    frames=FrameMaker(cfg.task.name, r.width, r.height, r.jpegQuality), fps=r.fps,
-                    render={"width": r.width, "height": r.height, "camera": r.camera, "tile": r.tile},
-                    deterministic=bool(t.deterministic), realtime=bool(t.realtime), test_experiment=test_exp,
-                    evaluation=Evaluation(t.eval.episodes, t.eval.seed, env.num_envs) if t.eval.episodes else None)
+    tester = Tester(
+        tester_id,
+        cfg.task.name,
+        env,
+        reloader,
+        frames=FrameMaker(cfg.task.name, r.width, r.height, r.jpegQuality),
+        fps=r.fps,
+        render={"width": r.width, "height": r.height, "camera": r.camera, "tile": r.tile},
+        deterministic=bool(t.deterministic),
+        realtime=bool(t.realtime),
+        test_experiment=test_exp,
+        evaluation=Evaluation(t.eval.episodes, t.eval.seed, env.num_envs) if t.eval.episodes else None,
+    )
     if t.view3d.enabled:
         tester.view3d = _view3d(env, t.view3d, tester_id)
     if t.clips.enabled:
@@ -134,14 +158,27 @@ def build(cfg, hub=None) -> Service:
 
         c = t.clips
         tester.clip_recorder = ClipRecorder(
-            tester_id, cfg.task.name, tester.rendered, tester.frames.annotate, env.dt, r.fps, every=c.every,
-            keep=c.keep, fmt=c.format, tensorboard=c.tensorboard,
-            videos_dir=test_exp / "videos" if test_exp is not None else None, readers=tester.readers)
+            tester_id,
+            cfg.task.name,
+            tester.rendered,
+            tester.frames.annotate,
+            env.dt,
+            r.fps,
+            every=c.every,
+            keep=c.keep,
+            fmt=c.format,
+            tensorboard=c.tensorboard,
+            videos_dir=test_exp / "videos" if test_exp is not None else None,
+            readers=tester.readers,
+        )
     # Off loopback the control API is reachable by others: control calls then need the token.
     token = stream_token(cfg) if t.control.bind not in ("127.0.0.1", "localhost") else None
     if t.control.bind not in ("127.0.0.1", "localhost") and not token:
-        log.warning("control API on %s without a token: anyone who reaches it can steer this tester "
-                    "(set streamToken= or POLICYCAST_TOKEN)", t.control.bind)
+        log.warning(
+            "control API on %s without a token: anyone who reaches it can steer this tester "
+            "(set streamToken= or POLICYCAST_TOKEN)",
+            t.control.bind,
+        )
     control = ControlServer(tester, t.control.bind, int(t.control.port), token)
     tester.control_url = t.control.advertiseUrl or control.url
     if hub is not None:
@@ -163,8 +200,9 @@ def _view3d(env, v, tester_id: str):
     from .view3d import View3D
 
     try:
-        return View3D(*env.world(0), port=int(v.port), bind_all=bool(v.bindAll), fps=float(v.fps),
-                      title=f"policycast {tester_id}")
+        return View3D(
+            *env.world(0), port=int(v.port), bind_all=bool(v.bindAll), fps=float(v.fps), title=f"policycast {tester_id}"
+        )
     except PortInUseError as e:
         raise ConfigError(f"test.view3d.port={v.port}: {e.strerror}") from None
 
@@ -182,6 +220,9 @@ def _print_summary(s: dict) -> None:
     def fmt(v, spec):
         return "n/a" if v is None else format(v, spec)
 
-    print(f"test summary: episodes {s['episodes']}, mean return {fmt(s['mean_return'], '.3f')}, "
-          f"success rate {fmt(s['success_rate'], '.3f')}, checkpoint {s['checkpoint']} (epoch {s['epoch']}), "
-          f"reloads {s['reloads']}", flush=True)
+    print(
+        f"test summary: episodes {s['episodes']}, mean return {fmt(s['mean_return'], '.3f')}, "
+        f"success rate {fmt(s['success_rate'], '.3f')}, checkpoint {s['checkpoint']} (epoch {s['epoch']}), "
+        f"reloads {s['reloads']}",
+        flush=True,
+    )

@@ -1,4 +1,5 @@
 """`python -m services.tester [overrides]` = `python train.py config=test [overrides]`."""
+
 import sys
 
 from services.core.cli import main
@@ -11,5 +12,11 @@ def run(cfg) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], run, default_preset="test",
-                  banner="python -m services.tester [overrides] = python train.py config=test [overrides]"))
+    sys.exit(
+        main(
+            sys.argv[1:],
+            run,
+            default_preset="test",
+            banner="python -m services.tester [overrides] = python train.py config=test [overrides]",
+        )
+    )

@@ -4,6 +4,7 @@ of the control operations in control.py).
 Videos are served by Werkzeug's `send_file(conditional=True)`: HTTP range requests (a browser seeking a
 `<video>`), ETag and Last-Modified, so the streamer can pass a browser's requests through unchanged.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, send_file

@@ -17,6 +17,7 @@ libvpx-vp9) — both play in Chromium; the browser test checks it.
 Frames come from `render()`, the tester's world-0 frame of the current step; the recorder asks for one
 every `stride` control steps while it records, so a clip plays at its true speed whatever the stream does.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,11 @@ log = logging.getLogger("tester.clips")
 # steps, on cores it shares with the trainer (x264 ultrafast: ~5 ms a 640x480 frame here, half of
 # veryfast's, for ~3x the bytes: ~120 KB for a 2 s Reach clip).
 FORMATS = {
-    "mp4": ("libx264", {"preset": "ultrafast", "crf": "26", "tune": "animation"},
-            {"movflags": "+faststart"}),  # the index up front: a browser starts playing before the end
+    "mp4": (
+        "libx264",
+        {"preset": "ultrafast", "crf": "26", "tune": "animation"},
+        {"movflags": "+faststart"},
+    ),  # the index up front: a browser starts playing before the end
     "webm": ("libvpx-vp9", {"deadline": "realtime", "cpu-used": "8", "crf": "34", "b": "0", "row-mt": "1"}, {}),
 }
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.(mp4|webm)$")
@@ -111,9 +115,21 @@ class VideoFile:
 class ClipRecorder:
     """Records world 0's episodes for the tester; driven by `swapped()` and `stepped()` from its loop."""
 
-    def __init__(self, tester_id: str, task: str, render: Callable[[], np.ndarray], annotate, dt: float,
-                 fps: float, every: str = "checkpoint", keep: int = 30, fmt: str = "mp4",
-                 tensorboard: bool = False, videos_dir: Path | None = None, readers=None):
+    def __init__(
+        self,
+        tester_id: str,
+        task: str,
+        render: Callable[[], np.ndarray],
+        annotate,
+        dt: float,
+        fps: float,
+        every: str = "checkpoint",
+        keep: int = 30,
+        fmt: str = "mp4",
+        tensorboard: bool = False,
+        videos_dir: Path | None = None,
+        readers=None,
+    ):
         self.id, self.task, self.render, self.annotate = tester_id, task, render, annotate
         self.readers = readers  # the tester's readers.Readers: a recording is one (render on demand)
         self.every, self.keep, self.fmt, self.tensorboard = every, int(keep), fmt, bool(tensorboard)
@@ -136,8 +152,13 @@ class ClipRecorder:
         self._abort("a swap ended it")
         self.loaded, self.wanted = loaded, True
         self.writer = getattr(eval_recorder, "writer", None)
-        folder = self.videos_dir if self.every == "episode" else (
-            Path(eval_recorder.dir) / "clips" / safe_name(self.id) if getattr(eval_recorder, "dir", None) else None)
+        folder = (
+            self.videos_dir
+            if self.every == "episode"
+            else (
+                Path(eval_recorder.dir) / "clips" / safe_name(self.id) if getattr(eval_recorder, "dir", None) else None
+            )
+        )
         if folder != self.dir:
             self._guard(self._use, folder)
         if fresh:
@@ -210,8 +231,7 @@ class ClipRecorder:
         if self.every == "episode":
             self.episodes += 1
         rgb = self.render()
-        self.video = VideoFile(self.dir / f"{self._stem()}.{self.fmt}", rgb.shape[1], rgb.shape[0], self.rate,
-                               self.fmt)
+        self.video = VideoFile(self.dir / f"{self._stem()}.{self.fmt}", rgb.shape[1], rgb.shape[0], self.rate, self.fmt)
         self._reading(True)
         self.t, self.ret, self.success, self.small = 0, 0.0, False, []
         self._add(rgb)
@@ -223,9 +243,14 @@ class ClipRecorder:
         cur = self.loaded
         exp = cur.experiment.name if cur.experiment else ""
         img = np.array(rgb)  # a copy: the stream shares the rendered frame
-        self.annotate(img, [f"{self.task}  {exp}",
-                            f"epoch {cur.epoch if cur.epoch is not None else '?'}   return {self.ret:8.2f}",
-                            "success" if self.success else "no success yet"])
+        self.annotate(
+            img,
+            [
+                f"{self.task}  {exp}",
+                f"epoch {cur.epoch if cur.epoch is not None else '?'}   return {self.ret:8.2f}",
+                "success" if self.success else "no success yet",
+            ],
+        )
         self.video.add(img)
         if self.tensorboard:
             step = max(1, img.shape[1] // TB_WIDTH)
@@ -239,20 +264,37 @@ class ClipRecorder:
             return
         path = video.finish()
         cur, ep = self.loaded, episode0 or {}
-        meta = {"name": path.name, "epoch": cur.epoch, "checkpoint": cur.path.name,
-                "experiment": cur.experiment.name if cur.experiment else None, "tester": self.id,
-                "return": round(float(ep.get("return", self.ret)), 6),
-                "success": bool(ep.get("success", self.success)), "length": int(ep.get("length", self.t + 1)),
-                "reward_terms": {k: round(float(v), 6) for k, v in ep["reward_terms"].items()}
-                if ep.get("reward_terms") else None,
-                "frames": video.frames, "fps": float(self.rate), "width": video.size[0], "height": video.size[1],
-                "format": self.fmt, "recorded_at": time.time()}
+        meta = {
+            "name": path.name,
+            "epoch": cur.epoch,
+            "checkpoint": cur.path.name,
+            "experiment": cur.experiment.name if cur.experiment else None,
+            "tester": self.id,
+            "return": round(float(ep.get("return", self.ret)), 6),
+            "success": bool(ep.get("success", self.success)),
+            "length": int(ep.get("length", self.t + 1)),
+            "reward_terms": {k: round(float(v), 6) for k, v in ep["reward_terms"].items()}
+            if ep.get("reward_terms")
+            else None,
+            "frames": video.frames,
+            "fps": float(self.rate),
+            "width": video.size[0],
+            "height": video.size[1],
+            "format": self.fmt,
+            "recorded_at": time.time(),
+        }
         if self.every == "episode":
             meta["episode"] = self.episodes
         write_text_atomic(path.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
         self.written += 1
-        log.info("clip %s: epoch %s, return %.2f, %s, %d frames", path.name, cur.epoch, meta["return"],
-                 "success" if meta["success"] else "no success", video.frames)
+        log.info(
+            "clip %s: epoch %s, return %.2f, %s, %d frames",
+            path.name,
+            cur.epoch,
+            meta["return"],
+            "success" if meta["success"] else "no success",
+            video.frames,
+        )
         if self.tensorboard and self.writer is not None and self.small:
             self._to_tensorboard(meta)
         self.wanted = self.every == "episode"

@@ -4,6 +4,7 @@ A route per operation of the control contract (services/core/control_contract.py
 tester's method of the same name. Every call answers the new status (or the list); bad bodies are 400
 `{"error", "field"}`; with a token, every call that is not a GET needs `Authorization: Bearer <token>`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,6 +46,7 @@ def _view(tester, op: Operation):
             return jsonify(getattr(tester, op.name)(value))
         except ValueError as e:
             return fail(400, str(e), op.body)
+
     return view
 
 

@@ -3,6 +3,7 @@ and in eval mode one row per evaluated checkpoint to `eval/evaluations.jsonl` (w
 
 Users see eval return vs checkpoint epoch next to the training curves (same experiment, `eval/`).
 """
+
 from __future__ import annotations
 
 import json
@@ -33,6 +34,7 @@ def eval_dir_for(train_experiment, test_experiment) -> Path | None:
 @dataclass
 class EpisodeStats:
     """Sums over finished episodes (a tester's run, one checkpoint, one eval row); means on demand."""
+
     episodes: int = 0
     return_sum: float = 0.0
     successes: int = 0
@@ -73,8 +75,13 @@ class EvalRecorder:
     def record(self, episode: dict, checkpoint: str, epoch, frame=None, credit: bool = True) -> None:
         """One finished episode. `credit=False`: it began under the previous checkpoint (it spans a
         reload), so it is written with `"spans_reload": true` but left out of this checkpoint's row."""
-        line = {"checkpoint": checkpoint, "epoch": epoch, "return": float(episode["return"]),
-                "length": int(episode["length"]), "success": bool(episode.get("success", False))}
+        line = {
+            "checkpoint": checkpoint,
+            "epoch": epoch,
+            "return": float(episode["return"]),
+            "length": int(episode["length"]),
+            "success": bool(episode.get("success", False)),
+        }
         if episode.get("reward_terms"):
             line["reward_terms"] = {k: round(float(v), 6) for k, v in episode["reward_terms"].items()}
         if not credit:
@@ -112,10 +119,16 @@ class EvalRecorder:
 
     def _row(self, checkpoint: str, epoch) -> dict:
         r = self.rows[(checkpoint, epoch)]
-        return {"epoch": epoch, "checkpoint": checkpoint, "episodes": r.episodes, "mean_return": r.mean_return(),
-                "success_rate": r.success_rate(), "reward_terms": r.reward_terms(),
-                "mean_length": r.length_sum / r.episodes if r.episodes else None,
-                **self.facts.get((checkpoint, epoch), {})}
+        return {
+            "epoch": epoch,
+            "checkpoint": checkpoint,
+            "episodes": r.episodes,
+            "mean_return": r.mean_return(),
+            "success_rate": r.success_rate(),
+            "reward_terms": r.reward_terms(),
+            "mean_length": r.length_sum / r.episodes if r.episodes else None,
+            **self.facts.get((checkpoint, epoch), {}),
+        }
 
     def history(self) -> list[dict]:
         return [self._row(checkpoint, epoch) for checkpoint, epoch in self.rows]

@@ -8,6 +8,7 @@ differently. The reset starts every counted episode, so none began under the pre
 A newer checkpoint is swapped in only when the evaluation is complete; meanwhile the reloader keeps
 only the newest, so checkpoints that land during an evaluation may be skipped (the log says which).
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,10 +49,17 @@ class Evaluation:
         skipped = self._skipped(self.checkpoint, loaded)
         self.checkpoint, self.counted = loaded, [0] * len(self.quota)
         self.started, self.seconds = time.monotonic(), None
-        log.info("evaluating %s (epoch %s, %s env-steps): %d episodes from seed %d%s", loaded.path.name,
-                 loaded.epoch, _count(loaded.frame), self.episodes, self.seed,
-                 f"; skipped {len(skipped)} that landed meanwhile (epochs {', '.join(map(str, skipped))})"
-                 if skipped else "")
+        log.info(
+            "evaluating %s (epoch %s, %s env-steps): %d episodes from seed %d%s",
+            loaded.path.name,
+            loaded.epoch,
+            _count(loaded.frame),
+            self.episodes,
+            self.seed,
+            f"; skipped {len(skipped)} that landed meanwhile (epochs {', '.join(map(str, skipped))})"
+            if skipped
+            else "",
+        )
         return env.reset(seed=self.seed)
 
     def counts(self, episode: dict) -> bool:
@@ -67,8 +75,12 @@ class Evaluation:
     def facts(self) -> dict:
         """What an eval row adds to the episode aggregates: when and how it was measured."""
         cp = self.checkpoint
-        return {"frame": cp.frame, "seed": self.seed, "eval_s": round(self.seconds, 3),
-                "saved_at": cp.key[1] / 1e9 if cp.key else None}  # the file's mtime: when training wrote it
+        return {
+            "frame": cp.frame,
+            "seed": self.seed,
+            "eval_s": round(self.seconds, 3),
+            "saved_at": cp.key[1] / 1e9 if cp.key else None,
+        }  # the file's mtime: when training wrote it
 
     @staticmethod
     def _skipped(old, new) -> list[int]:

@@ -4,6 +4,7 @@ The streamer fans the same bytes out to every viewer, so encoding happens here, 
 frame also says in a JPEG comment what it shows (`policycast state=running epoch=12 experiment=...`),
 so a saved snapshot, a script or a test can tell a policy's frame from a placeholder without OCR.
 """
+
 from __future__ import annotations
 
 import re
@@ -56,8 +57,10 @@ class FrameMaker:
     def frame(self, rgb: np.ndarray, experiment: str, epoch, episode_return: float, extra: str = "") -> bytes:
         """Overlay task, experiment, checkpoint epoch and the running episode return; JPEG bytes."""
         img = np.ascontiguousarray(rgb)
-        lines = [f"{self.task}  {experiment}",
-                 f"epoch {epoch if epoch is not None else '?'}   return {episode_return:8.2f}"]
+        lines = [
+            f"{self.task}  {experiment}",
+            f"epoch {epoch if epoch is not None else '?'}   return {episode_return:8.2f}",
+        ]
         if extra:
             lines.append(extra)
         self._text_block(img, lines)
@@ -123,7 +126,7 @@ def frame_comment(jpeg: bytes) -> dict[str, str] | None:
     if jpeg[2:4] != b"\xff\xfe":
         return None
     size = struct.unpack(">H", jpeg[4:6])[0]
-    body = jpeg[6:4 + size]
+    body = jpeg[6 : 4 + size]
     if not body.startswith(COMMENT_PREFIX):
         return None
-    return dict(re.findall(r"(\w+)=(\S*)", body[len(COMMENT_PREFIX):].decode(errors="replace")))
+    return dict(re.findall(r"(\w+)=(\S*)", body[len(COMMENT_PREFIX) :].decode(errors="replace")))

@@ -8,6 +8,7 @@ so the segments differ only by the policy. `sequence`: each segment opens with a
 its label; `grid`: the episodes side by side, each tile labelled, a finished one holding its last frame.
 A sidecar JSON beside the video lists the segments (epoch, checkpoint, return, success, start and end).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,10 @@ def play_episode(env, model, seed: int, render, stride: int) -> tuple[list, dict
 
 
 def label(checkpoint, epoch, episode) -> list[str]:
-    return [f"epoch {epoch if epoch is not None else checkpoint.stem}",
-            f"return {episode['return']:.1f}   {'success' if episode['success'] else 'no success'}"]
+    return [
+        f"epoch {epoch if epoch is not None else checkpoint.stem}",
+        f"return {episode['return']:.1f}   {'success' if episode['success'] else 'no success'}",
+    ]
 
 
 def run(args) -> int:
@@ -92,19 +95,33 @@ def run(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     maker = FrameMaker(cfg.task.name, width, height)
     segments = (sequence if args.layout == "sequence" else grid)(frames_of, maker, out, rate, args.format)
-    meta = {"experiment": experiment.name, "layout": args.layout, "seed": args.seed, "fps": float(rate),
-            "video": out.name, "segments": segments}
+    meta = {
+        "experiment": experiment.name,
+        "layout": args.layout,
+        "seed": args.seed,
+        "fps": float(rate),
+        "video": out.name,
+        "segments": segments,
+    }
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
-    print(f"montage: {out} ({len(segments)} checkpoints, epochs "
-          f"{', '.join(str(s['epoch']) for s in segments)}, {args.layout})")
+    print(
+        f"montage: {out} ({len(segments)} checkpoints, epochs "
+        f"{', '.join(str(s['epoch']) for s in segments)}, {args.layout})"
+    )
     return 0
 
 
 def _segment(path, episode, **more) -> dict:
     from services.core.checkpoints import epoch_of
 
-    return {"epoch": epoch_of(path), "checkpoint": path.name, "return": round(float(episode["return"]), 6),
-            "success": bool(episode["success"]), "length": int(episode["length"]), **more}
+    return {
+        "epoch": epoch_of(path),
+        "checkpoint": path.name,
+        "return": round(float(episode["return"]), 6),
+        "success": bool(episode["success"]),
+        "length": int(episode["length"]),
+        **more,
+    }
 
 
 def sequence(frames_of: dict, maker, out: Path, rate, fmt: str) -> list[dict]:
@@ -125,8 +142,9 @@ def sequence(frames_of: dict, maker, out: Path, rate, fmt: str) -> list[dict]:
                 img = np.array(rgb)
                 maker.annotate(img, lines)
                 video.add(img)
-            segments.append(_segment(path, episode, start_s=round(start, 3),
-                                     end_s=round(video.frames / float(rate), 3)))
+            segments.append(
+                _segment(path, episode, start_s=round(start, 3), end_s=round(video.frames / float(rate), 3))
+            )
         video.finish()
     except BaseException:
         video.abort()
@@ -154,7 +172,7 @@ def grid(frames_of: dict, maker, out: Path, rate, fmt: str) -> list[dict]:
                 tile = cv2.resize(frames[min(t, len(frames) - 1)], (tw, th), interpolation=cv2.INTER_AREA)
                 maker.annotate(tile, label(path, epoch_of(path), episode))
                 r, c = divmod(i, cols)
-                canvas[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = tile
+                canvas[r * th : (r + 1) * th, c * tw : (c + 1) * tw] = tile
             video.add(canvas)
         video.finish()
     except BaseException:

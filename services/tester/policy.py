@@ -4,6 +4,7 @@ rl_games is used only to build the network (ModelBuilder) — the tester owns th
 an explicit swap of one `nn.Module` reference between two steps. A new model is built and filled off
 the stepping thread; the module in use is never written to.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -5,6 +5,7 @@ thread posts it with one requests.Session. A slow or absent streamer costs dropp
 stall. Errors are logged once (and once more when the streamer is back), and retried on the next item.
 The streamer's JSON answer (`{"readers": N, ...}`) goes to `on_reply`, on the publisher's thread.
 """
+
 from __future__ import annotations
 
 import logging

@@ -14,6 +14,7 @@ Until a streamer has said anything (an older streamer, a test's stand-in publish
 unknown and a tester with a publisher renders as it always did. A 3D viewer is not a reader: it gets
 the simulation state, not frames (view3d.py).
 """
+
 from __future__ import annotations
 
 import collections

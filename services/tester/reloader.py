@@ -13,6 +13,7 @@ calls `take()` between two steps: the swap is one reference assignment there.
 
 A file that failed is remembered by (path, mtime, size) and retried only once it changes.
 """
+
 from __future__ import annotations
 
 import logging
@@ -90,8 +91,16 @@ class HotReloader:
     state dict whose keys/shapes every checkpoint must have.
     """
 
-    def __init__(self, spec: str, runs_dir, make_model: Callable, reference: dict, interval: float = 30.0,
-                 follow_latest: bool = True, watch_events: bool = True):
+    def __init__(
+        self,
+        spec: str,
+        runs_dir,
+        make_model: Callable,
+        reference: dict,
+        interval: float = 30.0,
+        follow_latest: bool = True,
+        watch_events: bool = True,
+    ):
         self.spec, self.runs_dir = str(spec), Path(runs_dir)
         self.make_model, self.reference = make_model, reference
         self.interval, self.follow_latest, self.watch_events = float(interval), follow_latest, watch_events
@@ -224,8 +233,12 @@ class HotReloader:
                 self.last_error = str(e)
             return None, None
         if self.experiment is not None and res.experiment != self.experiment:
-            log.info("following %s: %s -> %s", res.follows or spec, self.experiment.name,
-                     res.experiment.name if res.experiment else None)
+            log.info(
+                "following %s: %s -> %s",
+                res.follows or spec,
+                self.experiment.name,
+                res.experiment.name if res.experiment else None,
+            )
         self.experiment = res.experiment
         return res.checkpoint, res.experiment
 

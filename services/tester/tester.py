@@ -4,6 +4,7 @@
 that `config=test` runs; the MuJoCo viewer (viewer.py) drives `step_once()` itself. The control
 methods (status, reload_now, pin, ...) may be called from any thread: HTTP handlers or the streamer.
 """
+
 from __future__ import annotations
 
 import collections
@@ -31,10 +32,22 @@ FPS_STALE_S = 2.0  # no frame for this long: the status says 0 fps (nobody reads
 
 
 class Tester:
-    def __init__(self, tester_id: str, task: str, env, reloader, frames: FrameMaker | None = None,
-                 publisher=None, fps: float = 25, render: dict | None = None, deterministic: bool = True,
-                 realtime: bool = True, test_experiment: Path | None = None, control_url: str | None = None,
-                 evaluation: Evaluation | None = None):
+    def __init__(
+        self,
+        tester_id: str,
+        task: str,
+        env,
+        reloader,
+        frames: FrameMaker | None = None,
+        publisher=None,
+        fps: float = 25,
+        render: dict | None = None,
+        deterministic: bool = True,
+        realtime: bool = True,
+        test_experiment: Path | None = None,
+        control_url: str | None = None,
+        evaluation: Evaluation | None = None,
+    ):
         self.id, self.task, self.env, self.reloader = tester_id, task, env, reloader
         self.evaluation = evaluation  # seeded evaluation mode (evaluation.py), None = play on
         self.frames, self.publisher, self.render_args = frames, publisher, render or {}
@@ -84,21 +97,28 @@ class Tester:
         exp = (cur.experiment if cur else None) or r.experiment
         due = r.due_in() if cur is not None else None
         return {
-            "id": self.id, "task": self.task,
+            "id": self.id,
+            "task": self.task,
             "experiment": exp.name if exp else None,
             "checkpoint": self._show_path(cur.path) if cur else None,
             "epoch": cur.epoch if cur else None,
-            "reloads": r.reloads, "last_reload_time": r.last_reload_time, "last_reload_error": r.last_error,
-            "reload_interval": r.interval, "next_reload_in": None if due is None else round(due, 1),
+            "reloads": r.reloads,
+            "last_reload_time": r.last_reload_time,
+            "last_reload_error": r.last_error,
+            "reload_interval": r.interval,
+            "next_reload_in": None if due is None else round(due, 1),
             "paused": self.paused,
             "pinned": self._show_path(r.pinned) if r.pinned else None,
             "episodes": self.episodes,
-            "mean_return": ck.mean_return(), "success_rate": ck.success_rate(), "reward_terms": ck.reward_terms(),
+            "mean_return": ck.mean_return(),
+            "success_rate": ck.success_rate(),
+            "reward_terms": ck.reward_terms(),
             "fps": round(fps, 1),
             "training": self.training.of(exp),
             "state": self._state(cur),
             "control_url": self.control_url,
-            "readers": self.readers.count(), "rendering": self.readers.wanted(self.publisher is not None),
+            "readers": self.readers.count(),
+            "rendering": self.readers.wanted(self.publisher is not None),
             "view3d_url": self.view3d.url if self.view3d else None,
             "view3d_port": self.view3d.port if self.view3d else None,
         }
@@ -202,8 +222,12 @@ class Tester:
         self.obs, reward, done, info = self.env.step(actions)
         self.steps += 1
         if self.clip_recorder is not None:  # before `finished`: a last game's clip is written before play() ends
-            self.clip_recorder.stepped(float(reward[0]), bool(done[0]), bool(info["success"][0]),
-                                       next((e for e in info.get("episodes", ()) if e["world"] == 0), None))
+            self.clip_recorder.stepped(
+                float(reward[0]),
+                bool(done[0]),
+                bool(info["success"][0]),
+                next((e for e in info.get("episodes", ()) if e["world"] == 0), None),
+            )
         self.ep_return += float(reward[0])
         if bool(done[0]):
             self.ep_return = 0.0
@@ -249,9 +273,15 @@ class Tester:
             self.per_ckpt.add(episode)
         if ev is not None and ev.complete:
             row = self.recorder.evaluated(cur.path.name, cur.epoch, **ev.facts())
-            log.info("evaluated %s (epoch %s): mean return %.2f, success %.0f%%, %d episodes in %.1f s",
-                     cur.path.name, cur.epoch, row["mean_return"], 100 * row["success_rate"], row["episodes"],
-                     row["eval_s"])
+            log.info(
+                "evaluated %s (epoch %s): mean return %.2f, success %.0f%%, %d episodes in %.1f s",
+                cur.path.name,
+                cur.epoch,
+                row["mean_return"],
+                100 * row["success_rate"],
+                row["episodes"],
+                row["eval_s"],
+            )
 
     def publish(self) -> None:
         if self.view3d is not None:
@@ -261,8 +291,9 @@ class Tester:
         rendering = self.readers.wanted(publishing)
         if self.frames is not None and rendering and self.limiter.due(now):
             if self.current is None:
-                jpeg = self.frames.waiting(self.reloader.experiment and self.reloader.experiment.name,
-                                           self.reloader.last_error or "")
+                jpeg = self.frames.waiting(
+                    self.reloader.experiment and self.reloader.experiment.name, self.reloader.last_error or ""
+                )
             else:
                 rgb = self.rendered(max_age=1).copy()  # the overlay is drawn in place: not on the shared frame
                 extra = "PAUSED" if self.paused else ""
@@ -301,9 +332,14 @@ class Tester:
 
     def summary(self) -> dict:
         cur, t = self.current, self.totals
-        return {"episodes": t.episodes, "mean_return": t.mean_return(), "success_rate": t.success_rate(),
-                "checkpoint": str(cur.path) if cur else None, "epoch": cur.epoch if cur else None,
-                "reloads": self.reloader.reloads}
+        return {
+            "episodes": t.episodes,
+            "mean_return": t.mean_return(),
+            "success_rate": t.success_rate(),
+            "checkpoint": str(cur.path) if cur else None,
+            "epoch": cur.epoch if cur else None,
+            "reloads": self.reloader.reloads,
+        }
 
     def close(self) -> None:
         if self.clip_recorder is not None:

@@ -4,6 +4,7 @@ The trainer rewrites the file every epoch (sync mirrors it with the checkpoints)
 behind `make up-remote`, can show "epoch E/max · env-steps · success · ETA" without new plumbing: the
 status already reaches the streamer every second.
 """
+
 from __future__ import annotations
 
 import time

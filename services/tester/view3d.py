@@ -14,6 +14,7 @@ Safe by default:
   world, and what it shows is `env.world(0)`, a copy refreshed every step: nothing a browser sends
   reaches the tester's worlds, so no episode is ever perturbed and the evaluation stays honest.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -33,8 +34,8 @@ from services.core.http import PortInUseError
 
 log = logging.getLogger("tester.view3d")
 LOOPBACK, ALL_INTERFACES = "127.0.0.1", "0.0.0.0"
-WATCHED_FOR_S = 0.5   # a page counts as watching this long after it last took the state
-IDLE_POLL_S = 0.1     # with no page open the viewer loop runs at 10 Hz instead of `fps`
+WATCHED_FOR_S = 0.5  # a page counts as watching this long after it last took the state
+IDLE_POLL_S = 0.1  # with no page open the viewer loop runs at 10 Hz instead of `fps`
 START_TIMEOUT_S = 30.0
 
 
@@ -48,8 +49,7 @@ class View3D:
 
     started = False
 
-    def __init__(self, model, data, port: int = 0, bind_all: bool = False, title: str = "policycast",
-                 fps: float = 30):
+    def __init__(self, model, data, port: int = 0, bind_all: bool = False, title: str = "policycast", fps: float = 30):
         if View3D.started:
             raise RuntimeError("MuJoCo's web viewer can run once per process: this one already started one")
         View3D.started = True
@@ -61,8 +61,7 @@ class View3D:
             wanted = port or _free_port(self.host)
             ready: concurrent.futures.Future = concurrent.futures.Future()
             config = viewer_protocol.ViewerConfig(gfx="web", http_port=wanted, title=title)
-            self.handle = launch_thread.launch_thread(self._viewer_target(config, ready),
-                                                      sim_plugins=[WatchOnly()])
+            self.handle = launch_thread.launch_thread(self._viewer_target(config, ready), sim_plugins=[WatchOnly()])
             try:
                 self.viewer = ready.result(timeout=START_TIMEOUT_S)
                 break
@@ -75,14 +74,18 @@ class View3D:
                 log.debug("3D view: port %d was taken meanwhile (%s); another", wanted, e)
         self.port = wanted
         if bind_all:
-            log.warning("3D view listens on ALL interfaces (port %d) and has no authentication: anyone who "
-                        "can reach this host can watch it (test.view3d.bindAll=false keeps it on 127.0.0.1; "
-                        "the compose stack keeps it on the stack's own network)", self.port)
+            log.warning(
+                "3D view listens on ALL interfaces (port %d) and has no authentication: anyone who "
+                "can reach this host can watch it (test.view3d.bindAll=false keeps it on 127.0.0.1; "
+                "the compose stack keeps it on the stack's own network)",
+                self.port,
+            )
         log.info("3D view of world 0 on %s (open it in a tab of its own)", self.url)
         self.handle.sync(model, data)  # the model now: a page opened later downloads it at once
 
     def _viewer_target(self, config, ready):
         """What the viewer thread runs: our viewer (bound, or the error handed back), then its loop."""
+
         def target(endpoint) -> None:
             try:
                 viewer = Viewer(config, endpoint, plugins=[self.overlay], host=self.host, fps=self.fps)
@@ -91,6 +94,7 @@ class View3D:
                 raise
             ready.set_result(viewer)
             viewer_protocol.run_viewer_loop(viewer)
+
         return target
 
     @property
@@ -129,9 +133,11 @@ def overlay_lines(tester) -> tuple[str, ...]:
     if cur is None:
         return (tester.task, "waiting for the first checkpoint")
     exp = cur.experiment.name if cur.experiment else ""
-    lines = [f"{tester.task}  {exp}",
-             f"epoch {cur.epoch if cur.epoch is not None else '?'}   return {tester.ep_return:8.2f}",
-             f"episodes {tester.episodes}   reloads {tester.reloader.reloads}"]
+    lines = [
+        f"{tester.task}  {exp}",
+        f"epoch {cur.epoch if cur.epoch is not None else '?'}   return {tester.ep_return:8.2f}",
+        f"episodes {tester.episodes}   reloads {tester.reloader.reloads}",
+    ]
     if tester.paused:
         lines.append("PAUSED")
     if tester.frames is not None and time.monotonic() < tester.frames.flash_until:
@@ -151,9 +157,12 @@ def fixed_camera_view(model, data, name: str = "fixed") -> dict | None:
     pos = data.cam_xpos[cid].copy()
     forward = -data.cam_xmat[cid].reshape(3, 3)[:, 2]  # MuJoCo cameras look along their -z axis
     distance = max(float(np.dot(model.stat.center - pos, forward)), 0.1)
-    return {"lookat": pos + forward * distance, "distance": distance,
-            "azimuth": math.degrees(math.atan2(forward[1], forward[0])),
-            "elevation": math.degrees(math.asin(max(-1.0, min(1.0, float(forward[2])))))}
+    return {
+        "lookat": pos + forward * distance,
+        "distance": distance,
+        "azimuth": math.degrees(math.atan2(forward[1], forward[0])),
+        "elevation": math.degrees(math.asin(max(-1.0, min(1.0, float(forward[2]))))),
+    }
 
 
 def _free_port(host: str) -> int:
@@ -203,8 +212,9 @@ class Viewer(web_viewer.WebViewer):
         """WebViewer's own, with our Server, and no drop queue: models dropped onto a page are discarded."""
         mjb_data = self._serialize_model()
         self._model_crc32 = zlib.crc32(mjb_data)
-        self._web_server = Server(http_sock=self._http_sock, tcp_sock=self._tcp_sock, mjb_data=mjb_data,
-                                  drop_queue=None)
+        self._web_server = Server(
+            http_sock=self._http_sock, tcp_sock=self._tcp_sock, mjb_data=mjb_data, drop_queue=None
+        )
         self._web_server.start()
 
     @property
@@ -223,9 +233,18 @@ class Viewer(web_viewer.WebViewer):
 
 
 # Everything a browser could send that would change the world, the model or the stepping.
-MUTATING = (messages.StateEvent, messages.PerturbSnapshot, messages.ResetEvent, messages.KeyframeEvent,
-            messages.LoadModelEvent, messages.MjOptionSnapshot, messages.ThreadPoolEvent,
-            messages.SingleStepEvent, messages.RequestPauseEvent, messages.StepControlSnapshot)
+MUTATING = (
+    messages.StateEvent,
+    messages.PerturbSnapshot,
+    messages.ResetEvent,
+    messages.KeyframeEvent,
+    messages.LoadModelEvent,
+    messages.MjOptionSnapshot,
+    messages.ThreadPoolEvent,
+    messages.SingleStepEvent,
+    messages.RequestPauseEvent,
+    messages.StepControlSnapshot,
+)
 
 
 class WatchOnly(plugin.SimPlugin):
@@ -240,8 +259,12 @@ class Overlay(plugin.ViewerPlugin):
     """Viewer side: the tester's lines in a small window over the scene; the camera starts at `fixed`."""
 
     lines: tuple[str, ...] = ()  # replaced whole by the tester's thread (one atomic assignment)
-    FLAGS = (int(imgui.WindowFlags.NoDecoration) | int(imgui.WindowFlags.AlwaysAutoResize)
-             | int(imgui.WindowFlags.NoInputs) | int(imgui.WindowFlags.NoSavedSettings))
+    FLAGS = (
+        int(imgui.WindowFlags.NoDecoration)
+        | int(imgui.WindowFlags.AlwaysAutoResize)
+        | int(imgui.WindowFlags.NoInputs)
+        | int(imgui.WindowFlags.NoSavedSettings)
+    )
 
     @messages.handler
     def _on_model(self, event: messages.PostModelEvent) -> None:

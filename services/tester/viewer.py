@@ -3,6 +3,7 @@
 Keys: Space pause/resume, Backspace reset the episode, ] next camera (free, then the model's cameras).
 Needs a display; under Xvfb: `xvfb-run -a python train.py config=test_viewer checkpoint=latest`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,8 +20,9 @@ def watch(tester, games: int, stop: threading.Event) -> None:
     model, data = tester.env.world(0)
     keys: list[int] = []  # the callback runs on the viewer's thread: hand keys over to the loop
 
-    with mujoco.viewer.launch_passive(model, data, key_callback=keys.append,
-                                      show_left_ui=False, show_right_ui=False) as viewer:
+    with mujoco.viewer.launch_passive(
+        model, data, key_callback=keys.append, show_left_ui=False, show_right_ui=False
+    ) as viewer:
         log.info("viewer open (Space pause, Backspace reset, ] camera)")
 
         def tick() -> bool:  # the tester's own loop, plus keys and a redraw each step
@@ -29,6 +31,7 @@ def watch(tester, games: int, stop: threading.Event) -> None:
             with viewer.lock():
                 viewer.sync()
             return viewer.is_running()
+
         tester.play(games, stop, tick=tick)
 
 

@@ -10,6 +10,7 @@ Resume: `checkpoint=latest` (or any checkpoint= form) continues that run's newes
 *new* experiment (runs stay append-only; latest_train moves, so testers follow). Weights, normalizers,
 optimizer, epoch and frame carry over: epochs count on, so maxIterations is the total to reach.
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,14 +58,22 @@ def _train(cfg, resume) -> int:
 
     task, seed = str(cfg.task.name), int(cfg.train.seed)
     try:  # before the experiment exists: a refused task value or backend leaves no empty run behind
-        env = make_env(cfg.task, num_envs=int(cfg.env.numEnvs), device=str(cfg.device), seed=seed,
-                       backend=str(cfg.env.backend))
+        env = make_env(
+            cfg.task, num_envs=int(cfg.env.numEnvs), device=str(cfg.device), seed=seed, backend=str(cfg.env.backend)
+        )
     except ValueError as e:
         raise TrainError(str(e)) from None
     experiment = create_experiment(cfg.runsDir, task, "train", cfg)  # latest_train -> this run, now
     add_log_file(experiment / "train.log")
-    log.info("experiment %s (%s, %d envs, %s; physics %s on %s)", experiment, task, cfg.env.numEnvs, cfg.device,
-             type(env.physics).__name__, env.sim_device)
+    log.info(
+        "experiment %s (%s, %d envs, %s; physics %s on %s)",
+        experiment,
+        task,
+        cfg.env.numEnvs,
+        cfg.device,
+        type(env.physics).__name__,
+        env.sim_device,
+    )
     if resume is not None:
         log.info("resuming from %s (epoch %d)", resume[0], resume[1]["epoch"])
     # rl_games seeds only for seed != 0; seed 0 must be reproducible too.
@@ -74,8 +83,12 @@ def _train(cfg, resume) -> int:
     rlgames_env.register(env, str(cfg.device))
     params = rl_games_params(cfg, experiment)
 
-    with stop_on_signals(_announce_stop, abort_on_second=True) as stop, patched_checkpoint_io(), quiet_prints(), \
-            logging_redirect_tqdm():
+    with (
+        stop_on_signals(_announce_stop, abort_on_second=True) as stop,
+        patched_checkpoint_io(),
+        quiet_prints(),
+        logging_redirect_tqdm(),
+    ):
         progress = Progress(max_iterations(cfg), int(cfg.train.printInterval), stop, experiment=experiment)
         runner = Runner(algo_observer=progress)
         runner.load({"params": params})
@@ -107,8 +120,7 @@ def check_device(device: str) -> None:
 
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise TrainError(f"device={device}: CUDA is not available here (torch {torch.__version__}); "
-                             "use device=cpu")
+            raise TrainError(f"device={device}: CUDA is not available here (torch {torch.__version__}); use device=cpu")
         index = int(device.partition(":")[2] or 0)
         if index >= torch.cuda.device_count():
             raise TrainError(f"device={device}: only {torch.cuda.device_count()} CUDA device(s) here")
@@ -136,16 +148,19 @@ def resume_state(cfg):
 
     trained_on = saved_value(found.experiment, "task.name")
     if trained_on and trained_on != str(cfg.task.name):
-        raise TrainError(f"checkpoint={spec}: {found.checkpoint.name} was trained on task={trained_on}, "
-                         f"not task={cfg.task.name}")
+        raise TrainError(
+            f"checkpoint={spec}: {found.checkpoint.name} was trained on task={trained_on}, not task={cfg.task.name}"
+        )
     try:
         state = load_checkpoint(found.checkpoint)
     except CheckpointError as e:
         raise TrainError(f"checkpoint={spec}: {e}") from None
     epoch, budget = int(state.get("epoch", 0)), max_iterations(cfg)
     if budget is not None and epoch >= budget:
-        raise TrainError(f"checkpoint={spec}: {found.checkpoint.name} is at epoch {epoch}, "
-                         f"maxIterations={budget}; raise maxIterations to train on")
+        raise TrainError(
+            f"checkpoint={spec}: {found.checkpoint.name} is at epoch {epoch}, "
+            f"maxIterations={budget}; raise maxIterations to train on"
+        )
     return found.checkpoint, state
 
 

@@ -1,4 +1,5 @@
 """`python -m services.trainer [overrides]` = `python train.py config=train_headless [overrides]`."""
+
 import sys
 
 from services.core.cli import main
@@ -14,5 +15,11 @@ def run(cfg) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], run, default_preset="train_headless",
-                  banner="python -m services.trainer [overrides] = python train.py config=train_headless [overrides]"))
+    sys.exit(
+        main(
+            sys.argv[1:],
+            run,
+            default_preset="train_headless",
+            banner="python -m services.trainer [overrides] = python train.py config=train_headless [overrides]",
+        )
+    )

@@ -1,4 +1,5 @@
 """rl_games `params` for one run: the task's `train.params` with the run's own values filled in."""
+
 from __future__ import annotations
 
 from pathlib import Path

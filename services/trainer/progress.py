@@ -5,6 +5,7 @@ success-rate and per-reward-term scalars next to rl_games' own TensorBoard summa
 It is an rl_games AlgoObserver: rl_games calls `process_infos` after every env step and
 `after_print_stats` once per epoch. It is also where a stop request enters rl_games' loop.
 """
+
 from __future__ import annotations
 
 import collections
@@ -24,8 +25,7 @@ class StopRequested(Exception):
 
 
 class Progress(AlgoObserver):
-    def __init__(self, max_epochs: int | None, print_interval: int, stop_flag, window: int = 100,
-                 experiment=None):
+    def __init__(self, max_epochs: int | None, print_interval: int, stop_flag, window: int = 100, experiment=None):
         # max_epochs None: until stopped (no bar total, no ETA)
         self.max_epochs, self.print_interval, self.stop = max_epochs, print_interval, stop_flag
         self.experiment = experiment  # progress.json goes here (None: no file)
@@ -80,8 +80,14 @@ class Progress(AlgoObserver):
         self.start_time = self.last_time = time.monotonic()
         self.last_frame = self.algo.frame
         self.recent.append((self.start_time, self.algo.frame, first_epoch))
-        self.bar = tqdm(total=self.max_epochs, initial=first_epoch, unit="epoch", dynamic_ncols=True,
-                        disable=not sys.stderr.isatty(), leave=False)
+        self.bar = tqdm(
+            total=self.max_epochs,
+            initial=first_epoch,
+            unit="epoch",
+            dynamic_ncols=True,
+            disable=not sys.stderr.isatty(),
+            leave=False,
+        )
 
     def close(self):
         """The run ends: the file says so at once (a tester need not wait for it to go stale)."""
@@ -102,13 +108,21 @@ class Progress(AlgoObserver):
         remaining = None if self.max_epochs is None else max(self.max_epochs - self.completed_epoch, 0)
         ret, success = self.mean_return(), self.success_rate()
         try:
-            write_progress(self.experiment, {
-                "state": state, "epoch": self.completed_epoch, "max_epochs": self.max_epochs,
-                "env_steps": int(self.algo.frame),
-                "env_steps_per_s": round((f1 - f0) / (t1 - t0), 1) if t1 > t0 else None,
-                "mean_return": ret, "success_rate": success, "epoch_s": epoch_s,
-                "eta_s": round(epoch_s * remaining) if epoch_s is not None and remaining is not None else None,
-                "updated": time.time()})
+            write_progress(
+                self.experiment,
+                {
+                    "state": state,
+                    "epoch": self.completed_epoch,
+                    "max_epochs": self.max_epochs,
+                    "env_steps": int(self.algo.frame),
+                    "env_steps_per_s": round((f1 - f0) / (t1 - t0), 1) if t1 > t0 else None,
+                    "mean_return": ret,
+                    "success_rate": success,
+                    "epoch_s": epoch_s,
+                    "eta_s": round(epoch_s * remaining) if epoch_s is not None and remaining is not None else None,
+                    "updated": time.time(),
+                },
+            )
         except OSError as e:  # a full disk must not stop training; the checkpoints matter more
             log.warning("progress.json not written: %s", e)
 
@@ -135,8 +149,16 @@ class Progress(AlgoObserver):
             of, eta = "", "until stopped"
         else:
             of, eta = f"/{self.max_epochs}", "ETA " + _duration(per_epoch * max(self.max_epochs - epoch, 0))
-        log.info("epoch %d%s | %s env-steps/s | mean return %s | success %s | %s%s",
-                 epoch, of, f"{steps_per_s:,.0f}", ret_text, success_text, eta, self._largest_terms())
+        log.info(
+            "epoch %d%s | %s env-steps/s | mean return %s | success %s | %s%s",
+            epoch,
+            of,
+            f"{steps_per_s:,.0f}",
+            ret_text,
+            success_text,
+            eta,
+            self._largest_terms(),
+        )
 
     def _largest_terms(self, k: int = 3) -> str:
         """The k reward terms that weigh most per step, e.g. ' | per step: contact +0.40, lift +0.12'."""

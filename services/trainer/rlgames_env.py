@@ -4,6 +4,7 @@ rl_games finds envs by name in two module-level registries: `env_configurations`
 create one) and `vecenv` ('RLGPU' -> the vectorized wrapper type). The sim already batches, so the
 wrapper only moves tensors to the PPO device and reshapes the step result into rl_games' form.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,8 +47,12 @@ class SimVecEnv(IVecEnv):
         return self._obs(self.env.reset())
 
     def get_env_info(self):
-        info = {"observation_space": self.observation_space, "action_space": self.action_space,
-                "agents": 1, "value_size": 1}
+        info = {
+            "observation_space": self.observation_space,
+            "action_space": self.action_space,
+            "agents": 1,
+            "value_size": 1,
+        }
         if self.state_space is not None:
             info["state_space"] = self.state_space
         return info
@@ -59,5 +64,9 @@ class SimVecEnv(IVecEnv):
 def register(env, device: str) -> None:
     """Make `env_name: rlgpu` in rl_games params mean this (already built) env."""
     env_configurations.register(ENV_NAME, {"vecenv_type": VECENV_TYPE, "env_creator": lambda **_: env})
-    vecenv.register(VECENV_TYPE, lambda config_name, num_actors, **kwargs: SimVecEnv(
-        env_configurations.configurations[config_name]["env_creator"](**kwargs), device))
+    vecenv.register(
+        VECENV_TYPE,
+        lambda config_name, num_actors, **kwargs: SimVecEnv(
+            env_configurations.configurations[config_name]["env_creator"](**kwargs), device
+        ),
+    )

@@ -12,6 +12,7 @@ whole (saves are atomic), so the user frees space and resumes with `checkpoint=l
 writer thread often meets the full disk first; its queue then fills and the main thread would block on
 it for ever, so that thread's error is raised in the main thread (a signal wakes it).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -46,7 +47,7 @@ def checkpoint_path(filename: str) -> Path:
     if m:
         reward = float(m.group(1))
         text = f"{reward:.2f}" if math.isfinite(reward) else str(reward)
-        filename = filename[:m.start()] + f"_rew_{text}"
+        filename = filename[: m.start()] + f"_rew_{text}"
     return Path(filename + ".pth")
 
 
@@ -110,8 +111,12 @@ def patched_checkpoint_io():
         if full is None:
             raise
         where = f"writing {full.filename}" if full.filename else "writing to the experiment"
-        log.error("disk full %s (%s): training stopped; every checkpoint saved before is intact. Free some "
-                  "space, then resume with checkpoint=latest", where, full.strerror)
+        log.error(
+            "disk full %s (%s): training stopped; every checkpoint saved before is intact. Free some "
+            "space, then resume with checkpoint=latest",
+            where,
+            full.strerror,
+        )
         logging.shutdown()
         sys.stdout.flush()
         # Not SystemExit: TensorBoard's exit handler would block on its dead writer's full queue. Nothing
@@ -133,6 +138,7 @@ def _raise_thread_disk_full(signum, frame):
 def _disk_full_in_a_thread_stops_training(hook):
     """A writer thread that died of the full disk prints nothing: the main thread gets its error (woken
     by a signal even while blocked on that writer's queue) and says it in one line."""
+
     def excepthook(args):
         full = disk_full(args.exc_value) if args.exc_value is not None else None
         if full is None:
@@ -140,6 +146,7 @@ def _disk_full_in_a_thread_stops_training(hook):
         if not _thread_disk_full:
             _thread_disk_full.append(full)
             signal.pthread_kill(threading.main_thread().ident, THREAD_DISK_FULL)
+
     return excepthook
 
 

@@ -1,4 +1,5 @@
 """The seed-compatible `train.py` as a user runs it: real processes, real ports."""
+
 import socket
 import subprocess
 import sys
@@ -8,8 +9,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args, timeout=120):
-    return subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_help_lists_presets_tasks_and_aliases():
@@ -50,8 +52,11 @@ def test_cfg_job_prints_the_composed_config_and_starts_nothing(tmp_path):
     resolved = yaml.safe_load(run_cli("config=test", "--cfg=job", "--resolve", "numEnvs=3").stdout)
     assert resolved["test"]["numEnvs"] == 3  # ...unless --resolve
     assert list(tmp_path.iterdir()) == []
-    for args, named in ((("--cfg", "hydra"), "--cfg hydra"), (("--resolve",), "--resolve"),
-                        (("--cfg", "job", "numEnvs=0"), "numEnvs")):
+    for args, named in (
+        (("--cfg", "hydra"), "--cfg hydra"),
+        (("--resolve",), "--resolve"),
+        (("--cfg", "job", "numEnvs=0"), "numEnvs"),
+    ):
         refused = run_cli(*args)
         assert refused.returncode == 2 and refused.stderr.startswith(f"error: {named}"), refused.stderr
         assert refused.stderr.count("\n") == 1

@@ -1,4 +1,5 @@
 """Checkpoint I/O and `checkpoint=` resolution, as the trainer and tester rely on them."""
+
 import os
 import shutil
 import threading
@@ -20,8 +21,14 @@ def rl_games_state(value: float = 0.0, epoch: int = 1, width: int = 8) -> dict:
         "running_mean_std.running_mean": torch.zeros(4),
         "running_mean_std.count": torch.tensor(1.0),
     }
-    return {"model": model, "epoch": epoch, "frame": epoch * 100, "optimizer": {},
-            "last_mean_rewards": np.float32(value), "env_state": None}
+    return {
+        "model": model,
+        "epoch": epoch,
+        "frame": epoch * 100,
+        "optimizer": {},
+        "last_mean_rewards": np.float32(value),
+        "env_state": None,
+    }
 
 
 def make_experiment(runs_dir, name, checkpoints=()):
@@ -35,8 +42,11 @@ def make_experiment(runs_dir, name, checkpoints=()):
 
 # --- resolution ---------------------------------------------------------------------------------
 
+
 def test_every_checkpoint_form_resolves(runs_dir, monkeypatch):
-    a = make_experiment(runs_dir, "Reach_train_20260101_000000", ["last_Reach_ep_10_rew_1.pth", "last_Reach_ep_20_rew_2.pth"])
+    a = make_experiment(
+        runs_dir, "Reach_train_20260101_000000", ["last_Reach_ep_10_rew_1.pth", "last_Reach_ep_20_rew_2.pth"]
+    )
     b = make_experiment(runs_dir, "Reach_test_20260102_000000", ["Reach.pth"])
     update_latest_link(runs_dir, a, "train")
     update_latest_link(runs_dir, b, "test")
@@ -46,14 +56,14 @@ def test_every_checkpoint_form_resolves(runs_dir, monkeypatch):
         r = ck.resolve(spec, runs_dir)
         assert (r.experiment, r.checkpoint, r.follows) == (a, newest_a, "latest_train")
     assert ck.resolve("latest_test", runs_dir).checkpoint == b / "nn" / "Reach.pth"
-    assert ck.resolve(str(a), runs_dir).checkpoint == newest_a                     # absolute dir
-    assert ck.resolve(a.name, runs_dir).checkpoint == newest_a                     # dir under runs/
+    assert ck.resolve(str(a), runs_dir).checkpoint == newest_a  # absolute dir
+    assert ck.resolve(a.name, runs_dir).checkpoint == newest_a  # dir under runs/
     monkeypatch.chdir(runs_dir.parent)
-    assert ck.resolve(f"runs/{a.name}", runs_dir).checkpoint == newest_a           # relative to cwd
+    assert ck.resolve(f"runs/{a.name}", runs_dir).checkpoint == newest_a  # relative to cwd
     one = a / "nn" / "last_Reach_ep_10_rew_1.pth"
     r = ck.resolve(str(one), runs_dir)
-    assert (r.experiment, r.checkpoint, r.follows) == (a, one, None)               # a file pins it
-    assert ck.resolve("0101", runs_dir).experiment == a                            # unique substring
+    assert (r.experiment, r.checkpoint, r.follows) == (a, one, None)  # a file pins it
+    assert ck.resolve("0101", runs_dir).experiment == a  # unique substring
     assert ck.epoch_of(newest_a) == 20 and ck.epoch_of(b / "nn" / "Reach.pth") is None
 
 
@@ -75,7 +85,7 @@ def test_temporary_files_never_count_and_an_empty_one_is_refused_by_name(runs_di
     exp = make_experiment(runs_dir, "Reach_train_20260101_000000", ["last_Reach_ep_5_rew_1.pth"])
     nn = exp / "nn"
     (nn / ".last_Reach_ep_9_rew_3.pth.1a2b3c4d.tmp").write_bytes(b"partial")  # ours, mid-write
-    (nn / ".last_Reach_ep_9_rew_3.pth.Xy12Ab").write_bytes(b"partial")        # rsync's, mid-transfer
+    (nn / ".last_Reach_ep_9_rew_3.pth.Xy12Ab").write_bytes(b"partial")  # rsync's, mid-transfer
     assert ck.list_checkpoints(exp) == [nn / "last_Reach_ep_5_rew_1.pth"]
     assert ck.resolve(str(exp), runs_dir).checkpoint == nn / "last_Reach_ep_5_rew_1.pth"
     # an empty file is a checkpoint that cannot be used: it is listed, and loading it says why
@@ -91,12 +101,12 @@ def test_bad_symlinks_are_skipped_and_good_checkpoints_still_listed(runs_dir, tm
     exp = make_experiment(runs_dir, "Reach_train_20260101_000000", ["last_Reach_ep_5_rew_1.pth"])
     other = make_experiment(runs_dir, "Reach_train_20260102_000000", ["last_Reach_ep_7_rew_1.pth"])
     nn = exp / "nn"
-    os.symlink("loop.pth", nn / "loop.pth")                              # a.pth -> a.pth
+    os.symlink("loop.pth", nn / "loop.pth")  # a.pth -> a.pth
     os.symlink("ping.pth", nn / "pong.pth")
-    os.symlink("pong.pth", nn / "ping.pth")                              # a -> b -> a
+    os.symlink("pong.pth", nn / "ping.pth")  # a -> b -> a
     os.symlink("gone.pth", nn / "dangling.pth")
     ck.save_atomic(rl_games_state(), tmp_path / "outside.pth")
-    os.symlink(tmp_path / "outside.pth", nn / "escape.pth")              # leaves the runs root
+    os.symlink(tmp_path / "outside.pth", nn / "escape.pth")  # leaves the runs root
     os.symlink(f"../../{other.name}/nn/last_Reach_ep_7_rew_1.pth", nn / "shared.pth")  # stays inside
     os.utime(nn / "shared.pth", ns=(10**18 + 10**10, 10**18 + 10**10), follow_symlinks=True)
     assert ck.list_checkpoints(exp) == [nn / "last_Reach_ep_5_rew_1.pth", nn / "shared.pth"]
@@ -113,6 +123,7 @@ def test_experiment_without_checkpoints_resolves_to_none(runs_dir):
 
 
 # --- latest links ---------------------------------------------------------------------------------
+
 
 def test_latest_link_is_relative_and_survives_a_move(runs_dir, tmp_path):
     exp = create_experiment(runs_dir, "Reach", "train")
@@ -149,6 +160,7 @@ def test_latest_link_replacement_never_breaks_concurrent_readers(runs_dir):
 
 
 # --- atomic save / safe load ------------------------------------------------------------------
+
 
 def test_reader_hammering_a_writer_never_sees_a_partial_checkpoint(tmp_path):
     path = tmp_path / "nn" / "Reach.pth"
@@ -200,10 +212,16 @@ def test_hostile_pickle_is_refused_and_never_runs(tmp_path, monkeypatch):
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("damage, kind", [
-    ("truncate", "corrupt"), ("empty", "corrupt"), ("random", "corrupt"),
-    ("tensor", "not_checkpoint"), ("missing", "missing"),
-])
+@pytest.mark.parametrize(
+    "damage, kind",
+    [
+        ("truncate", "corrupt"),
+        ("empty", "corrupt"),
+        ("random", "corrupt"),
+        ("tensor", "not_checkpoint"),
+        ("missing", "missing"),
+    ],
+)
 def test_damaged_files_get_one_precise_error(tmp_path, damage, kind):
     path = tmp_path / "last_Reach_ep_3_rew_1.pth"
     ck.save_atomic(rl_games_state(1.0, width=64), path)

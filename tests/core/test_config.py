@@ -1,4 +1,5 @@
 """The command line users type: presets, aliases, dotted overrides, and refusals naming the key."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_presets_aliases_and_dotted_overrides_compose():
-    cfg = load_config(["config=test_stream", "task=BlindGrasping", "testGamesNum=3", "numEnvs=8",
-                       "checkpoint=latest", "reloadInterval=60", "streamPort=58090", "train.seed=3"])
+    cfg = load_config(
+        [
+            "config=test_stream",
+            "task=BlindGrasping",
+            "testGamesNum=3",
+            "numEnvs=8",
+            "checkpoint=latest",
+            "reloadInterval=60",
+            "streamPort=58090",
+            "train.seed=3",
+        ]
+    )
     assert cfg.mode == "test" and cfg.stream.enabled
     assert cfg.task.name == "BlindGrasping"
     assert "params" in cfg.train  # the task's rl_games parameters follow task=
@@ -22,33 +33,36 @@ def test_presets_aliases_and_dotted_overrides_compose():
     assert load_config(["config=test_viewer"]).viewer.enabled
 
 
-@pytest.mark.parametrize("arg, named", [
-    ("testGamesNum=abc", "testGamesNum"),
-    ("testGamesNum=1.5", "testGamesNum"),
-    ("reloadInterval=-5", "reloadInterval"),
-    ("reloadInterval=inf", "reloadInterval"),  # a wait no timer can hold
-    ("numEnvs=0", "numEnvs"),
-    ("env.numEnvs=-1", "numEnvs"),
-    ("streamPort=70000", "streamPort"),
-    ("headless=maybe", "headless"),
-    ("device=gpu", "device"),
-    ("maxIterations=0", "maxIterations"),
-    ("test.eval.episodes=-1", "test.eval.episodes"),
-    ("test.eval.seed=x", "test.eval.seed"),
-    ("test.view3d.enabled=yes", "test.view3d.enabled"),
-    ("test.view3d.port=65536", "test.view3d.port"),
-    ("test.view3d.bindAll=1", "test.view3d.bindAll"),
-    ("test.view3d.fps=0", "test.view3d.fps"),
-    ("test.view3d.fps=120", "test.view3d.fps"),
-    ("test.clips.keep=0", "test.clips.keep"),
-    ("test.clips.format=avi", "test.clips.format"),
-    ("test.clips.every=epoch", "test.clips.every"),
-    ("test.clips.enabled=sometimes", "test.clips.enabled"),
-    ("nosuchkey=1", "nosuchkey"),
-    ("env.nosuch=1", "env.nosuch"),
-    ("task=NoSuchTask", "task"),
-    ("config=nosuchpreset", "config"),
-])
+@pytest.mark.parametrize(
+    "arg, named",
+    [
+        ("testGamesNum=abc", "testGamesNum"),
+        ("testGamesNum=1.5", "testGamesNum"),
+        ("reloadInterval=-5", "reloadInterval"),
+        ("reloadInterval=inf", "reloadInterval"),  # a wait no timer can hold
+        ("numEnvs=0", "numEnvs"),
+        ("env.numEnvs=-1", "numEnvs"),
+        ("streamPort=70000", "streamPort"),
+        ("headless=maybe", "headless"),
+        ("device=gpu", "device"),
+        ("maxIterations=0", "maxIterations"),
+        ("test.eval.episodes=-1", "test.eval.episodes"),
+        ("test.eval.seed=x", "test.eval.seed"),
+        ("test.view3d.enabled=yes", "test.view3d.enabled"),
+        ("test.view3d.port=65536", "test.view3d.port"),
+        ("test.view3d.bindAll=1", "test.view3d.bindAll"),
+        ("test.view3d.fps=0", "test.view3d.fps"),
+        ("test.view3d.fps=120", "test.view3d.fps"),
+        ("test.clips.keep=0", "test.clips.keep"),
+        ("test.clips.format=avi", "test.clips.format"),
+        ("test.clips.every=epoch", "test.clips.every"),
+        ("test.clips.enabled=sometimes", "test.clips.enabled"),
+        ("nosuchkey=1", "nosuchkey"),
+        ("env.nosuch=1", "env.nosuch"),
+        ("task=NoSuchTask", "task"),
+        ("config=nosuchpreset", "config"),
+    ],
+)
 def test_bad_values_are_refused_with_the_key_name(arg, named):
     with pytest.raises(ConfigError) as err:
         load_config([arg])
@@ -57,18 +71,34 @@ def test_bad_values_are_refused_with_the_key_name(arg, named):
 
 
 def test_cli_refuses_a_bad_value_with_one_line_and_nonzero_exit():
-    out = subprocess.run([sys.executable, "train.py", "config=test", "reloadInterval=-1"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "train.py", "config=test", "reloadInterval=-1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
-        "error: reloadInterval (train.reloadInterval)=-1: not accepted; expects a number >= 0"]
+        "error: reloadInterval (train.reloadInterval)=-1: not accepted; expects a number >= 0"
+    ]
 
 
 def test_cli_help_lists_presets_tasks_and_aliases_with_defaults():
     out = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    for word in ("train_headless", "test_viewer", "test_stream", "Reach", "BlindGrasping",
-                 "reloadInterval=", "streamPort=", "58080", "runsDir=", "null = until stopped"):
+    for word in (
+        "train_headless",
+        "test_viewer",
+        "test_stream",
+        "Reach",
+        "BlindGrasping",
+        "reloadInterval=",
+        "streamPort=",
+        "58080",
+        "runsDir=",
+        "null = until stopped",
+    ):
         assert word in out.stdout
 
 

@@ -1,5 +1,6 @@
 """The control contract (services/core/control_contract.py) against everything that spells it: the tester's
 routes, the streamer's proxy routes, RemoteControl, Channel.summary, the Tester class and docs/design.md."""
+
 import inspect
 import re
 from pathlib import Path
@@ -26,6 +27,7 @@ class Recorder:
         def call(*args):
             self.calls.append((op.name, *args))
             return {"reloads": 0, "called": op.name} if op.answers == "status" else [{"name": op.name}]
+
         return call
 
 
@@ -34,13 +36,14 @@ def routes(app) -> set[tuple[str, str]]:
 
 
 def test_the_tester_serves_every_operation_and_nothing_else():
-    assert routes(tester_control.create_app(Recorder())) - {("GET", "/healthz")} == \
-        {(op.method, op.path) for op in OPERATIONS.values()}
+    assert routes(tester_control.create_app(Recorder())) - {("GET", "/healthz")} == {
+        (op.method, op.path) for op in OPERATIONS.values()
+    }
 
 
 def test_the_streamer_proxies_every_operation_under_the_tester():
     base = "/api/testers/<tester_id>"
-    served = {(m, rule[len(base):]) for m, rule in routes(streamer_app(Hub())) if rule.startswith(base + "/")}
+    served = {(m, rule[len(base) :]) for m, rule in routes(streamer_app(Hub())) if rule.startswith(base + "/")}
     assert served == {(op.method, op.path) for op in OPERATIONS.values() if op.proxied}
 
 
@@ -91,7 +94,7 @@ def _design_section(title: str) -> str:
     text = (ROOT / "docs/design.md").read_text()
     start = text.index(f"## {title}")
     end = text.find("\n## ", start + 1)
-    return text[start:end if end > 0 else None]
+    return text[start : end if end > 0 else None]
 
 
 def test_design_md_lists_every_operation_and_status_field():

@@ -1,4 +1,5 @@
 """Experiment directories as users find them under runs/."""
+
 import os
 import re
 

@@ -1,4 +1,5 @@
 """services/core/jsonapi.py: the JSON errors and the bearer-token guard the tester and the streamer share."""
+
 from flask import Flask, abort, request
 
 from services.core.jsonapi import TOKEN_ERROR, ApiError, json_api
@@ -20,6 +21,7 @@ def client(token=None):
     @app.get("/gone")
     def gone():
         abort(404, description="no such thing")
+
     return app.test_client()
 
 
@@ -28,8 +30,10 @@ def test_errors_are_json_naming_the_field():
     assert (c.get("/refused").status_code, c.get("/refused").json) == (409, {"error": "busy", "field": "thing"})
     assert (c.get("/gone").status_code, c.get("/gone").json) == (404, {"error": "no such thing"})
     assert c.get("/nowhere").status_code == 404 and c.get("/nowhere").json["error"]
-    assert (c.delete("/thing").status_code, c.delete("/thing").json) == \
-        (405, {"error": "DELETE is not allowed on /thing"})
+    assert (c.delete("/thing").status_code, c.delete("/thing").json) == (
+        405,
+        {"error": "DELETE is not allowed on /thing"},
+    )
     r = c.post("/thing", data=b"too long")
     assert (r.status_code, r.json) == (413, {"error": "body larger than 4 bytes", "field": "body"})
 

@@ -1,4 +1,5 @@
 """SIGINT/SIGTERM as a stop request: the mechanism every service stops by (real signals to this process)."""
+
 import os
 import signal
 

@@ -1,4 +1,5 @@
 """A task that lives outside the repo (examples/pendulum) trains, tests and hot-reloads like a built-in one."""
+
 import pytest
 
 from tests.watching import ROOT, train_while_a_tester_watches

@@ -1,4 +1,5 @@
 """Fault-suite fixtures: a runs root holding real Reach checkpoints, and services as processes."""
+
 import pytest
 
 from services.core.checkpoints import epoch_of
@@ -25,7 +26,7 @@ def services():
     def start(*args, **kwargs):
         started.append(Service(*args, **kwargs))
         return started[-1]
+
     yield start
     for s in started:
         s.kill()
-

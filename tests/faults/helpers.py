@@ -1,5 +1,6 @@
 """Helpers for the fault suite: services as real processes (logs kept for the failure message), and
 what a user sees of them over HTTP."""
+
 import os
 import signal
 import subprocess
@@ -19,9 +20,14 @@ class Service:
     def __init__(self, name: str, args: list, log_dir: Path, env: dict | None = None, cwd: Path = ROOT):
         self.name, self.log_path = name, Path(log_dir) / f"{name}.log"
         self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([sys.executable, *map(str, args)], cwd=cwd, stdout=self.log,
-                                     stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, *map(str, args)],
+            cwd=cwd,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
 
     @property
     def pid(self) -> int:
@@ -61,9 +67,20 @@ def argv_streamer(port: int) -> list:
 
 def argv_tester(runs: Path, streamer_url: str, tester_id: str, *extra) -> list:
     """A small real tester following latest_train and pushing to a streamer service."""
-    return ["-m", "services.tester", "checkpoint=latest", f"runsDir={runs}", f"test.streamerUrl={streamer_url}",
-            f"test.id={tester_id}", "numEnvs=1", "reloadInterval=30", "test.render.width=160",
-            "test.render.height=120", "test.render.fps=10", *extra]
+    return [
+        "-m",
+        "services.tester",
+        "checkpoint=latest",
+        f"runsDir={runs}",
+        f"test.streamerUrl={streamer_url}",
+        f"test.id={tester_id}",
+        "numEnvs=1",
+        "reloadInterval=30",
+        "test.render.width=160",
+        "test.render.height=120",
+        "test.render.fps=10",
+        *extra,
+    ]
 
 
 def tiles_of(url: str) -> dict:
@@ -78,7 +95,12 @@ def tiles_live(url: str, ids, frames_after: dict | None = None) -> dict | None:
     """The tiles of `ids` when every one is online with a checkpoint (and, given `frames_after`, has
     received frames beyond those counts); else None."""
     tiles = tiles_of(url) or {}
-    if all(i in tiles and tiles[i]["online"] and tiles[i]["epoch"] is not None and
-           tiles[i]["frames_received"] > (frames_after or {}).get(i, 0) for i in ids):
+    if all(
+        i in tiles
+        and tiles[i]["online"]
+        and tiles[i]["epoch"] is not None
+        and tiles[i]["frames_received"] > (frames_after or {}).get(i, 0)
+        for i in ids
+    ):
         return tiles
     return None

@@ -1,6 +1,7 @@
 """A slow viewer (one frame a second) and a stalled one (never reads) beside normal viewers of a streamer
 process: the normal viewers keep getting new frames, the slow one is served at its own pace, and the
 server's memory stays bounded. (The frame rate with and without them is a figure: bench/slow_viewers.py.)"""
+
 import threading
 import time
 
@@ -22,8 +23,9 @@ def test_slow_and_stalled_viewers_cost_the_others_nothing(services, tmp_path):
     stop = threading.Event()
     normal, slow = [[], []], []
     threads = [threading.Thread(target=watch, args=(f"{url}/stream/busy", got, stop), daemon=True) for got in normal]
-    threads.append(threading.Thread(target=watch_slowly, args=("127.0.0.1", port, "/stream/busy", slow, stop),
-                                    daemon=True))
+    threads.append(
+        threading.Thread(target=watch_slowly, args=("127.0.0.1", port, "/stream/busy", slow, stop), daemon=True)
+    )
     for t in threads:
         t.start()
     stalled = stalled_viewer("127.0.0.1", port, "/stream/busy")
@@ -44,8 +46,10 @@ def test_slow_and_stalled_viewers_cost_the_others_nothing(services, tmp_path):
         stalled.close()
         for t in threads:
             t.join(10)
-    print(f"streamer RSS {baseline:.1f} MB -> peak {peak:.1f} MB while {passed_mb:.0f} MB of frames went to "
-          f"{len(normal) + 2} viewers; normal viewers got {[len(g) for g in normal]} frames, the slow one {len(slow)}")
+    print(
+        f"streamer RSS {baseline:.1f} MB -> peak {peak:.1f} MB while {passed_mb:.0f} MB of frames went to "
+        f"{len(normal) + 2} viewers; normal viewers got {[len(g) for g in normal]} frames, the slow one {len(slow)}"
+    )
 
     assert streamer.alive()
     for got in normal:

@@ -1,5 +1,6 @@
 """The streamer dies (SIGKILL) under running testers and comes back on the same port: the testers keep
 running, and the open dashboard's tiles come back live by themselves."""
+
 import signal
 import time
 
@@ -36,9 +37,14 @@ def test_streamer_killed_and_restarted_under_running_testers(trained_runs, servi
     # the page was not reloaded: its tiles reconnect and stream again
     for i in ids:
         until(browser, lambda d: d.find_elements(By.ID, f"tile-{i}"), what=f"tile {i} again")
-        until(browser, lambda d: d.execute_script(
-            "const i = document.querySelector(arguments[0]); return i.complete && i.naturalWidth > 0;",
-            f"#tile-{i} img"), what=f"tile {i} image decoded")
+        until(
+            browser,
+            lambda d: d.execute_script(
+                "const i = document.querySelector(arguments[0]); return i.complete && i.naturalWidth > 0;",
+                f"#tile-{i} img",
+            ),
+            what=f"tile {i} image decoded",
+        )
         live_pixels(browser, f"#tile-{i} img", f"tile {i} streams again")
     assert "2 tester(s), 2 online" in browser.find_element(By.ID, "summary").text
     assert set(tiles_of(url)) == set(ids)  # the same tiles, no duplicates

@@ -1,6 +1,7 @@
 """The sync source goes away in the middle of a transfer and comes back: /healthz goes 503 then 200, no
 partial checkpoint is ever visible in the mirror, and a tester on the mirror keeps running the last
 good weights until the new checkpoint has arrived whole."""
+
 import os
 import threading
 
@@ -23,9 +24,24 @@ def test_sync_source_unreachable_then_back(tmp_path, reach_run):
     exp = create_experiment(src, "Reach", "train")
     land(checkpoints[0], exp / "nn" / checkpoints[0].name)
     sshd = Sshd(tmp_path / "sshd")
-    sync = SyncProcess("--source", f"root@127.0.0.1:{src}/", "--dest", dst, "--interval", "1", "--unhealthy-after",
-                       "2", "--bwlimit", "2000", "--ssh-port", sshd.port, "--identity", sshd.dir / "user_key",
-                       "--known-hosts", sshd.dir / "known_hosts")
+    sync = SyncProcess(
+        "--source",
+        f"root@127.0.0.1:{src}/",
+        "--dest",
+        dst,
+        "--interval",
+        "1",
+        "--unhealthy-after",
+        "2",
+        "--bwlimit",
+        "2000",
+        "--ssh-port",
+        sshd.port,
+        "--identity",
+        sshd.dir / "user_key",
+        "--known-hosts",
+        sshd.dir / "known_hosts",
+    )
     mirror_nn = dst / exp.name / "nn"
 
     # a watcher that looks at the mirror every few ms: every checkpoint it can see must be whole
@@ -42,13 +58,24 @@ def test_sync_source_unreachable_then_back(tmp_path, reach_run):
                     if size != whole:
                         seen_partial.append((p.name, size, whole))
             stop_watching.wait(0.005)
+
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
 
     wait_for(lambda: (dst / "latest_train").exists(), 30, what="the first pass")
     hub = Hub()  # frames go to an in-process streamer hub: we count them
-    service = build(config_for(dst, "checkpoint=latest", "numEnvs=1", "reloadInterval=0.5", "test.id=mirror",
-                               "test.render.width=160", "test.render.height=120"), hub)
+    service = build(
+        config_for(
+            dst,
+            "checkpoint=latest",
+            "numEnvs=1",
+            "reloadInterval=0.5",
+            "test.id=mirror",
+            "test.render.width=160",
+            "test.render.height=120",
+        ),
+        hub,
+    )
     tester, stop = service.tester, threading.Event()
     tester.readers.add("test")  # we read its frames: a tester renders only for readers
     loop = threading.Thread(target=play_then_close_env, args=(tester, stop), daemon=True)
@@ -61,9 +88,16 @@ def test_sync_source_unreachable_then_back(tmp_path, reach_run):
         new = exp / "nn" / "last_Reach_ep_99_rew_1.00.pth"
         state = load_checkpoint(checkpoints[-1])
         save_atomic({**state, "epoch": 99, "optimizer": {"pad": torch.zeros(BIG // 4)}}, new)
-        wait_for(lambda: any(p.name.startswith(f".{new.name}") and p.stat().st_size > BIG // 8
-                             for p in mirror_nn.rglob(".*") if p.is_file()), 30, step=0.01,
-                 what="the new checkpoint part-way across")
+        wait_for(
+            lambda: any(
+                p.name.startswith(f".{new.name}") and p.stat().st_size > BIG // 8
+                for p in mirror_nn.rglob(".*")
+                if p.is_file()
+            ),
+            30,
+            step=0.01,
+            what="the new checkpoint part-way across",
+        )
         sshd.stop()
         for pid in sync.rsync_children():
             os.kill(pid, 9)

@@ -1,6 +1,7 @@
 """A tester SIGKILLed under the stack's supervisor (the local runtime of `make up`) is started again, its
 tile returns, and its eval file stays valid JSONL: nothing torn, nothing lost. (The compose version,
 `restart: unless-stopped`, is checked in tests/stack/test_e2e_docker.py.)"""
+
 import json
 import os
 import signal
@@ -21,22 +22,23 @@ def eval_lines(path):
     return rows
 
 
-def test_a_killed_tester_is_restarted_its_tile_returns_and_its_eval_file_stays_valid(trained_runs, services,
-                                                                                       tmp_path):
+def test_a_killed_tester_is_restarted_its_tile_returns_and_its_eval_file_stays_valid(trained_runs, services, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # the tester steps as fast as it can (episodes end every second or so): the kill lands among writes
     tester = [sys.executable, *argv_tester(trained_runs, url, "tester-1", "test.realtime=false")]
-    (home / "stack.py").write_text(textwrap.dedent(f"""
+    (home / "stack.py").write_text(
+        textwrap.dedent(f"""
         import os, sys
         sys.path.insert(0, {str(ROOT)!r})
         from services.stack.supervisor import Spec, Supervisor
         specs = [Spec("streamer", {[sys.executable, *argv_streamer(port)]!r}),
                  Spec("tester-1", {tester!r})]
         sys.exit(Supervisor(dict(os.environ), None, colour=False).run(specs))
-    """))
+    """)
+    )
     stack = services("stack", [home / "stack.py"], tmp_path, cwd=home)
     state_file = home / ".policycast" / "local-stack.json"
     episodes = next(trained_runs.glob("*_train_*")) / "eval" / "episodes.jsonl"
@@ -50,21 +52,24 @@ def test_a_killed_tester_is_restarted_its_tile_returns_and_its_eval_file_stays_v
 
     try:
         wait_for(lambda: tiles_live(url, ["tester-1"]), 120, step=0.2, what="tester-1's tile live")
-        wait_for(lambda: episodes.exists() and len(eval_lines(episodes)) >= 3, 60, step=0.05,
-                 what="episodes recorded")
+        wait_for(lambda: episodes.exists() and len(eval_lines(episodes)) >= 3, 60, step=0.05, what="episodes recorded")
         first = tester_proc()
         os.kill(first["pid"], signal.SIGKILL)
         lines_at_kill = len(eval_lines(episodes))
-        again = wait_for(lambda: (p := tester_proc()) and p["pid"] != first["pid"] and p, 60, step=0.2,
-                         what="tester-1 started again by the supervisor")
+        again = wait_for(
+            lambda: (p := tester_proc()) and p["pid"] != first["pid"] and p,
+            60,
+            step=0.2,
+            what="tester-1 started again by the supervisor",
+        )
         assert again["restarts"] >= 1
         frames = tiles_of(url)["tester-1"]["frames_received"]
-        tile = wait_for(lambda: tiles_live(url, ["tester-1"], {"tester-1": frames}), 60, step=0.2,
-                        what="tester-1's tile live again")["tester-1"]
+        tile = wait_for(
+            lambda: tiles_live(url, ["tester-1"], {"tester-1": frames}), 60, step=0.2, what="tester-1's tile live again"
+        )["tester-1"]
         assert len(tiles_of(url)) == 1  # the same tile, not a second one
         # the new process records on the same file, after the old one's last whole line
-        wait_for(lambda: len(eval_lines(episodes)) > lines_at_kill + 2, 60, step=0.2,
-                 what="episodes after the restart")
+        wait_for(lambda: len(eval_lines(episodes)) > lines_at_kill + 2, 60, step=0.2, what="episodes after the restart")
     finally:
         rc = stack.stop()  # SIGTERM: the supervisor stops its children (a SIGKILL would orphan them)
     assert rc == 0, stack.output()[-3000:]

@@ -1,5 +1,6 @@
 """The trainer's disk fills up while it saves: one clear line, a non-zero exit, every earlier checkpoint
 whole, and no temporary file left beside them."""
+
 import hashlib
 import subprocess
 import sys
@@ -15,13 +16,23 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_a_full_disk_stops_training_with_one_line_and_loses_no_checkpoint(small_disk):
     runs = small_disk("24m") / "runs"
-    cmd = [sys.executable, "-m", "services.trainer", "task=Reach", "numEnvs=8", "maxIterations=100000",
-           "train.saveFrequency=1", f"runsDir={runs}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "services.trainer",
+        "task=Reach",
+        "numEnvs=8",
+        "maxIterations=100000",
+        "train.saveFrequency=1",
+        f"runsDir={runs}",
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+
         def saved():
             assert proc.poll() is None, proc.stdout.read()
             return sorted(runs.glob("*_train_*/nn/last_*.pth"))
+
         wait_for(lambda: len(saved()) >= 3, 120, step=0.1, what="three periodic checkpoints")
         nn = saved()[0].parent
         fill_up(runs.parent)

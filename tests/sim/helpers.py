@@ -1,4 +1,5 @@
 """Task configs and scripted controllers shared by the sim tests."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,5 +32,9 @@ def hand_actions(env, base_goal: np.ndarray, fingers: dict[str, float]) -> torch
     return torch.as_tensor(a, dtype=torch.float32)
 
 
-CLOSED = {"th_mcp": 1.2, "th_pip": 1.0, **{f"{f}_mcp": 1.2 for f in ("ff", "mf", "rf", "lf")},
-          **{f"{f}_pip": 1.0 for f in ("ff", "mf", "rf", "lf")}}
+CLOSED = {
+    "th_mcp": 1.2,
+    "th_pip": 1.0,
+    **{f"{f}_mcp": 1.2 for f in ("ff", "mf", "rf", "lf")},
+    **{f"{f}_pip": 1.0 for f in ("ff", "mf", "rf", "lf")},
+}

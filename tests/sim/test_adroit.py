@@ -1,5 +1,6 @@
 """The ADROIT hand in our scene (services.sim.adroit): the names tasks look up, a steady default pose,
 a scripted grasp that lifts the box, and a frame that shows the hand."""
+
 from pathlib import Path
 
 import cv2
@@ -58,8 +59,11 @@ def test_couplings_are_adroits_distal_tendons(model):
     mujoco.mj_forward(model, data)
     for follower, leader, _ in adroit.COUPLINGS:
         pair = {model.joint(follower).id, model.joint(leader).id}
-        on_pair = [t for t in range(model.ntendon)
-                   if set(model.wrap_objid[model.tendon_adr[t]:model.tendon_adr[t] + model.tendon_num[t]]) == pair]
+        on_pair = [
+            t
+            for t in range(model.ntendon)
+            if set(model.wrap_objid[model.tendon_adr[t] : model.tendon_adr[t] + model.tendon_num[t]]) == pair
+        ]
         coupling = min(on_pair, key=lambda t: np.ptp(model.tendon_range[t]))  # the tight one: +-1 mm
         assert data.ten_length[coupling] == pytest.approx(np.mean(model.tendon_range[coupling]), abs=1e-9)
 
@@ -110,7 +114,7 @@ def test_scripted_grasp_lifts_the_box(model):
     ctrl = np.zeros(model.nu)
     ctrl[act["ARTx"]] = -0.045  # the box under the fingers, 4.5 cm ahead of the palm centre
     _move(model, data, ctrl, 0.5)
-    ctrl[act["ARTz"]] = -0.15   # palm centre 10 cm above the table
+    ctrl[act["ARTz"]] = -0.15  # palm centre 10 cm above the table
     _move(model, data, ctrl, 0.8)
     for joint, q in {"THJ4": 0.0, "THJ3": 1.3, "THJ0": -0.8}.items():  # thumb under the palm, opposing
         ctrl[act[joint]] = q
@@ -149,7 +153,7 @@ def test_fixed_camera_shows_the_hand_over_the_box(model):
     changed = np.abs(frame.astype(int) - empty.astype(int)).sum(axis=2) > 30
     for site in ["palm_centre", *(f"{f}_tip" for f in FINGERS[1:])]:
         u, v = _pixel(model, data, "fixed", data.site(site).xpos, 640, 480)
-        assert changed[v - 2:v + 3, u - 2:u + 3].any(), site
+        assert changed[v - 2 : v + 3, u - 2 : u + 3].any(), site
     assert 0.02 < changed.mean() < 0.5
     u, v = _pixel(model, data, "fixed", data.body("box").xpos, 640, 480)
     assert not changed[v, u]  # the box below stays in view

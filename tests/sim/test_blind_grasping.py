@@ -1,4 +1,5 @@
 """BlindGrasping: blind observations, a scripted lift succeeds, the table fails, seeded resets."""
+
 import numpy as np
 import pytest
 import torch
@@ -15,7 +16,7 @@ def test_observations_are_blind_to_the_box():
     a.reset(), b.reset()
     # move only the box in b, well clear of the hand (which hovers 25 cm up)
     q = b.task.box_q
-    b.state.qpos[:, q:q + 2] += torch.tensor([0.06, -0.05], dtype=torch.float64)
+    b.state.qpos[:, q : q + 2] += torch.tensor([0.06, -0.05], dtype=torch.float64)
     b.physics.forward(torch.arange(2))
     rng = np.random.default_rng(0)
     for _ in range(15):
@@ -28,7 +29,7 @@ def test_observations_are_blind_to_the_box():
     # the critic's states (asymmetric actor-critic) do carry the box: they start with the observations
     sa, sb = a.states(), b.states()
     assert sa.shape == (2, a.num_states) and a.num_states > a.num_obs
-    assert torch.equal(sa[:, :a.num_obs], oa) and not torch.equal(sa[:, a.num_obs:], sb[:, a.num_obs:])
+    assert torch.equal(sa[:, : a.num_obs], oa) and not torch.equal(sa[:, a.num_obs :], sb[:, a.num_obs :])
     # the observations do follow the hand: a different action changes them
     oc, *_ = a.step(torch.ones(2, a.num_actions))
     assert not torch.equal(oc, ob)
@@ -125,8 +126,9 @@ def test_a_box_tipped_onto_its_edge_is_not_lifted():
     q, half = env.task.box_q, hand.BOX_HALF
     # world 0: tipped 45 degrees onto an edge (its centre 1 cm higher); world 1: raised 3 cm, level
     env.state.qpos[0, q + 2] = half * math.sqrt(2)
-    env.state.qpos[0, q + 3:q + 7] = torch.tensor([math.cos(math.pi / 8), math.sin(math.pi / 8), 0.0, 0.0],
-                                                  dtype=torch.float64)
+    env.state.qpos[0, q + 3 : q + 7] = torch.tensor(
+        [math.cos(math.pi / 8), math.sin(math.pi / 8), 0.0, 0.0], dtype=torch.float64
+    )
     env.state.qpos[1, q + 2] = half + 0.03
     lift = env.task.box_lift()
     assert abs(lift[0].item()) < 1e-6 and lift[1].item() == pytest.approx(0.03)

@@ -1,4 +1,5 @@
 """The batched env contract (docs/design.md), Reach, rendering, and refusals."""
+
 import os
 import subprocess
 import sys
@@ -70,6 +71,7 @@ def test_reach_reward_tells_a_good_policy_from_a_random_one():
         a = np.tile(a, (8, 1))
         a[:, :3] = 2 * ((t.target - t.nominal).numpy() - lo[:3]) / (hi[:3] - lo[:3]) - 1
         return a
+
     good_return, good_success = run(reach)
     assert good_return > random_return + 30 and good_success == 1.0
 
@@ -149,10 +151,11 @@ def test_missing_gl_library_is_one_clear_line(tmp_path):
     for name in ("libEGL.so", "libEGL.so.1", "libOpenGL.so", "libOpenGL.so.0", "libGL.so", "libGL.so.1"):
         (tmp_path / name).write_bytes(b"")
     env = dict(os.environ, LD_LIBRARY_PATH=str(tmp_path), MUJOCO_GL="egl")
-    code = ("from tests.sim.helpers import task_cfg\nfrom services.sim import make_env\n"
-            "make_env(task_cfg('Reach'), 1).render()")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "from tests.sim.helpers import task_cfg\nfrom services.sim import make_env\n"
+        "make_env(task_cfg('Reach'), 1).render()"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
     assert "RenderError" in last and "MUJOCO_GL=egl" in last and "libopengl0" in last, last
@@ -161,6 +164,7 @@ def test_missing_gl_library_is_one_clear_line(tmp_path):
 @pytest.mark.parametrize("task", ["Reach", "BlindGrasping"])
 def test_composed_cli_config_builds_the_task(task):
     from services.core.config import load_config
+
     cfg = load_config([f"task={task}", "numEnvs=2"])
     env = make_env(cfg.task, cfg.env.numEnvs, device=cfg.device, seed=cfg.train.seed, backend=cfg.env.backend)
     obs, *_ = env.step(torch.zeros(2, env.num_actions))
@@ -169,6 +173,7 @@ def test_composed_cli_config_builds_the_task(task):
 
 def test_a_world_mujoco_refuses_to_step_is_cut_and_reset(monkeypatch):
     import mujoco.batch
+
     env = make_env(task_cfg("Reach"), 3, seed=0)
     env.reset()
     env.step(torch.zeros(3, env.num_actions))
@@ -177,6 +182,7 @@ def test_a_world_mujoco_refuses_to_step_is_cut_and_reset(monkeypatch):
     def failing_step(*args, **kwargs):  # MuJoCo reports world 1 failed after stepping the others
         real_step(*args, **kwargs)
         raise mujoco.batch.SimulationError(np.array([1]), "mj_stackAlloc: out of memory", 3)
+
     monkeypatch.setattr(env.physics.batch, "step", failing_step)
     obs, reward, done, info = env.step(torch.zeros(3, env.num_actions))
     assert done.tolist() == [False, True, False] and info["time_outs"].tolist() == [False, True, False]

@@ -4,6 +4,7 @@ Warp compiles its kernels on first use (~80 s cold on 2 cores) into its kernel c
 which every later env and process of the run reuses. Tolerances: float32 (warp) vs float64 (mujoco),
 and contacts are discontinuous, so agreement is checked over the first control steps of a grasp.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -19,8 +20,7 @@ pytestmark = pytest.mark.slow
 
 def pair(task, n=2, seed=3, **overrides):
     cfg = task_cfg(task, **overrides)
-    return (make_env(cfg, n, seed=seed, backend="mujoco"),
-            make_env(cfg, n, seed=seed, backend="warp", device="cpu"))
+    return (make_env(cfg, n, seed=seed, backend="mujoco"), make_env(cfg, n, seed=seed, backend="warp", device="cpu"))
 
 
 def test_a_scripted_grasp_runs_the_same_on_both_backends():
@@ -39,7 +39,7 @@ def test_a_scripted_grasp_runs_the_same_on_both_backends():
         assert torch.equal(dc, dw) and torch.equal(ic["stage"], iw["stage"]), k
     assert ic["box_contacts"].min() >= 2, "the script never grasped: the comparison saw no contacts"
     assert torch.equal(ic["box_contacts"], iw["box_contacts"])
-    assert worst_q < 5e-3, worst_q        # metres / radians
+    assert worst_q < 5e-3, worst_q  # metres / radians
     assert worst_touch < 0.05, worst_touch  # tanh-squashed touch readings
     assert torch.allclose(rc, rw, atol=0.05)
 

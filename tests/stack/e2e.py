@@ -1,4 +1,5 @@
 """The stack's end-to-end flow, driven through `make` exactly as a user would, for either runtime."""
+
 import os
 import random
 import shutil
@@ -38,8 +39,9 @@ def docker(*args, timeout=120):
 
 def volume_files(volume, pattern):
     """Paths matching `pattern` in a named volume (read through a throwaway container)."""
-    out = docker("run", "--rm", "-v", f"{volume}:/v:ro", "--entrypoint", "find", "policycast-sync:local",
-                 "/v", "-path", pattern)
+    out = docker(
+        "run", "--rm", "-v", f"{volume}:/v:ro", "--entrypoint", "find", "policycast-sync:local", "/v", "-path", pattern
+    )
     return out.stdout.split() if out.returncode == 0 else []
 
 
@@ -54,11 +56,17 @@ def swarm_state():
 def stack_objects(project):
     """Everything of the stack Docker still has, except volumes (those are kept on purpose)."""
     label = f"label=com.docker.stack.namespace={project}"
-    found = {kind: docker(*cmd, "-q", "--filter", label).stdout.split() for kind, cmd in
-             {"containers": ["ps", "-a"], "networks": ["network", "ls"]}.items()}
+    found = {
+        kind: docker(*cmd, "-q", "--filter", label).stdout.split()
+        for kind, cmd in {"containers": ["ps", "-a"], "networks": ["network", "ls"]}.items()
+    }
     if swarm_state() == "active":
-        found.update({kind: docker(kind, "ls", "-q", "--filter", label).stdout.split()
-                      for kind in ("service", "secret", "config")})
+        found.update(
+            {
+                kind: docker(kind, "ls", "-q", "--filter", label).stdout.split()
+                for kind in ("service", "secret", "config")
+            }
+        )
     return {k: v for k, v in found.items() if v}
 
 
@@ -68,20 +76,31 @@ class Stack:
     def __init__(self, home: Path, **env):
         self.home = home
         self.port = free_port()
-        self.env = {**os.environ, "POLICYCAST_HOME": str(home), "STREAM_PORT": str(self.port),
-                    "SYNC_PORT": str(free_port()), **env}
+        self.env = {
+            **os.environ,
+            "POLICYCAST_HOME": str(home),
+            "STREAM_PORT": str(self.port),
+            "SYNC_PORT": str(free_port()),
+            **env,
+        }
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home / "make-up.log"
 
     def make(self, *args, timeout=900, **kw):
-        return subprocess.run(["make", "-s", "-C", str(ROOT), *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout, **kw)
+        return subprocess.run(
+            ["make", "-s", "-C", str(ROOT), *args], env=self.env, capture_output=True, text=True, timeout=timeout, **kw
+        )
 
     def start_up(self, *args):
         """`make up` in the background (the local runtime stays in the foreground until `make down`)."""
         self.out = open(self.log, "w")
-        return subprocess.Popen(["make", "-s", "-C", str(ROOT), "up", *UP_ARGS, *args], env=self.env,
-                                stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            ["make", "-s", "-C", str(ROOT), "up", *UP_ARGS, *args],
+            env=self.env,
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def testers(self):
         """GET /api/testers; anything but a 200 with a JSON list fails the test here, loudly."""
@@ -98,8 +117,11 @@ class Stack:
         return [t for t in self.testers() if t.get("online")]
 
     def token(self):
-        return dict(line.split("=", 1) for line in (self.home / ".policycast.env").read_text().splitlines()
-                    if "=" in line and not line.startswith("#"))["POLICYCAST_TOKEN"]
+        return dict(
+            line.split("=", 1)
+            for line in (self.home / ".policycast.env").read_text().splitlines()
+            if "=" in line and not line.startswith("#")
+        )["POLICYCAST_TOKEN"]
 
     def wait(self, what, pred, timeout=300):
         """Poll pred() until truthy. Only 'the streamer is not listening yet' is waited through; any
@@ -135,7 +157,9 @@ class Stack:
 
     def stream_images(self, seconds=2.0):
         """The frames GET /stream delivers over `seconds`, decoded (BGR arrays)."""
-        return [cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR) for _, jpeg in self.stream_frames(seconds)]
+        return [
+            cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR) for _, jpeg in self.stream_frames(seconds)
+        ]
 
 
 def e2e_flow(stack: Stack, shared_checkpoints):
@@ -144,15 +168,18 @@ def e2e_flow(stack: Stack, shared_checkpoints):
     stack.wait("checkpoints in the shared runs", lambda: len(shared_checkpoints()) >= 1)
     stack.wait("a tester that reloaded twice", lambda: any(t.get("reloads", 0) >= 2 for t in stack.online()))
     # the trainer's progress.json came through sync and the tester's status: training at Reach's budget
-    training = stack.wait("training progress on the dashboard", lambda: next(
-        (t["training"] for t in stack.online() if t.get("training")), None))
+    training = stack.wait(
+        "training progress on the dashboard",
+        lambda: next((t["training"] for t in stack.online() if t.get("training")), None),
+    )
     assert training["state"] in ("training", "finished") and training["max_epochs"] == 300 and training["env_steps"] > 0
 
     # the streamer listens on all interfaces (in its container, or STREAM_BIND=0.0.0.0): controls need the token
     tester_id = stack.online()[0]["id"]
     assert requests.post(f"{stack.url}/api/testers/{tester_id}/reload", timeout=10).status_code == 401
-    r = requests.post(f"{stack.url}/api/testers/{tester_id}/reload", timeout=10,
-                      headers={"Authorization": f"Bearer {stack.token()}"})
+    r = requests.post(
+        f"{stack.url}/api/testers/{tester_id}/reload", timeout=10, headers={"Authorization": f"Bearer {stack.token()}"}
+    )
     assert r.status_code == 200, r.text
 
     done = stack.make("reload-interval=60", timeout=120)
@@ -170,13 +197,23 @@ def e2e_flow(stack: Stack, shared_checkpoints):
     assert done.returncode == 0, done.stdout + done.stderr
     two = stack.wait("two testers online", lambda: (ts := stack.online()) and len(ts) == 2 and ts)
     # the new one started with the remembered interval
-    stack.wait("both testers at the remembered interval",
-               lambda: (ts := stack.online()) and len(ts) == 2 and all(t["reload_interval"] == 60 for t in ts),
-               timeout=60)
+    stack.wait(
+        "both testers at the remembered interval",
+        lambda: (ts := stack.online()) and len(ts) == 2 and all(t["reload_interval"] == 60 for t in ts),
+        timeout=60,
+    )
     assert len({t["id"] for t in two}) == 2
     # each replica has a 3D view of its own that opens from here
-    links = stack.wait("both testers' 3D links", lambda: (ts := stack.online()) and len(ts) == 2 and all(
-        t.get("view3d_url") for t in ts) and [t["view3d_url"] for t in ts], timeout=60)
+    links = stack.wait(
+        "both testers' 3D links",
+        lambda: (
+            (ts := stack.online())
+            and len(ts) == 2
+            and all(t.get("view3d_url") for t in ts)
+            and [t["view3d_url"] for t in ts]
+        ),
+        timeout=60,
+    )
     assert len(set(links)) == 2, links
     assert all(requests.get(link, timeout=10).status_code == 200 for link in links), links
 
@@ -185,9 +222,15 @@ def e2e_flow(stack: Stack, shared_checkpoints):
     done = stack.make("testers", f"EXPERIMENT={experiment}", "N=1", timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     # its first status may come before its reloader resolved the experiment: wait for that, too
-    three = stack.wait("a third tester, named after its experiment, on it",
-                       lambda: (ts := stack.online()) and len(ts) == 3 and any(
-                           t["id"].startswith(experiment) and t["experiment"] == experiment for t in ts) and ts)
+    three = stack.wait(
+        "a third tester, named after its experiment, on it",
+        lambda: (
+            (ts := stack.online())
+            and len(ts) == 3
+            and any(t["id"].startswith(experiment) and t["experiment"] == experiment for t in ts)
+            and ts
+        ),
+    )
     named = [t for t in three if t["id"].startswith(experiment)]
     assert len(named) == 1 and named[0]["experiment"] == experiment
 
@@ -227,16 +270,18 @@ def check_live_frames(stack: Stack, shared_checkpoints, seconds=3.0):
     frames = stack.stream_frames(seconds)
     after = stack.online()
     assert len(before) == len(after) == 1 and before[0]["epoch"] is not None, (before, after)
-    assert (after[0]["epoch"], after[0]["reloads"]) == (before[0]["epoch"], before[0]["reloads"]), \
+    assert (after[0]["epoch"], after[0]["reloads"]) == (before[0]["epoch"], before[0]["reloads"]), (
         f"the tester reloaded while keeping each checkpoint {after[0]['reload_interval']} s: {before} -> {after}"
+    )
     assert len(frames) >= 2 and frames[-1][0] - frames[0][0] >= seconds * 0.8, "GET /stream stalled"
     comments = [frame_comment(jpeg) for _, jpeg in frames]
     assert all(c and c["state"] == "running" for c in comments), comments[:3]
     assert {int(c["epoch"]) for c in comments} == {before[0]["epoch"]}, (comments[:3], before)
     names = {str(p).rsplit("/", 1)[-1] for p in shared_checkpoints()}
     assert before[0]["checkpoint"].rsplit("/", 1)[-1] in names, (before, names)
-    first, last = (cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_GRAYSCALE) for j in (frames[0][1],
-                                                                                          frames[-1][1]))
+    first, last = (
+        cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_GRAYSCALE) for j in (frames[0][1], frames[-1][1])
+    )
     diff = np.abs(first.astype(int) - last.astype(int)) > 12
     h, w = diff.shape
     diff[: h * 15 // 100, : w * 3 // 4] = False  # the text overlay's block: its numbers change anyway
@@ -248,8 +293,11 @@ def check_clips(stack: Stack):
     """The tester's clip of the checkpoint it keeps now (recorded from its testers' own volume or folder)
     is listed on the dashboard and served through the streamer with range requests, so a browser seeks."""
     tid = stack.online()[0]["id"]
-    clips = stack.wait("a clip listed on the dashboard",
-                       lambda: requests.get(f"{stack.url}/api/testers/{tid}/clips", timeout=10).json(), timeout=120)
+    clips = stack.wait(
+        "a clip listed on the dashboard",
+        lambda: requests.get(f"{stack.url}/api/testers/{tid}/clips", timeout=10).json(),
+        timeout=120,
+    )
     clip = clips[-1]
     assert clip["length"] == 100 and clip["format"] == "mp4" and clip["epoch"] is not None, clip
     part = requests.get(stack.url + clip["url"], headers={"Range": "bytes=0-99"}, timeout=10)

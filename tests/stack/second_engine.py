@@ -6,6 +6,7 @@ same `dockerd` binary in a network namespace of its own, joined to this one by a
 addresses, iptables, bridges, overlay endpoints and image store (a tmpfs), like a second machine on a LAN.
 Needs root, `ip`, `nsenter`, `iptables` and `dockerd`.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 
 NS = "pc-node2"
-SUBNET = "198.18.213"          # RFC 2544 benchmarking range: unlikely to meet a real network
+SUBNET = "198.18.213"  # RFC 2544 benchmarking range: unlikely to meet a real network
 HOST_IP, NODE_IP = f"{SUBNET}.1", f"{SUBNET}.2"
 DATA, EXEC = Path("/var/lib/pc-node2"), Path("/run/pc-node2")
 
@@ -44,8 +45,9 @@ class SecondEngine:
         self.proc: subprocess.Popen | None = None
 
     def docker(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run(["docker", "-H", f"unix://{EXEC}/docker.sock", *args], capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run(
+            ["docker", "-H", f"unix://{EXEC}/docker.sock", *args], capture_output=True, text=True, timeout=timeout
+        )
 
     def start(self) -> None:
         run("ip", "netns", "add", NS)
@@ -53,29 +55,80 @@ class SecondEngine:
         run("ip", "link", "set", "pc-node2", "netns", NS)
         run("ip", "addr", "add", f"{HOST_IP}/24", "dev", "pc-node1")
         run("ip", "link", "set", "pc-node1", "up")
-        for cmd in (["ip", "addr", "add", f"{NODE_IP}/24", "dev", "pc-node2"], ["ip", "link", "set", "pc-node2", "up"],
-                    ["ip", "link", "set", "lo", "up"], ["ip", "route", "add", "default", "via", HOST_IP]):
+        for cmd in (
+            ["ip", "addr", "add", f"{NODE_IP}/24", "dev", "pc-node2"],
+            ["ip", "link", "set", "pc-node2", "up"],
+            ["ip", "link", "set", "lo", "up"],
+            ["ip", "route", "add", "default", "via", HOST_IP],
+        ):
             run(*cmd, netns=True)
         # The registry answers on 127.0.0.1:<port> on both nodes (as a registry published through the routing
         # mesh would), so the images keep one name; Docker speaks plain HTTP to loopback registries only.
         port = str(self.registry_port)
-        for cmd in (["sysctl", "-qw", "net.ipv4.conf.all.route_localnet=1"],
-                    ["iptables", "-t", "nat", "-A", "OUTPUT", "-d", "127.0.0.1/32", "-p", "tcp", "--dport", port,
-                     "-j", "DNAT", "--to-destination", f"{HOST_IP}:{port}"],
-                    ["iptables", "-t", "nat", "-A", "POSTROUTING", "-d", f"{HOST_IP}/32", "-p", "tcp",
-                     "--dport", port, "-j", "MASQUERADE"]):
+        for cmd in (
+            ["sysctl", "-qw", "net.ipv4.conf.all.route_localnet=1"],
+            [
+                "iptables",
+                "-t",
+                "nat",
+                "-A",
+                "OUTPUT",
+                "-d",
+                "127.0.0.1/32",
+                "-p",
+                "tcp",
+                "--dport",
+                port,
+                "-j",
+                "DNAT",
+                "--to-destination",
+                f"{HOST_IP}:{port}",
+            ],
+            [
+                "iptables",
+                "-t",
+                "nat",
+                "-A",
+                "POSTROUTING",
+                "-d",
+                f"{HOST_IP}/32",
+                "-p",
+                "tcp",
+                "--dport",
+                port,
+                "-j",
+                "MASQUERADE",
+            ],
+        ):
             run(*cmd, netns=True)
         DATA.mkdir(parents=True, exist_ok=True)
         EXEC.mkdir(parents=True, exist_ok=True)
-        run("mount", "-t", "tmpfs", "-o", "size=8g", "pc-node2", str(DATA))   # pulled images: gone with it
+        run("mount", "-t", "tmpfs", "-o", "size=8g", "pc-node2", str(DATA))  # pulled images: gone with it
         (EXEC / "daemon.json").write_text("{}")
         # nsenter (only the network namespace), not `ip netns exec`: that one remounts /sys in a new mount
         # namespace without the cgroup hierarchies dockerd needs
         self.proc = subprocess.Popen(
-            ["nsenter", f"--net=/var/run/netns/{NS}", "dockerd", "--config-file", str(EXEC / "daemon.json"),
-             "--data-root", str(DATA), "--exec-root", str(EXEC), "--pidfile", str(EXEC / "docker.pid"),
-             "-H", f"unix://{EXEC}/docker.sock", "--cgroup-parent", "/pc-node2"],
-            stdout=open(self.log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                "nsenter",
+                f"--net=/var/run/netns/{NS}",
+                "dockerd",
+                "--config-file",
+                str(EXEC / "daemon.json"),
+                "--data-root",
+                str(DATA),
+                "--exec-root",
+                str(EXEC),
+                "--pidfile",
+                str(EXEC / "docker.pid"),
+                "-H",
+                f"unix://{EXEC}/docker.sock",
+                "--cgroup-parent",
+                "/pc-node2",
+            ],
+            stdout=open(self.log, "w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while self.docker("info").returncode != 0:
             if self.proc.poll() is not None or time.monotonic() > deadline:

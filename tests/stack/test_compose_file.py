@@ -1,6 +1,7 @@
 """compose.yaml as both engines resolve it: `docker compose config` (make up: + compose.up.yaml) and
 `docker stack config` (make deploy: + compose.deploy.yaml). The services' sh entrypoints are run with a
 stand-in `python` that prints its arguments, so the checks are on the command lines the containers run."""
+
 import json
 import subprocess
 
@@ -24,8 +25,12 @@ def compose_config(tmp_path, **env):
 
 def stack_config(*files, **env):
     args = [a for f in files for a in ("-c", str(compose.ROOT / f))]
-    done = subprocess.run(["docker", "stack", "config", *args], capture_output=True, text=True,
-                          env={"PATH": "/usr/local/bin:/usr/bin:/bin", **SWARM_VARS, **env})
+    done = subprocess.run(
+        ["docker", "stack", "config", *args],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", **SWARM_VARS, **env},
+    )
     if done.returncode != 0:
         pytest.fail(done.stderr)
     return yaml.safe_load(done.stdout)
@@ -37,10 +42,14 @@ def argv(tmp_path, service):
     fake.mkdir(exist_ok=True)
     (fake / "python").write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\0" "$a"; done\n')
     (fake / "python").chmod(0o755)
-    env = {**{k: str(v) for k, v in (service.get("environment") or {}).items()},
-           "PATH": f"{fake}:/usr/bin:/bin", "HOSTNAME": "localhost"}
-    out = subprocess.run(service["entrypoint"] + service.get("command", []), env=env, capture_output=True,
-                         text=True, check=True).stdout
+    env = {
+        **{k: str(v) for k, v in (service.get("environment") or {}).items()},
+        "PATH": f"{fake}:/usr/bin:/bin",
+        "HOSTNAME": "localhost",
+    }
+    out = subprocess.run(
+        service["entrypoint"] + service.get("command", []), env=env, capture_output=True, text=True, check=True
+    ).stdout
     return out.rstrip("\0").split("\0")
 
 
@@ -61,14 +70,14 @@ def test_hand_and_budget_reach_the_trainer_and_testers_only_when_given(tmp_path)
     given = compose_config(tmp_path, TASK="BlindGrasping", HAND="adroit", MAX_ITERATIONS="50", TESTER_TASK="Reach")
     trainer, tester = argv(tmp_path, given["trainer"]), argv(tmp_path, given["tester"])
     assert {"maxIterations=50", "task.hand=adroit"} <= set(trainer)
-    assert "task.hand=adroit" in tester and tester[2] == "task=Reach"   # a named experiment's own task
+    assert "task.hand=adroit" in tester and tester[2] == "task=Reach"  # a named experiment's own task
 
 
 def test_resume_continues_the_latest_run_only_when_there_is_one(tmp_path):
     trainer = compose_config(tmp_path, RESUME="1")["trainer"]
     assert trainer["environment"]["RESUME"] == "1"
-    assert not any(a.startswith("checkpoint=") for a in argv(tmp_path, trainer))    # a fresh volume: a new run
-    volume = tmp_path / "trainer-runs"                  # the container's /trainer-runs, here
+    assert not any(a.startswith("checkpoint=") for a in argv(tmp_path, trainer))  # a fresh volume: a new run
+    volume = tmp_path / "trainer-runs"  # the container's /trainer-runs, here
     (volume / "Reach_train_1").mkdir(parents=True)
     (volume / "latest_train").symlink_to("Reach_train_1")
     trainer["entrypoint"][2] = trainer["entrypoint"][2].replace("/trainer-runs/", f"{volume}/")
@@ -91,14 +100,21 @@ def test_gpu_training_reserves_a_gpu_on_both_engines(tmp_path, docker_cli):
     """Written for CUDA hosts, not run here: the definitions at least resolve to what each engine needs."""
     env_file = tmp_path / "gpu.env"
     env_file.write_text("DEVICE=cuda:0\n")
-    done = compose.compose(["--profile", "gpu", "config", "--format", "json"], env_file, {"DEVICE": "cuda:0"},
-                           capture_output=True, text=True, check=True)
+    done = compose.compose(
+        ["--profile", "gpu", "config", "--format", "json"],
+        env_file,
+        {"DEVICE": "cuda:0"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     gpu = json.loads(done.stdout.replace("$$", "$"))["services"]["trainer-gpu"]
     assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
-    assert gpu["init"] is True and "device=cuda:0" in argv(tmp_path, gpu)     # the trainer, extended
+    assert gpu["init"] is True and "device=cuda:0" in argv(tmp_path, gpu)  # the trainer, extended
     stacked = stack_config(*swarm.FILES, swarm.GPU_FILE, DEVICE="cuda:0")["services"]["trainer"]
     assert stacked["deploy"]["resources"]["reservations"]["generic_resources"] == [
-        {"discrete_resource_spec": {"kind": "NVIDIA-GPU", "value": 1}}]
+        {"discrete_resource_spec": {"kind": "NVIDIA-GPU", "value": 1}}
+    ]
     assert stacked["deploy"]["placement"]["constraints"] == ["node.labels.policycast.train == true"]
 
 
@@ -135,9 +151,13 @@ def test_3d_views_are_relayed_on_127_0_0_1_unless_their_own_opt_in(tmp_path):
     """Testers publish nothing; the streamer relays their 3D views on a port range, 1:1, on the host's
     127.0.0.1 — also when the dashboard is opened to the network (STREAM_BIND), since the viewer has no
     authentication: only VIEW3D_BIND=0.0.0.0 opens them."""
+
     def relay_ports(services):
-        return [(p["host_ip"], int(p["published"]), p["target"]) for p in services["streamer"]["ports"]
-                if p["target"] != 58080]
+        return [
+            (p["host_ip"], int(p["published"]), p["target"])
+            for p in services["streamer"]["ports"]
+            if p["target"] != 58080
+        ]
 
     plain = compose_config(tmp_path, STREAM_BIND="0.0.0.0")
     assert plain["tester"].get("ports") is None

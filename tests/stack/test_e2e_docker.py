@@ -1,4 +1,5 @@
 """The e2e flow on Docker Compose: images built offline, the stack up, down, and the runs volume kept."""
+
 import json
 import os
 import signal
@@ -13,12 +14,14 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 def eval_files(volume) -> dict:
     """{path: (lines, lines that parse as JSON, ends with a newline)} of every eval file in a volume."""
-    code = ("import glob, json\nout = {}\nfor p in glob.glob('/v/*_test_*/eval/episodes.jsonl'):\n"
-            "    t = open(p).read(); ok = 0\n"
-            "    for line in t.splitlines():\n"
-            "        try: json.loads(line); ok += 1\n"
-            "        except ValueError: pass\n"
-            "    out[p] = [len(t.splitlines()), ok, t.endswith('\\n') or not t]\nprint(json.dumps(out))")
+    code = (
+        "import glob, json\nout = {}\nfor p in glob.glob('/v/*_test_*/eval/episodes.jsonl'):\n"
+        "    t = open(p).read(); ok = 0\n"
+        "    for line in t.splitlines():\n"
+        "        try: json.loads(line); ok += 1\n"
+        "        except ValueError: pass\n"
+        "    out[p] = [len(t.splitlines()), ok, t.endswith('\\n') or not t]\nprint(json.dumps(out))"
+    )
     out = docker("run", "--rm", "-v", f"{volume}:/v:ro", "--entrypoint", "python", "policycast-sync:local", "-c", code)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
@@ -32,11 +35,22 @@ def kill_a_tester_and_see_it_return(stack, project):
     init_pid = int(docker("inspect", "-f", "{{.State.Pid}}", container).stdout)
     python_pid = int(open(f"/proc/{init_pid}/task/{init_pid}/children").read().split()[0])  # under tini
     os.kill(python_pid, signal.SIGKILL)
-    stack.wait("compose restarting the container",
-               lambda: docker("inspect", "-f", "{{.RestartCount}}", container).stdout.strip() == "1", 120)
+    stack.wait(
+        "compose restarting the container",
+        lambda: docker("inspect", "-f", "{{.RestartCount}}", container).stdout.strip() == "1",
+        120,
+    )
     frames = stack.testers_by_id()[tile["id"]]["frames_received"]  # the new process is still starting
-    back = stack.wait("the killed tester's tile back", lambda: (t := stack.testers_by_id()[tile["id"]])["online"]
-                      and t["epoch"] is not None and t["frames_received"] > frames and t, 240)
+    back = stack.wait(
+        "the killed tester's tile back",
+        lambda: (
+            (t := stack.testers_by_id()[tile["id"]])["online"]
+            and t["epoch"] is not None
+            and t["frames_received"] > frames
+            and t
+        ),
+        240,
+    )
     assert back["experiment"] == tile["experiment"]
     files = eval_files(f"{project}_tester-runs")
     assert files and all(n == ok and whole for n, ok, whole in files.values()), files

@@ -1,4 +1,5 @@
 """The e2e flow on the local-process runtime: `make up` on a machine where no Docker engine answers."""
+
 import json
 import os
 
@@ -40,5 +41,5 @@ def test_make_up_local_end_to_end(tmp_path):
     assert sorted(shared.glob("*_train_*/nn/*.pth")), "the shared runs lost their checkpoints"
     log = stack.log.read_text()
     assert "no Docker engine is running: starting the services as local processes" in log
-    assert "trainer  | " in log and "tester-1 | " in log   # prefixed lines
+    assert "trainer  | " in log and "tester-1 | " in log  # prefixed lines
     assert f"dashboard: {stack.url}" in log

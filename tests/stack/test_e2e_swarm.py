@@ -1,6 +1,7 @@
 """The stack on Docker Swarm: a single-node swarm of this machine's engine (`docker swarm init`, left at the
 end), driven through make: deploy, tiles with frames of a real checkpoint, two testers, a live reload
 interval on both, a tester service for one experiment, undeploy with nothing left running."""
+
 import json
 import os
 
@@ -17,8 +18,9 @@ def task_ids(service):
 
 
 def env_of(service):
-    return json.loads(docker("service", "inspect", "--format",
-                             "{{json .Spec.TaskTemplate.ContainerSpec.Env}}", service).stdout)
+    return json.loads(
+        docker("service", "inspect", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Env}}", service).stdout
+    )
 
 
 @pytest.fixture
@@ -33,7 +35,7 @@ def single_node_swarm():
         yield
     finally:
         docker("swarm", "leave", "--force")
-        if not had_gwbridge:   # made by `swarm init`, and left behind by `swarm leave`
+        if not had_gwbridge:  # made by `swarm init`, and left behind by `swarm leave`
             docker("network", "rm", "docker_gwbridge")
 
 
@@ -45,13 +47,15 @@ def test_make_deploy_on_a_single_node_swarm(tmp_path, single_node_swarm):
         assert done.returncode == 0, done.stdout + done.stderr
         assert f"dashboard: {stack.url}" in done.stdout
         assert "labelled it policycast.train=true and policycast.test=true" in done.stdout
-        assert "Ignoring unsupported options" not in done.stdout + done.stderr   # the files fit Swarm as they are
+        assert "Ignoring unsupported options" not in done.stdout + done.stderr  # the files fit Swarm as they are
         trainer = task_ids(f"{project}_trainer")
 
         # checkpoints crossed from the trainer's volume into runs over SSH (sync pulls from runs-ssh)
         stack.wait("checkpoints in the runs volume", lambda: volume_checkpoints(f"{project}_runs"))
-        first = stack.wait("a tile on a real checkpoint that reloaded", lambda: [
-            t for t in stack.online() if t.get("checkpoint") and t.get("reloads", 0) >= 1])
+        first = stack.wait(
+            "a tile on a real checkpoint that reloaded",
+            lambda: [t for t in stack.online() if t.get("checkpoint") and t.get("reloads", 0) >= 1],
+        )
         assert first[0]["checkpoint"].startswith("Reach_train_")
         images = stack.stream_images(2)
         assert len(images) >= 2 and all(im.std() > 0 for im in images), "no frames on /stream"
@@ -74,9 +78,14 @@ def test_make_deploy_on_a_single_node_swarm(tmp_path, single_node_swarm):
         experiment = first[0]["experiment"]
         done = stack.make("testers", f"EXPERIMENT={experiment}", "N=1", timeout=300)
         assert done.returncode == 0, done.stdout + done.stderr
-        stack.wait("a tester of the experiment's own service", lambda: [
-            t for t in stack.online() if t["id"].startswith(experiment) and t["experiment"] == experiment
-            and t["reload_interval"] == 60])
+        stack.wait(
+            "a tester of the experiment's own service",
+            lambda: [
+                t
+                for t in stack.online()
+                if t["id"].startswith(experiment) and t["experiment"] == experiment and t["reload_interval"] == 60
+            ],
+        )
         ps = stack.make("ps", timeout=60)
         assert f"{project}_tester-" in ps.stdout and f"{project}_runs-ssh" in ps.stdout, ps.stdout
         done = stack.make("testers", f"EXPERIMENT={experiment}", "N=0", timeout=300)

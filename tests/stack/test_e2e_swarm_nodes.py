@@ -3,6 +3,7 @@ in a network namespace of its own (policycast.test; tests/stack/second_engine.py
 REGISTRY=...` pushes the images to a registry built from Debian's package; the second node pulls the
 tester and sync images from it, and its tester plays checkpoints the trainer writes on the first node
 (carried by sync over SSH), its frames reaching the streamer on the first node."""
+
 import os
 
 import pytest
@@ -16,7 +17,9 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 
 def containers(engine_docker, project, service):
-    out = engine_docker("ps", "-q", "--no-trunc", "--filter", f"label=com.docker.swarm.service.name={project}_{service}")
+    out = engine_docker(
+        "ps", "-q", "--no-trunc", "--filter", f"label=com.docker.swarm.service.name={project}_{service}"
+    )
     return out.stdout.split()
 
 
@@ -31,8 +34,18 @@ def two_node_swarm(tmp_path):
         pytest.skip("this engine is already in a swarm: the test makes and leaves one of its own")
     port = free_port()
     # no registry image can be pulled: build one from Debian's package on the stack's own base
-    built = docker("build", "-q", "--network", "host", "--build-arg", f"BASE={pick_base()}", "-t",
-                   "policycast-registry:local", str(ROOT / "docker/registry"), timeout=600)
+    built = docker(
+        "build",
+        "-q",
+        "--network",
+        "host",
+        "--build-arg",
+        f"BASE={pick_base()}",
+        "-t",
+        "policycast-registry:local",
+        str(ROOT / "docker/registry"),
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr
     node = second_engine.SecondEngine(tmp_path / "node2-dockerd.log", port)
     had_gwbridge = docker("network", "inspect", "docker_gwbridge").returncode == 0
@@ -45,9 +58,19 @@ def two_node_swarm(tmp_path):
         this = docker("info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
         assert docker("node", "update", "--label-add", "policycast.train=true", this).returncode == 0
         assert docker("node", "update", "--label-add", "policycast.test=true", node.node_id).returncode == 0
-        started = docker("run", "-d", "--name", registry, "--tmpfs", "/var/lib/docker-registry",
-                         "-p", f"127.0.0.1:{port}:5000", "-p", f"{second_engine.HOST_IP}:{port}:5000",
-                         "policycast-registry:local")
+        started = docker(
+            "run",
+            "-d",
+            "--name",
+            registry,
+            "--tmpfs",
+            "/var/lib/docker-registry",
+            "-p",
+            f"127.0.0.1:{port}:5000",
+            "-p",
+            f"{second_engine.HOST_IP}:{port}:5000",
+            "policycast-registry:local",
+        )
         assert started.returncode == 0, started.stderr
         yield node, f"127.0.0.1:{port}"
     finally:
@@ -67,8 +90,11 @@ def test_a_tester_on_a_second_node_plays_checkpoints_trained_on_the_first(tmp_pa
         assert done.returncode == 0, done.stdout + done.stderr
         assert f"swarm: pushing {registry}/policycast-tester:" in done.stdout
 
-        playing = stack.wait("a tester that reloaded a trained checkpoint", lambda: [
-            t for t in stack.online() if t.get("checkpoint") and t.get("reloads", 0) >= 1], timeout=600)
+        playing = stack.wait(
+            "a tester that reloaded a trained checkpoint",
+            lambda: [t for t in stack.online() if t.get("checkpoint") and t.get("reloads", 0) >= 1],
+            timeout=600,
+        )
         # placement: trainer and runs-ssh here, sync and the tester on the second node only
         assert containers(docker, project, "trainer") and containers(docker, project, "runs-ssh")
         assert not containers(docker, project, "tester") and not containers(docker, project, "sync")

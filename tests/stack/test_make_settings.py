@@ -1,4 +1,5 @@
 """`make reload-interval=N` without a running stack, bad values, and the remembered settings file."""
+
 import os
 import stat
 import subprocess
@@ -11,13 +12,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def make(home, *args, port=None):
     env = {**os.environ, "POLICYCAST_HOME": str(home), "STREAM_PORT": str(port or free_port())}
-    return subprocess.run(["make", "-s", "-C", str(ROOT), *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(["make", "-s", "-C", str(ROOT), *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 def settings(home):
-    return dict(line.split("=", 1) for line in (home / ".policycast.env").read_text().splitlines()
-                if "=" in line and not line.startswith("#"))
+    return dict(
+        line.split("=", 1)
+        for line in (home / ".policycast.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
 
 
 def test_reload_interval_without_a_stack_is_remembered(tmp_path):
@@ -27,11 +30,11 @@ def test_reload_interval_without_a_stack_is_remembered(tmp_path):
     first = settings(tmp_path)
     assert first["RELOAD_INTERVAL"] == "60"
     assert len(first["POLICYCAST_TOKEN"]) >= 16
-    assert stat.S_IMODE((tmp_path / ".policycast.env").stat().st_mode) == 0o600   # it holds the token
+    assert stat.S_IMODE((tmp_path / ".policycast.env").stat().st_mode) == 0o600  # it holds the token
     assert make(tmp_path, "reload-interval=2.5").returncode == 0
     second = settings(tmp_path)
     assert second["RELOAD_INTERVAL"] == "2.5"
-    assert second["POLICYCAST_TOKEN"] == first["POLICYCAST_TOKEN"]                # the token is kept
+    assert second["POLICYCAST_TOKEN"] == first["POLICYCAST_TOKEN"]  # the token is kept
 
 
 def test_bad_reload_interval_is_refused_naming_the_key(tmp_path):
@@ -51,8 +54,13 @@ def test_plain_make_prints_help(tmp_path):
 def test_testers_without_a_stack_says_so(tmp_path):
     # a project name of its own: a stack the user runs elsewhere on this machine must not count
     env = {**os.environ, "POLICYCAST_HOME": str(tmp_path), "COMPOSE_PROJECT_NAME": f"pc-none-{os.getpid()}"}
-    done = subprocess.run(["make", "-s", "-C", str(ROOT), "testers", "EXPERIMENT=latest", "N=2"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["make", "-s", "-C", str(ROOT), "testers", "EXPERIMENT=latest", "N=2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0
     assert "no stack runs here: start one with `make up` first" in done.stderr
 

@@ -1,4 +1,5 @@
 """The local-process supervisor with real child processes: prefixed logs, restarts, stop-all, testers."""
+
 import io
 import json
 import os
@@ -48,6 +49,7 @@ def py(code):
 
 def start(sup, specs):
     """Run the supervisor in a thread (signal handlers only install from the main thread: skip them)."""
+
     def run_without_signals():
         orig = signal.signal
         signal.signal = lambda *a: None
@@ -55,6 +57,7 @@ def start(sup, specs):
             sup.run(specs)
         finally:
             signal.signal = orig
+
     t = threading.Thread(target=run_without_signals, daemon=True)
     t.start()
     return t
@@ -80,15 +83,16 @@ def test_lines_are_prefixed_and_a_dead_child_is_reported_and_restarted(home):
     assert "flaky    | run 1" in text and "flaky    | run 2" in text
     assert "once     | hello from once" in text
     assert "flaky exited with code 3; restarting in 1 s" in text
-    assert "flaky exited with code 3; restarting in 2 s" in text      # backoff grows
+    assert "flaky exited with code 3; restarting in 2 s" in text  # backoff grows
     assert "once exited with code 0 (finished)" in text
-    assert text.count("started once") == 1                          # a finished child stays finished
+    assert text.count("started once") == 1  # a finished child stays finished
     assert (home / ".policycast" / "stack.log").read_text().count("run 1") == 1
 
 
 def test_sigterm_stops_every_child_and_its_grandchildren(home):
     script = home / "stack.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import os, subprocess, sys
         sys.path.insert(0, {ROOT!r})
         from services.stack.supervisor import Spec, Supervisor
@@ -98,7 +102,8 @@ def test_sigterm_stops_every_child_and_its_grandchildren(home):
         import services.stack.supervisor as s; s.STOP_GRACE_S = 2
         sys.exit(Supervisor(dict(os.environ), None, colour=False).run(
             [Spec('parent', [sys.executable, '-c', grand]), Spec('stubborn', [sys.executable, '-c', stubborn])]))
-    """))
+    """)
+    )
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         assert wait_until(lambda: (home / "grand.pid").exists() and supervisor.running_pid() == proc.pid)
@@ -118,8 +123,11 @@ def test_sigterm_stops_every_child_and_its_grandchildren(home):
 
 def test_testers_file_adds_and_removes_testers_per_experiment(home):
     def tester_spec(experiment, index):
-        return Spec(f"{experiment}-{index}", py("import time; print('tester up', flush=True); time.sleep(300)"),
-                    group=experiment)
+        return Spec(
+            f"{experiment}-{index}",
+            py("import time; print('tester up', flush=True); time.sleep(300)"),
+            group=experiment,
+        )
 
     out = io.StringIO()
     sup = Supervisor(dict(os.environ), tester_spec, colour=False, out=out)
@@ -130,6 +138,7 @@ def test_testers_file_adds_and_removes_testers_per_experiment(home):
     def names():
         state = json.loads(supervisor.STATE_FILE.read_text()) if supervisor.STATE_FILE.exists() else {"procs": []}
         return sorted(p["name"] for p in state["procs"] if p["state"] == "running")
+
     try:
         assert wait_until(lambda: names() == ["latest-1"])
         supervisor.TESTERS_FILE.write_text(json.dumps({"latest": 2, "Reach_train_x": 2}))

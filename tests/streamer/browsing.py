@@ -1,4 +1,5 @@
 """Headless Debian Chromium through Selenium, and two waits the browser tests share."""
+
 import shutil
 import time
 
@@ -42,6 +43,7 @@ def click(driver, selector, what="click"):
             return True
         except StaleElementReferenceException:
             return False
+
     until(driver, clicked, what=what)
 
 
@@ -54,4 +56,5 @@ def live_pixels(driver, selector, what):
     def changed(d):
         time.sleep(0.3)
         return d.find_element(By.CSS_SELECTOR, selector).screenshot_as_png != first
+
     until(driver, changed, what=what)

@@ -1,4 +1,5 @@
 """Fixtures for the streamer tests: a streamer on a free port and the tester stand-in (standin.py)."""
+
 import pytest
 
 from services.streamer import start_in_process
@@ -20,4 +21,3 @@ def standin():
     ctl = ControlServer(tester)
     yield tester, ctl
     ctl.close()
-

@@ -2,6 +2,7 @@
 over HTTP) and real JPEG frames (OpenCV-encoded from changing numpy images) pushed through the real
 ingest API. The real tester has its own tests; these exercise the streamer's side of the contract.
 """
+
 import json
 import socket
 import threading
@@ -20,11 +21,12 @@ from tests.waiting import wait_for  # noqa: F401 (re-exported for this area)
 def jpeg_of(i: int, width=320, height=240, quality=80, noise=False) -> bytes:
     """Frame i: a gradient with a square that moves with i (so pixels visibly change frame to frame)."""
     x = np.linspace(0, 255, width, dtype=np.uint8)
-    img = np.dstack([np.tile(x, (height, 1)), np.full((height, width), (i * 7) % 256, np.uint8),
-                     np.tile(x[::-1], (height, 1))]).copy()
+    img = np.dstack(
+        [np.tile(x, (height, 1)), np.full((height, width), (i * 7) % 256, np.uint8), np.tile(x[::-1], (height, 1))]
+    ).copy()
     s = height // 4
     x0 = (i * 9) % (width - s)
-    img[s:2 * s, x0:x0 + s] = (255, 255, 255)
+    img[s : 2 * s, x0 : x0 + s] = (255, 255, 255)
     if noise:  # incompressible: big frames for the memory test
         img = np.random.default_rng(i).integers(0, 256, img.shape, dtype=np.uint8)
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -39,21 +41,47 @@ class StandInTester:
         self.lock = threading.Lock()
         self.id, self.experiment = tester_id, experiment
         self.reloads, self.interval, self.paused, self.pinned = 0, 30.0, False, None
-        self.ckpts = [{"path": f"runs/{experiment}/nn/last_Reach_ep_{e}_rew_{e / 3:.1f}.pth",
-                       "name": f"last_Reach_ep_{e}_rew_{e / 3:.1f}.pth", "epoch": e, "mtime": 1e9 + e}
-                      for e in (3, 6, 9)]
+        self.ckpts = [
+            {
+                "path": f"runs/{experiment}/nn/last_Reach_ep_{e}_rew_{e / 3:.1f}.pth",
+                "name": f"last_Reach_ep_{e}_rew_{e / 3:.1f}.pth",
+                "epoch": e,
+                "mtime": 1e9 + e,
+            }
+            for e in (3, 6, 9)
+        ]
 
     def status(self):
         with self.lock:
             ck = self.pinned or self.ckpts[-1]["path"]
-            return {"id": self.id, "task": "Reach", "experiment": self.experiment, "checkpoint": ck,
-                    "epoch": 9, "reloads": self.reloads, "last_reload_time": time.time(),
-                    "last_reload_error": None, "reload_interval": self.interval, "paused": self.paused,
-                    "pinned": self.pinned, "episodes": 4, "mean_return": 1.5, "success_rate": 0.25,
-                    "reward_terms": {"distance": -0.5 - self.reloads, "closeBonus": 2.0},
-                    "fps": 25.0, "state": "paused" if self.paused else "running",
-                    "training": {"state": "training", "epoch": 45, "max_epochs": 300, "env_steps": 1_234_567,
-                                 "success_rate": 0.34, "eta_s": 720, "updated": time.time()}}
+            return {
+                "id": self.id,
+                "task": "Reach",
+                "experiment": self.experiment,
+                "checkpoint": ck,
+                "epoch": 9,
+                "reloads": self.reloads,
+                "last_reload_time": time.time(),
+                "last_reload_error": None,
+                "reload_interval": self.interval,
+                "paused": self.paused,
+                "pinned": self.pinned,
+                "episodes": 4,
+                "mean_return": 1.5,
+                "success_rate": 0.25,
+                "reward_terms": {"distance": -0.5 - self.reloads, "closeBonus": 2.0},
+                "fps": 25.0,
+                "state": "paused" if self.paused else "running",
+                "training": {
+                    "state": "training",
+                    "epoch": 45,
+                    "max_epochs": 300,
+                    "env_steps": 1_234_567,
+                    "success_rate": 0.34,
+                    "eta_s": 720,
+                    "updated": time.time(),
+                },
+            }
 
     def reload_now(self):
         with self.lock:
@@ -93,8 +121,16 @@ class StandInTester:
         return list(self.ckpts)
 
     def eval_history(self):
-        return [{"epoch": c["epoch"], "checkpoint": c["path"], "episodes": 5, "mean_return": c["epoch"] / 3,
-                 "success_rate": 0.1 * c["epoch"] / 3} for c in self.ckpts]
+        return [
+            {
+                "epoch": c["epoch"],
+                "checkpoint": c["path"],
+                "episodes": 5,
+                "mean_return": c["epoch"] / 3,
+                "success_rate": 0.1 * c["epoch"] / 3,
+            }
+            for c in self.ckpts
+        ]
 
 
 class ControlServer:
@@ -116,8 +152,11 @@ class ControlServer:
                 outer.auth_seen.append(self.headers.get("Authorization"))
                 if name is None:
                     return self._send(404, {"error": "no such path"})
-                if outer.token and self.command != "GET" and \
-                        self.headers.get("Authorization") != f"Bearer {outer.token}":
+                if (
+                    outer.token
+                    and self.command != "GET"
+                    and self.headers.get("Authorization") != f"Bearer {outer.token}"
+                ):
                     return self._send(401, {"error": "token", "field": "Authorization"})
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 args = [OPERATIONS[name].body] if OPERATIONS[name].body else []
@@ -149,8 +188,18 @@ class ControlServer:
 class Pusher:
     """Pushes status (with control_url) and frames to a streamer over the real ingest API."""
 
-    def __init__(self, streamer_url, tester: StandInTester, control_url=None, token=None, fps=25.0,
-                 frames=None, size=(320, 240), noise=False, pool=0):
+    def __init__(
+        self,
+        streamer_url,
+        tester: StandInTester,
+        control_url=None,
+        token=None,
+        fps=25.0,
+        frames=None,
+        size=(320, 240),
+        noise=False,
+        pool=0,
+    ):
         self.base = f"{streamer_url}/ingest/{tester.id}"
         self.tester, self.control_url, self.fps, self.size, self.noise = tester, control_url, fps, size, noise
         # pool=N: cycle through N frames encoded up front, so a benchmark's source keeps its rate
@@ -255,6 +304,7 @@ def watch_slowly(host, port, path, out, stop):
     def chunks():
         while data := sock.recv(4096):
             yield data
+
     try:
         for seq, _ in read_parts(chunks()):
             out.append((time.monotonic(), seq))

@@ -1,4 +1,5 @@
 """The JSON API and control proxy: contract paths, bad bodies, unknown testers, auth, metrics, ports."""
+
 import os
 import socket
 import subprocess
@@ -33,8 +34,14 @@ def test_api_testers_lists_the_contract_fields(registered):
     assert (t["id"], t["experiment"], t["epoch"], t["status"]) == (tester.id, tester.experiment, 9, "running")
     assert t["training"]["epoch"] == 45 and t["training"]["max_epochs"] == 300  # passed on as the tester said
     stats = requests.get(f"{url}/stats").json()
-    for field in ("frames_received", "frames_served", "frames_dropped", "clients_connected",
-                  "uptime_seconds", "current_fps"):
+    for field in (
+        "frames_received",
+        "frames_served",
+        "frames_dropped",
+        "clients_connected",
+        "uptime_seconds",
+        "current_fps",
+    ):
         assert field in stats, field
     assert stats["frames_received"] == 1
     assert requests.get(f"{url}/healthz").json()["ok"] is True
@@ -73,15 +80,18 @@ def test_in_process_tester_is_controlled_directly(streamer):
         assert jpeg_of(1) in next(resp.iter_content(65536))
 
 
-@pytest.mark.parametrize("method,path,body,field", [
-    ("put", "/reload-interval", {"seconds": -1}, "seconds"),
-    ("put", "/reload-interval", {"seconds": "ten"}, "seconds"),
-    ("put", "/reload-interval", {"secs": 10}, "seconds"),
-    ("put", "/reload-interval", "not json", "seconds"),
-    ("post", "/pin", {}, "checkpoint"),
-    ("post", "/pin", {"checkpoint": ""}, "checkpoint"),
-    ("post", "/pin", {"checkpoint": "runs/../../etc/passwd"}, "checkpoint"),  # refused by the tester
-])
+@pytest.mark.parametrize(
+    "method,path,body,field",
+    [
+        ("put", "/reload-interval", {"seconds": -1}, "seconds"),
+        ("put", "/reload-interval", {"seconds": "ten"}, "seconds"),
+        ("put", "/reload-interval", {"secs": 10}, "seconds"),
+        ("put", "/reload-interval", "not json", "seconds"),
+        ("post", "/pin", {}, "checkpoint"),
+        ("post", "/pin", {"checkpoint": ""}, "checkpoint"),
+        ("post", "/pin", {"checkpoint": "runs/../../etc/passwd"}, "checkpoint"),  # refused by the tester
+    ],
+)
 def test_bad_bodies_are_400_naming_the_field(registered, method, path, body, field):
     url, tester, _ = registered
     kwargs = {"data": body} if isinstance(body, str) else {"json": body}
@@ -106,13 +116,22 @@ def test_bad_ingest_is_400(streamer):
     assert hub.channels() == []
 
 
-@pytest.mark.parametrize("method,path", [
-    ("get", "/tester/ghost"), ("get", "/stream/ghost"), ("get", "/api/testers/ghost"),
-    ("get", "/api/testers/ghost/checkpoints"), ("get", "/api/testers/ghost/eval"),
-    ("post", "/api/testers/ghost/reload"), ("put", "/api/testers/ghost/reload-interval"),
-    ("post", "/api/testers/ghost/pin"), ("delete", "/api/testers/ghost/pin"),
-    ("post", "/api/testers/ghost/pause"), ("post", "/api/testers/ghost/resume"),
-])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("get", "/tester/ghost"),
+        ("get", "/stream/ghost"),
+        ("get", "/api/testers/ghost"),
+        ("get", "/api/testers/ghost/checkpoints"),
+        ("get", "/api/testers/ghost/eval"),
+        ("post", "/api/testers/ghost/reload"),
+        ("put", "/api/testers/ghost/reload-interval"),
+        ("post", "/api/testers/ghost/pin"),
+        ("delete", "/api/testers/ghost/pin"),
+        ("post", "/api/testers/ghost/pause"),
+        ("post", "/api/testers/ghost/resume"),
+    ],
+)
 def test_unknown_tester_is_404(registered, method, path):
     url, _, _ = registered
     r = getattr(requests, method)(url + path, json={"seconds": 1, "checkpoint": "x"}, timeout=10)
@@ -145,15 +164,27 @@ def test_bind_all_needs_the_token_for_everything_but_get():
         Pusher(url, tester, control_url=ctl.url, token=token).push_status()
         Pusher(url, tester, token=token).push_frame(jpeg_of(0))
         # GETs stay open
-        for path in ("/", "/tester/auth-1", "/api/testers", "/stats", "/healthz", "/metrics",
-                     "/api/testers/auth-1/checkpoints"):
+        for path in (
+            "/",
+            "/tester/auth-1",
+            "/api/testers",
+            "/stats",
+            "/healthz",
+            "/metrics",
+            "/api/testers/auth-1/checkpoints",
+        ):
             assert requests.get(url + path).status_code == 200, path
-        for method, path, body in [("post", "/reload", None), ("put", "/reload-interval", {"seconds": 5}),
-                                   ("post", "/pause", None), ("delete", "/pin", None)]:
+        for method, path, body in [
+            ("post", "/reload", None),
+            ("put", "/reload-interval", {"seconds": 5}),
+            ("post", "/pause", None),
+            ("delete", "/pin", None),
+        ]:
             r = getattr(requests, method)(f"{url}/api/testers/auth-1{path}", json=body)
             assert r.status_code == 401, path
-            r = getattr(requests, method)(f"{url}/api/testers/auth-1{path}", json=body,
-                                          headers={"Authorization": "Bearer wrong"})
+            r = getattr(requests, method)(
+                f"{url}/api/testers/auth-1{path}", json=body, headers={"Authorization": "Bearer wrong"}
+            )
             assert r.status_code == 401, path
         assert tester.reloads == 0 and not tester.paused and tester.interval == 30.0
         assert requests.post(f"{url}/api/testers/auth-1/reload", headers=auth).json()["reloads"] == 1
@@ -187,8 +218,13 @@ def test_port_in_use_is_one_clear_error():
         port = s.getsockname()[1]
         with pytest.raises(PortInUseError, match=f"port {port}"):
             start_in_process(port, bind_all=False, token=None, announce=False)
-        done = subprocess.run([sys.executable, "-m", "services.streamer", "--port", str(port)], cwd=ROOT,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "services.streamer", "--port", str(port)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert done.returncode == 2
     assert f"port {port}" in done.stderr and "already in use" in done.stderr
     assert "Traceback" not in done.stderr
@@ -199,8 +235,14 @@ def test_main_serves_and_prints_a_generated_token_with_bind_all():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if k != "POLICYCAST_TOKEN"}
-    proc = subprocess.Popen([sys.executable, "-m", "services.streamer", "--port", str(port), "--bind-all"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.streamer", "--port", str(port), "--bind-all"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert line.startswith("policycast streamer token: ")

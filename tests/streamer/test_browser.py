@@ -1,4 +1,5 @@
 """A real browser (headless Debian Chromium via Selenium) on the dashboard and a tester page."""
+
 from tests.streamer.browsing import click, live_pixels, until
 from tests.streamer.standin import Pusher
 
@@ -12,9 +13,14 @@ def test_dashboard_tile_is_live_and_reload_now_counts(browser, streamer, standin
     try:
         browser.get(url + "/")
         tile = until(browser, lambda d: d.find_elements(By.ID, f"tile-{tester.id}"), what="tile appears")[0]
-        until(browser, lambda d: d.execute_script(
-            "const i = document.querySelector(arguments[0]); return i.complete && i.naturalWidth > 0;",
-            f"#tile-{tester.id} img"), what="tile image decoded")
+        until(
+            browser,
+            lambda d: d.execute_script(
+                "const i = document.querySelector(arguments[0]); return i.complete && i.naturalWidth > 0;",
+                f"#tile-{tester.id} img",
+            ),
+            what="tile image decoded",
+        )
         live_pixels(browser, f"#tile-{tester.id} img", "tile pixels change")
         assert tester.experiment in tile.text and "running" in tile.text
         # where the followed training stands (the tester's status carries its progress.json)
@@ -22,8 +28,11 @@ def test_dashboard_tile_is_live_and_reload_now_counts(browser, streamer, standin
 
         tile.click()
         until(browser, lambda d: d.current_url.endswith(f"/tester/{tester.id}"), what="tester page")
-        reloads = until(browser, lambda d: d.find_element(By.ID, "reloads").text not in ("", None) and
-                         d.find_element(By.ID, "reloads"), what="status shown")
+        reloads = until(
+            browser,
+            lambda d: d.find_element(By.ID, "reloads").text not in ("", None) and d.find_element(By.ID, "reloads"),
+            what="status shown",
+        )
         assert reloads.text == "0"
         assert browser.find_element(By.ID, "training").text == "epoch 45/300 · 1.2M env-steps · 34% success · ETA 12m"
         # the interval is shown as what it means: the least time each checkpoint is watched
@@ -33,10 +42,16 @@ def test_dashboard_tile_is_live_and_reload_now_counts(browser, streamer, standin
         until(browser, lambda d: d.find_element(By.ID, "reloads").text == "1", what="reload count 1")
         assert tester.reloads == 1
         # the checkpoint list and the eval chart come from the tester through the streamer
-        until(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#checkpoint-select option")) == 3,
-               what="checkpoint list")
-        until(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#eval-chart circle")) == 3,
-               what="eval chart points")
+        until(
+            browser,
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, "#checkpoint-select option")) == 3,
+            what="checkpoint list",
+        )
+        until(
+            browser,
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, "#eval-chart circle")) == 3,
+            what="eval chart points",
+        )
         # the reward terms of the current checkpoint: one signed bar each, redrawn with the status
         rects = until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#terms-chart rect"), what="terms chart")
         bars = {b.get_attribute("data-term"): b for b in rects}
@@ -44,8 +59,9 @@ def test_dashboard_tile_is_live_and_reload_now_counts(browser, streamer, standin
         assert "neg" in bars["distance"].get_attribute("class") and "pos" in bars["closeBonus"].get_attribute("class")
         until(browser, lambda d: "-1.50" in d.find_element(By.ID, "terms-chart").text, what="terms redrawn")
         browser.find_element(By.ID, "pin").click()  # the newest checkpoint is selected first
-        until(browser, lambda d: d.find_element(By.ID, "pinned").text.startswith("last_Reach_ep_9"),
-               what="pinned shown")
+        until(
+            browser, lambda d: d.find_element(By.ID, "pinned").text.startswith("last_Reach_ep_9"), what="pinned shown"
+        )
         assert tester.pinned == tester.ckpts[-1]["path"]
     finally:
         pusher.stop()
@@ -57,13 +73,19 @@ def test_offline_tile_shows_placeholder_and_can_be_removed(browser, streamer):
     from tests.streamer.standin import StandInTester
 
     server, hub, url = streamer
-    stays, goes = Pusher(url, StandInTester("stays"), fps=10).start(), Pusher(url, StandInTester("goes"), fps=10).start()
+    stays, goes = (
+        Pusher(url, StandInTester("stays"), fps=10).start(),
+        Pusher(url, StandInTester("goes"), fps=10).start(),
+    )
     try:
         browser.get(url + "/")
         until(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".tile")) == 2, what="two tiles")
         goes.stop()
-        until(browser, lambda d: "offline" in d.find_element(By.ID, "tile-goes").get_attribute("class"),
-              what="tile marked offline")
+        until(
+            browser,
+            lambda d: "offline" in d.find_element(By.ID, "tile-goes").get_attribute("class"),
+            what="tile marked offline",
+        )
         live_pixels(browser, "#tile-stays img", "the other tile stays live")
         click(browser, "#tile-goes .forget", "forget the offline tile")
         until(browser, lambda d: not d.find_elements(By.ID, "tile-goes"), what="tile removed")

@@ -1,5 +1,6 @@
 """End to end in a real browser: `train.py config=test_stream` (real tester, real MuJoCo, real checkpoints
 from a short Reach run) -> dashboard tile -> tester page -> "Reload now" loads the newer checkpoint."""
+
 import os
 import shutil
 import signal
@@ -49,13 +50,26 @@ def test_real_tester_reload_now_from_the_browser(browser, reach_run, tmp_path):
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     # reloadInterval=0 and no file events: only "Reload now" may pick up the newer checkpoint
-    cmd = [sys.executable, "train.py", "config=test_stream", "checkpoint=latest", "testGamesNum=0",
-           f"runsDir={runs}", f"streamPort={port}", "test.id=e2e", "reloadInterval=0",
-           "test.watchEvents=false", "test.numEnvs=1", "test.render.width=320", "test.render.height=240",
-           "test.render.fps=10"]
+    cmd = [
+        sys.executable,
+        "train.py",
+        "config=test_stream",
+        "checkpoint=latest",
+        "testGamesNum=0",
+        f"runsDir={runs}",
+        f"streamPort={port}",
+        "test.id=e2e",
+        "reloadInterval=0",
+        "test.watchEvents=false",
+        "test.numEnvs=1",
+        "test.render.width=320",
+        "test.render.height=240",
+        "test.render.fps=10",
+    ]
     log = open(tmp_path / "tester.log", "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MUJOCO_GL": "egl"})
     try:
+
         def running():
             assert proc.poll() is None, (tmp_path / "tester.log").read_text()[-3000:]
             try:
@@ -63,6 +77,7 @@ def test_real_tester_reload_now_from_the_browser(browser, reach_run, tmp_path):
             except requests.ConnectionError:
                 return None
             return t.ok and t.json()["state"] == "running" and t.json()["epoch"] == epoch_of(oldest)
+
         wait_for(running, timeout=120, what="the tester running the oldest checkpoint")
 
         browser.get(url + "/")

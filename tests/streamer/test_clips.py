@@ -1,6 +1,7 @@
 """Clips on the dashboard, end to end: a real tester process records them, a streamer process lists them and
 serves them through the tester with HTTP range requests, and headless Chromium plays, seeks and compares
 them on the tester page (the stack's path); an in-process tester (config=test_stream) serves its files."""
+
 import os
 import signal
 import subprocess
@@ -33,13 +34,35 @@ def two_clips(reach_run, tmp_path_factory):
     os.utime(newest)  # `latest` plays the newest epoch first
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    procs = [subprocess.Popen([sys.executable, "-m", "services.streamer", "--port", str(port)], cwd=ROOT,
-                              stdout=open(tmp / "streamer.log", "w"), stderr=subprocess.STDOUT)]
-    procs.append(subprocess.Popen(
-        [sys.executable, "-m", "services.tester", "checkpoint=latest", f"runsDir={tmp / 'runs'}", "numEnvs=1",
-         "reloadInterval=0", "test.realtime=false", "test.id=clips", f"test.streamerUrl={url}",
-         "test.render.width=320", "test.render.height=240"],
-        cwd=ROOT, stdout=open(tmp / "tester.log", "w"), stderr=subprocess.STDOUT))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "services.streamer", "--port", str(port)],
+            cwd=ROOT,
+            stdout=open(tmp / "streamer.log", "w"),
+            stderr=subprocess.STDOUT,
+        )
+    ]
+    procs.append(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "services.tester",
+                "checkpoint=latest",
+                f"runsDir={tmp / 'runs'}",
+                "numEnvs=1",
+                "reloadInterval=0",
+                "test.realtime=false",
+                "test.id=clips",
+                f"test.streamerUrl={url}",
+                "test.render.width=320",
+                "test.render.height=240",
+            ],
+            cwd=ROOT,
+            stdout=open(tmp / "tester.log", "w"),
+            stderr=subprocess.STDOUT,
+        )
+    )
 
     def clips():
         for p, name in zip(procs, ("streamer.log", "tester.log")):
@@ -49,10 +72,12 @@ def two_clips(reach_run, tmp_path_factory):
         except requests.ConnectionError:
             return None
         return r.ok and r.json()
+
     try:
         wait_for(lambda: clips() and len(clips()) == 1, 120, step=0.3, what="the first clip listed")
-        r = requests.post(f"{url}/api/testers/clips/pin", json={"checkpoint": str(oldest.relative_to(tmp / "runs"))},
-                          timeout=10)
+        r = requests.post(
+            f"{url}/api/testers/clips/pin", json={"checkpoint": str(oldest.relative_to(tmp / "runs"))}, timeout=10
+        )
         assert r.ok, r.text
         wait_for(lambda: len(clips()) == 2, 120, step=0.3, what="the pinned checkpoint's clip")
         folder = exp / "eval" / "clips" / "clips"
@@ -95,8 +120,14 @@ def test_the_tester_page_timeline_plays_seeks_and_compares_two_clips(two_clips, 
     url, tid, files = two_clips
     old, new = sorted(files)
     browser.get(f"{url}/tester/{tid}")
-    cards = until(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline .clip")) == 2
-                  and d.find_elements(By.CSS_SELECTOR, "#timeline .clip"), what="two clips on the timeline")
+    cards = until(
+        browser,
+        lambda d: (
+            len(d.find_elements(By.CSS_SELECTOR, "#timeline .clip")) == 2
+            and d.find_elements(By.CSS_SELECTOR, "#timeline .clip")
+        ),
+        what="two clips on the timeline",
+    )
     assert [c.get_attribute("data-epoch") for c in cards] == [str(old), str(new)]
     assert all("·" in c.find_element(By.CSS_SELECTOR, ".facts").text for c in cards)  # return · success
 
@@ -104,7 +135,9 @@ def test_the_tester_page_timeline_plays_seeks_and_compares_two_clips(two_clips, 
         return browser.execute_script(
             "const v = document.getElementById(arguments[0]);"
             "return {t: v.currentTime, ready: v.readyState, error: v.error && v.error.code, w: v.videoWidth,"
-            "        d: v.duration, paused: v.paused, src: v.currentSrc};", slot)
+            "        d: v.duration, paused: v.paused, src: v.currentSrc};",
+            slot,
+        )
 
     click(browser, f'#timeline .clip[data-epoch="{old}"]', "play the old epoch's clip")
     until(browser, lambda d: video("clip-a")["t"] > 0.3, what="clip A playing (currentTime advances)")
@@ -113,9 +146,13 @@ def test_the_tester_page_timeline_plays_seeks_and_compares_two_clips(two_clips, 
     assert a["src"].endswith(f"/api/testers/{tid}/clips/epoch_{old}.mp4")
     # seek: pause, jump to 1.5 s, and the player lands there (the browser asks for a byte range)
     browser.execute_script("const v = document.getElementById('clip-a'); v.pause(); v.currentTime = 1.5;")
-    until(browser, lambda d: d.execute_script("const v = document.getElementById('clip-a');"
-                                              "return !v.seeking && Math.abs(v.currentTime - 1.5) < 0.05;"),
-          what="clip A seeked to 1.5 s")
+    until(
+        browser,
+        lambda d: d.execute_script(
+            "const v = document.getElementById('clip-a');return !v.seeking && Math.abs(v.currentTime - 1.5) < 0.05;"
+        ),
+        what="clip A seeked to 1.5 s",
+    )
     browser.execute_script("document.getElementById('clip-a').play()")
     until(browser, lambda d: video("clip-a")["t"] > 1.6 or video("clip-a")["t"] < 1.4, what="A playing on")
 
@@ -124,32 +161,43 @@ def test_the_tester_page_timeline_plays_seeks_and_compares_two_clips(two_clips, 
     until(browser, lambda d: video("clip-b")["t"] > 0.3, what="clip B playing")
     assert video("clip-b")["src"].endswith(f"epoch_{new}.mp4")
     assert video("clip-a")["src"].endswith(f"epoch_{old}.mp4")
+
     def epochs(selector):
         return sorted(int(e.get_attribute("data-epoch")) for e in browser.find_elements(By.CSS_SELECTOR, selector))
+
     assert epochs("#timeline .clip.selected") == [old, new]
-    until(browser, lambda d: epochs("#eval-chart .dot.highlight") == [old, new],
-          what="the eval chart highlighting the two epochs")
+    until(
+        browser,
+        lambda d: epochs("#eval-chart .dot.highlight") == [old, new],
+        what="the eval chart highlighting the two epochs",
+    )
     assert "epoch " + str(new) in browser.find_element(By.ID, "clip-b-label").text
 
     # a click on a chart dot plays that epoch's clip in the left player
-    browser.execute_script(f"document.querySelector('#eval-chart .dot[data-epoch=\"{new}\"]')"
-                           ".dispatchEvent(new MouseEvent('click'))")
+    browser.execute_script(
+        f"document.querySelector('#eval-chart .dot[data-epoch=\"{new}\"]').dispatchEvent(new MouseEvent('click'))"
+    )
     until(browser, lambda d: video("clip-a")["src"].endswith(f"epoch_{new}.mp4"), what="the dot's clip in A")
 
 
 def test_an_in_process_tester_serves_its_clip_files_with_ranges(runs_dir, reach_run):
     """config=test_stream: the streamer in the tester's process serves the clip file itself."""
     copy_run(reach_run, runs_dir)
-    cfg = config_for(runs_dir, "checkpoint=latest", "numEnvs=1", "test.id=local", "test.render.width=160",
-                     "test.render.height=120")
+    cfg = config_for(
+        runs_dir, "checkpoint=latest", "numEnvs=1", "test.id=local", "test.render.width=160", "test.render.height=120"
+    )
     server, hub = start_in_process(0, announce=False)
     service = build(cfg, hub)
     stop = threading.Event()
     loop = threading.Thread(target=play_then_close_env, args=(service.tester, stop), daemon=True)
     loop.start()
     try:
-        listed = wait_for(lambda: requests.get(f"{server.url}/api/testers/local/clips", timeout=5).json(), 60,
-                          step=0.2, what="the clip listed")
+        listed = wait_for(
+            lambda: requests.get(f"{server.url}/api/testers/local/clips", timeout=5).json(),
+            60,
+            step=0.2,
+            what="the clip listed",
+        )
         path = service.tester.clip_file(listed[0]["name"])
         part = requests.get(server.url + listed[0]["url"], headers={"Range": "bytes=10-19"}, timeout=10)
         assert part.status_code == 206 and part.content == path.read_bytes()[10:20]

@@ -1,4 +1,5 @@
 """Fan-out: many viewers get the tester's own bytes; a slow viewer skips frames and slows nobody."""
+
 import threading
 
 import requests
@@ -41,8 +42,9 @@ def test_twenty_viewers_and_a_slow_one(streamer):
     pusher.push_status()  # registers the tester, so /stream/fan exists before the first frame
     errors, fast, slow = [], [[] for _ in range(20)], []
     published = threading.Event()
-    threads = [threading.Thread(target=_viewer, args=(_fast_parts(f"{url}/stream/fan"), FRAMES, out, errors))
-               for out in fast]
+    threads = [
+        threading.Thread(target=_viewer, args=(_fast_parts(f"{url}/stream/fan"), FRAMES, out, errors)) for out in fast
+    ]
     slow_parts = read_parts(slow_chunks(url, "/stream/fan", published))
     threads.append(threading.Thread(target=_viewer, args=(slow_parts, FRAMES, slow, errors)))
     for t in threads:
@@ -66,11 +68,13 @@ def test_twenty_viewers_and_a_slow_one(streamer):
         assert all(jpeg == sent[s - 1] for s, jpeg in got)
     slow_seqs = [s for s, _ in slow]
     fewest_fast = min(len(got) for got in fast)
-    assert len(slow) < FRAMES and max(b - a for a, b in zip(slow_seqs, slow_seqs[1:])) > 1, \
+    assert len(slow) < FRAMES and max(b - a for a, b in zip(slow_seqs, slow_seqs[1:])) > 1, (
         "the slow viewer should have skipped frames"
+    )
     # kernel socket buffers hold a few MB for the slow one; past that it skips while the others go on
-    assert fewest_fast > len(slow), \
+    assert fewest_fast > len(slow), (
         f"fast viewers got {fewest_fast} frames vs the slow one's {len(slow)}: the slow one held them back"
+    )
     stats = hub.stats()
     assert stats["frames_received"] == FRAMES
     assert stats["frames_dropped"] >= FRAMES - len(slow)  # at least the slow viewer's skips

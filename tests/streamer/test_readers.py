@@ -1,4 +1,5 @@
 """The streamer counts who reads a tester's frames and says so in its ingest answers (render on demand)."""
+
 import threading
 
 import requests
@@ -50,6 +51,7 @@ def test_a_new_viewer_of_an_idle_tester_waits_for_a_fresh_frame(streamer):
     def watch():
         with requests.get(f"{url}/stream/idle", stream=True, timeout=30) as resp:
             got.append(next(iter_parts(resp)))
+
     viewer = threading.Thread(target=watch, daemon=True)
     viewer.start()
     wait_for(lambda: hub.channel("idle").viewers == 1, what="the viewer connected")

@@ -1,5 +1,6 @@
 """The control token when the streamer listens on all interfaces: in the browser, and from every source
 a user can give it (--token, $POLICYCAST_TOKEN, streamToken=)."""
+
 import os
 import subprocess
 import sys
@@ -62,8 +63,17 @@ def test_the_page_keeps_a_token_from_the_url_and_says_when_one_is_needed(browser
 def _streamer_command(how, port, runs):
     if how == "streamToken=":
         # the one-process mode: tester + embedded streamer; waiting for a checkpoint is enough here
-        return [sys.executable, "train.py", "config=test_stream", "checkpoint=latest", f"runsDir={runs}",
-                f"streamPort={port}", "streamBindAll=true", f"streamToken={TOKEN}", "test.numEnvs=1"], {}
+        return [
+            sys.executable,
+            "train.py",
+            "config=test_stream",
+            "checkpoint=latest",
+            f"runsDir={runs}",
+            f"streamPort={port}",
+            "streamBindAll=true",
+            f"streamToken={TOKEN}",
+            "test.numEnvs=1",
+        ], {}
     args = [sys.executable, "-m", "services.streamer", "--port", str(port), "--bind-all"]
     if how == "--token":
         return args + ["--token", TOKEN], {}
@@ -78,12 +88,14 @@ def test_every_token_source_guards_the_controls(how, tmp_path):
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
+
         def up():
             assert proc.poll() is None, proc.stdout.read()
             try:
                 return requests.get(f"{url}/healthz", timeout=2).ok
             except requests.ConnectionError:
                 return False
+
         wait_for(up, 90, step=0.2, what=f"the streamer started with {how}")
         status = {"id": "x", "state": "waiting"}
         assert requests.post(f"{url}/ingest/x/status", json=status, timeout=5).status_code == 401

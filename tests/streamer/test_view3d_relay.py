@@ -1,4 +1,5 @@
 """The streamer's relay to testers' 3D views (what the compose stack publishes), on real processes."""
+
 import socket
 import subprocess
 import sys
@@ -20,12 +21,25 @@ def test_a_testers_3d_view_is_reached_through_the_relay(reach_runs, tmp_path):
     relay_ports = [free_port(), free_port()]
     server, hub = start_in_process(0, announce=False, view3d_relay=relay_ports)
     log = open(tmp_path / "tester.log", "w")
-    tester = subprocess.Popen([sys.executable, "-m", "services.tester", f"runsDir={reach_runs}",
-                               "numEnvs=1", "test.id=far", f"test.streamerUrl={server.url}",
-                               "test.view3d.enabled=true"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    tester = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "services.tester",
+            f"runsDir={reach_runs}",
+            "numEnvs=1",
+            "test.id=far",
+            f"test.streamerUrl={server.url}",
+            "test.view3d.enabled=true",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
-        shown = wait_for(lambda: (t := _tester(server.url)) and t.get("view3d_url") and t, timeout=120,
-                         what="the tester's 3D link")
+        shown = wait_for(
+            lambda: (t := _tester(server.url)) and t.get("view3d_url") and t, timeout=120, what="the tester's 3D link"
+        )
         relayed = f"http://127.0.0.1:{relay_ports[0]}/"
         assert shown["view3d_url"] == relayed
         # the link is built on the host the browser reached the dashboard by

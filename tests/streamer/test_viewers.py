@@ -1,4 +1,5 @@
 """Viewer bookkeeping and tester lifecycle: disconnects, `/stream` before any tester, offline and back."""
+
 import threading
 
 import cv2
@@ -66,8 +67,9 @@ def test_tester_going_away_shows_offline_placeholder_and_resumes(streamer):
     viewer.start()
     wait_for(lambda: len(got) > 3, what="live frames")
     pusher.stop()  # the tester dies: no status, no frames
-    placeholder = wait_for(lambda: next((j for s, j in got if j not in pusher.sent), None), timeout=15,
-                           what="placeholder frame")
+    placeholder = wait_for(
+        lambda: next((j for s, j in got if j not in pusher.sent), None), timeout=15, what="placeholder frame"
+    )
     tile = requests.get(f"{url}/api/testers").json()[0]
     assert (tile["status"], tile["online"]) == ("offline", False)
     assert placeholder == hub.channel("flaky").placeholder()

@@ -1,4 +1,5 @@
 """Helpers for the sync tests: start the real service as a process, poll, talk HTTP on 127.0.0.1."""
+
 import json
 import os
 import signal
@@ -98,6 +99,7 @@ def sync_process():
         p = SyncProcess(*args, **kw)
         started.append(p)
         return p
+
     yield start
     for p in started:
         if p.proc.poll() is None:
@@ -122,8 +124,11 @@ SSHD = "/usr/sbin/sshd"
 
 
 def keygen(path: Path) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "policycast-test", "-f", str(path)],
-                   check=True, timeout=30)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "policycast-test", "-f", str(path)],
+        check=True,
+        timeout=30,
+    )
     return (path.with_suffix(".pub")).read_text().strip()
 
 
@@ -140,30 +145,54 @@ class Sshd:
         (d / "authorized_keys").write_text(keygen(d / "user_key") + "\n")
         self.port = free_port()
         (d / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {' '.join(host_pub.split()[:2])}\n")
-        (d / "sshd_config").write_text("\n".join([
-            "ListenAddress 127.0.0.1", f"HostKey {d / 'host_key'}", f"PidFile {d / 'sshd.pid'}",
-            f"AuthorizedKeysFile {d / 'authorized_keys'}",
-            "StrictModes no", "UsePAM no", "PermitRootLogin prohibit-password", "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no", "LogLevel ERROR",
-        ]) + "\n")
+        (d / "sshd_config").write_text(
+            "\n".join(
+                [
+                    "ListenAddress 127.0.0.1",
+                    f"HostKey {d / 'host_key'}",
+                    f"PidFile {d / 'sshd.pid'}",
+                    f"AuthorizedKeysFile {d / 'authorized_keys'}",
+                    "StrictModes no",
+                    "UsePAM no",
+                    "PermitRootLogin prohibit-password",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "LogLevel ERROR",
+                ]
+            )
+            + "\n"
+        )
         # sshd refuses to start as root without its privilege-separation dir (Debian's init makes it).
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         self.proc = None
         self.start()
 
     def info(self) -> dict:
-        return {"port": self.port, "identity": self.dir / "user_key", "known_hosts": self.dir / "known_hosts",
-                "dir": self.dir}
+        return {
+            "port": self.port,
+            "identity": self.dir / "user_key",
+            "known_hosts": self.dir / "known_hosts",
+            "dir": self.dir,
+        }
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.dir / "sshd_config"), "-p", str(self.port)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(self.dir / "sshd_config"), "-p", str(self.port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
         def listening():
             if self.proc.poll() is not None:
                 raise AssertionError(f"sshd exited: {self.proc.stdout.read()}")
-            return subprocess.run(["ssh-keyscan", "-p", str(self.port), "127.0.0.1"], capture_output=True,
-                                  timeout=10).returncode == 0
+            return (
+                subprocess.run(
+                    ["ssh-keyscan", "-p", str(self.port), "127.0.0.1"], capture_output=True, timeout=10
+                ).returncode
+                == 0
+            )
+
         wait_for(listening, timeout=15, step=0.1, what="sshd to listen")
 
     def stop(self) -> None:

@@ -1,4 +1,5 @@
 """Local-directory mirroring with the real service and real rsync."""
+
 import hashlib
 import os
 import signal
@@ -36,7 +37,9 @@ def test_once_mirrors_files_and_keeps_links_relative_without_temp_files(tmp_path
     expected = {k: v for k, v in tree(src).items() if not k.endswith(".tmp")}
     assert tree(dst) == expected  # same bytes, links as links with the same (relative) text
     assert os.readlink(dst / "latest_train") == "Reach_train_1"
-    assert (dst / "latest_train" / "nn" / "Reach.pth").read_bytes() == (src / "Reach_train_1" / "nn" / "Reach.pth").read_bytes()
+    assert (dst / "latest_train" / "nn" / "Reach.pth").read_bytes() == (
+        src / "Reach_train_1" / "nn" / "Reach.pth"
+    ).read_bytes()
     assert "pass: 4 files" in done.stderr  # the log line of a pass that moved something
 
 
@@ -64,7 +67,10 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path):
         (["--source", tmp_path / "nope", "--dest", tmp_path / "d"], "no such directory"),
         (["--source", tmp_path / "src", "--dest", tmp_path / "d", "--interval", "0"], "--interval"),
         (["--source", tmp_path / "src", "--dest", tmp_path / "d", "--identity", "k"], "remote source"),
-        (["--source", "root@127.0.0.1:/runs/", "--dest", tmp_path / "d", "--known-hosts", tmp_path / "nokh"], "--known-hosts"),
+        (
+            ["--source", "root@127.0.0.1:/runs/", "--dest", tmp_path / "d", "--known-hosts", tmp_path / "nokh"],
+            "--known-hosts",
+        ),
     ]
     for args, needle in cases:
         done = run_once(*args)
@@ -81,7 +87,10 @@ def test_metrics_port_taken_is_a_start_error(tmp_path):
         port = taken.getsockname()[1]
         done = run_once("--source", tmp_path / "src", "--dest", tmp_path / "d", "--metrics-port", port)
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1] == f"sync: error: --metrics-port {port}: cannot listen on 127.0.0.1: Address already in use"
+    assert (
+        done.stderr.strip().splitlines()[-1]
+        == f"sync: error: --metrics-port {port}: cannot listen on 127.0.0.1: Address already in use"
+    )
 
 
 def test_missing_rsync_is_one_clear_line(tmp_path):
@@ -123,14 +132,18 @@ def test_rsync_killed_midway_leaves_no_partial_checkpoint_and_next_pass_complete
     # ~3 MB/s so that the copy is slow enough to be killed in the middle.
     sync = sync_process("--source", src, "--dest", dst, "--interval", "600", "--bwlimit", "3000")
 
-    wait_for(lambda: nn.is_dir() and any(p.name.startswith(".Reach.pth.") for p in nn.iterdir()),
-             step=0.01, what="rsync's temp file in DST")
+    wait_for(
+        lambda: nn.is_dir() and any(p.name.startswith(".Reach.pth.") for p in nn.iterdir()),
+        step=0.01,
+        what="rsync's temp file in DST",
+    )
     victims = sync.rsync_children()
     assert victims, "no rsync running"
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
 
     seen_partial_dir = False
+
     def arrived():
         nonlocal seen_partial_dir
         seen_partial_dir |= (nn / ".rsync-partial").exists()
@@ -139,6 +152,7 @@ def test_rsync_killed_midway_leaves_no_partial_checkpoint_and_next_pass_complete
                 assert p.read_bytes() == big, f"partial checkpoint visible: {p} ({p.stat().st_size} bytes)"
                 return True
         return False
+
     wait_for(arrived, timeout=30, step=0.02, what="the retried pass")
 
     health = wait_for(lambda: (h := sync.health()[1])["passes"]["ok"] >= 1 and h, what="the pass recorded")
@@ -154,8 +168,11 @@ def test_sigterm_during_a_transfer_exits_0_and_keeps_the_part(tmp_path, sync_pro
     make_experiment(src, "Reach_train_1", {"Reach.pth": os.urandom(4 * 1024 * 1024)})
     nn = dst / "Reach_train_1" / "nn"
     sync = sync_process("--source", src, "--dest", dst, "--bwlimit", "2000")
-    wait_for(lambda: nn.is_dir() and any(p.name.startswith(".Reach.pth.") for p in nn.iterdir()),
-             step=0.01, what="rsync's temp file in DST")
+    wait_for(
+        lambda: nn.is_dir() and any(p.name.startswith(".Reach.pth.") for p in nn.iterdir()),
+        step=0.01,
+        what="rsync's temp file in DST",
+    )
     rc, out = sync.stop()
     assert rc == 0, out
     assert not (nn / "Reach.pth").exists()

@@ -1,4 +1,5 @@
 """`latest_train` never points at an experiment whose files have not all arrived."""
+
 import os
 import threading
 import time
@@ -13,8 +14,7 @@ def test_latest_train_only_ever_resolves_to_a_complete_experiment(tmp_path, sync
     make_experiment(src, "Reach_train_1", manifest["Reach_train_1"])
     # Short interval and debounce, slow copy: passes start while the new experiment is half written,
     # and each file takes a while to arrive.
-    sync = sync_process("--source", src, "--dest", dst, "--interval", "0.3", "--debounce", "0.05",
-                        "--bwlimit", "6000")
+    sync = sync_process("--source", src, "--dest", dst, "--interval", "0.3", "--debounce", "0.05", "--bwlimit", "6000")
     wait_for(lambda: os.path.lexists(dst / "latest_train"), what="the first pass")
 
     violations, seen, stop = [], set(), threading.Event()
@@ -43,8 +43,11 @@ def test_latest_train_only_ever_resolves_to_a_complete_experiment(tmp_path, sync
             write_atomic(src / "Reach_train_2" / "nn" / name, data)
             time.sleep(0.1)
         make_experiment(src, "Reach_train_2", {}, link="latest_train")
-        wait_for(lambda: os.readlink(dst / "latest_train") == "Reach_train_2", timeout=30,
-                 what="latest_train to move to the new experiment")
+        wait_for(
+            lambda: os.readlink(dst / "latest_train") == "Reach_train_2",
+            timeout=30,
+            what="latest_train to move to the new experiment",
+        )
         time.sleep(0.2)
     finally:
         stop.set()
@@ -56,11 +59,12 @@ def test_latest_train_only_ever_resolves_to_a_complete_experiment(tmp_path, sync
 
 def test_a_link_whose_experiment_has_not_arrived_is_held_back(tmp_path):
     from services.sync.passes import install_links
+
     staging, dst = tmp_path / "dst" / ".sync-links", tmp_path / "dst"
     staging.mkdir(parents=True)
     (dst / "Reach_train_1").mkdir()
     os.symlink("Reach_train_1", dst / "latest_train")
-    os.symlink("Reach_train_2", staging / "latest_train")   # SRC moved on; DST lacks Reach_train_2
+    os.symlink("Reach_train_2", staging / "latest_train")  # SRC moved on; DST lacks Reach_train_2
     os.symlink("Reach_test_1", staging / "latest_test")
     (dst / "Reach_test_1").mkdir()
 

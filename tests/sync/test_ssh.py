@@ -1,4 +1,5 @@
 """Mirroring from `root@127.0.0.1:/…/runs/` through a real sshd started here (temporary keys)."""
+
 import hashlib
 import os
 import subprocess
@@ -20,8 +21,14 @@ def sshd(tmp_path_factory):
 
 
 def ssh_args(sshd, known_hosts=None):
-    return ["--ssh-port", sshd["port"], "--identity", sshd["identity"],
-            "--known-hosts", known_hosts or sshd["known_hosts"]]
+    return [
+        "--ssh-port",
+        sshd["port"],
+        "--identity",
+        sshd["identity"],
+        "--known-hosts",
+        known_hosts or sshd["known_hosts"],
+    ]
 
 
 def digest(p: Path) -> str:
@@ -52,8 +59,10 @@ def test_unknown_host_key_is_refused(tmp_path, sshd):
     src = tmp_path / "remote" / "runs"
     make_experiment(src, "Reach_train_1", {"Reach.pth": b"w"})
     other = tmp_path / "other_known_hosts"
-    wrong_key = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")],
-                               check=True) and (tmp_path / "k.pub").read_text().split()[:2]
+    wrong_key = (
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")], check=True)
+        and (tmp_path / "k.pub").read_text().split()[:2]
+    )
     other.write_text(f"[127.0.0.1]:{sshd['port']} {' '.join(wrong_key)}\n")
 
     done = run_once("--source", f"root@127.0.0.1:{src}/", "--dest", tmp_path / "dst", *ssh_args(sshd, other))
@@ -69,12 +78,14 @@ def test_ssh_transfer_killed_midway_resumes_from_the_kept_part(tmp_path, sshd, s
     big = os.urandom(size)
     make_experiment(src, "Reach_train_1", {"Reach.pth": big})
     nn = dst / "Reach_train_1" / "nn"
-    sync = sync_process("--source", f"root@127.0.0.1:{src}/", "--dest", dst, "--interval", "600",
-                        "--bwlimit", "3000", *ssh_args(sshd))
+    sync = sync_process(
+        "--source", f"root@127.0.0.1:{src}/", "--dest", dst, "--interval", "600", "--bwlimit", "3000", *ssh_args(sshd)
+    )
 
     def temp_file_size():
         temps = [p for p in nn.iterdir() if p.name.startswith(".Reach.pth.")] if nn.is_dir() else []
         return temps and temps[0].stat().st_size
+
     wait_for(lambda: (temp_file_size() or 0) > size // 3, step=0.01, what="a third of the file in DST")
     for pid in sync.rsync_children():
         os.kill(pid, 9)

@@ -1,4 +1,5 @@
 """Tester test set-up: real checkpoints from the shared `reach_run`, copied into a fresh runs/ root."""
+
 import time
 from pathlib import Path
 
@@ -20,12 +21,14 @@ def reach_checkpoints(reach_run):
 @pytest.fixture
 def new_run(runs_dir):
     """Make a fresh `Reach_train_*` experiment in runs_dir (moves latest_train), optionally with checkpoints."""
+
     def make(*checkpoints: Path) -> Path:
         exp = create_experiment(runs_dir, "Reach", "train")
         for cp in checkpoints:
             land(cp, exp / "nn" / cp.name)
             time.sleep(0.01)  # distinct mtimes: newest is the last landed
         return exp
+
     return make
 
 

@@ -1,4 +1,5 @@
 """Helpers shared by the tester tests (plain functions; fixtures live in conftest.py)."""
+
 import os
 import shutil
 from pathlib import Path

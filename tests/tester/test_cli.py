@@ -1,4 +1,5 @@
 """The tester as users start it: real `train.py config=test ...` processes."""
+
 import json
 import os
 import shutil
@@ -34,8 +35,13 @@ def command(*args, runs_dir, module=False):
 def test_n_games_then_a_summary_and_exit_0(runs_dir, reach_checkpoints, new_run):
     exp = new_run(*reach_checkpoints)
     epoch = load_checkpoint(reach_checkpoints[-1])["epoch"]
-    done = subprocess.run(command("checkpoint=" + exp.name, "testGamesNum=3", runs_dir=runs_dir),
-                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        command("checkpoint=" + exp.name, "testGamesNum=3", runs_dir=runs_dir),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     summary = [line for line in done.stdout.splitlines() if line.startswith("test summary:")]
     assert len(summary) == 1 and "episodes 3," in summary[0] and "mean return" in summary[0]
@@ -54,9 +60,20 @@ def test_n_games_then_a_summary_and_exit_0(runs_dir, reach_checkpoints, new_run)
 def test_waits_for_the_first_checkpoint_then_plays_until_sigterm(runs_dir, reach_checkpoints, new_run):
     """Started before any training run exists (the stack's start order); stopped like a container."""
     port = free_port()
-    proc = subprocess.Popen(command("checkpoint=latest", "testGamesNum=0", "reloadInterval=30",
-                                    f"test.control.port={port}", runs_dir=runs_dir, module=True),
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command(
+            "checkpoint=latest",
+            "testGamesNum=0",
+            "reloadInterval=30",
+            f"test.control.port={port}",
+            runs_dir=runs_dir,
+            module=True,
+        ),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         status = wait_for(lambda: get_status(port), 60)  # it is up, and says it waits
         assert status["state"] == "waiting" and status["checkpoint"] is None
@@ -74,12 +91,15 @@ def test_waits_for_the_first_checkpoint_then_plays_until_sigterm(runs_dir, reach
     assert "test summary: episodes" in out and reach_checkpoints[0].name in out
 
 
-@pytest.mark.parametrize("args, says", [
-    (["checkpoint=NoSuchRun"], "checkpoint=NoSuchRun: no file, directory or experiment matches"),
-    (["checkpoint=latest", "reloadInterval=-1"], "reloadInterval (train.reloadInterval)=-1"),
-    (["checkpoint=latest", "testGamesNum=1.5"], "testGamesNum (train.testGamesNum)"),
-    (["checkpoint=latest", "test.watchEvents=maybe"], "test.watchEvents"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["checkpoint=NoSuchRun"], "checkpoint=NoSuchRun: no file, directory or experiment matches"),
+        (["checkpoint=latest", "reloadInterval=-1"], "reloadInterval (train.reloadInterval)=-1"),
+        (["checkpoint=latest", "testGamesNum=1.5"], "testGamesNum (train.testGamesNum)"),
+        (["checkpoint=latest", "test.watchEvents=maybe"], "test.watchEvents"),
+    ],
+)
 def test_bad_values_are_refused_with_one_line(runs_dir, args, says):
     done = subprocess.run(command(*args, runs_dir=runs_dir), cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
@@ -90,22 +110,38 @@ def test_bad_values_are_refused_with_one_line(runs_dir, args, says):
 @pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs xvfb-run (apt: xvfb)")
 def test_viewer_window_under_xvfb(runs_dir, reach_checkpoints, new_run):
     new_run(reach_checkpoints[-1])
-    cmd = ["xvfb-run", "-a", sys.executable, "train.py", "config=test_viewer", "checkpoint=latest",
-           "testGamesNum=2", f"runsDir={runs_dir}", *FAST]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180,
-                          env={**os.environ, "MUJOCO_GL": "egl"})
+    cmd = [
+        "xvfb-run",
+        "-a",
+        sys.executable,
+        "train.py",
+        "config=test_viewer",
+        "checkpoint=latest",
+        "testGamesNum=2",
+        f"runsDir={runs_dir}",
+        *FAST,
+    ]
+    done = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=180, env={**os.environ, "MUJOCO_GL": "egl"}
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "viewer open" in done.stderr and "test summary: episodes 2," in done.stdout
 
 
-def test_out_dir_takes_the_test_experiment_when_the_runs_are_not_writable(runs_dir, reach_checkpoints, new_run,
-                                                                            tmp_path):
+def test_out_dir_takes_the_test_experiment_when_the_runs_are_not_writable(
+    runs_dir, reach_checkpoints, new_run, tmp_path
+):
     """The stack mounts runs read-only: the tester's log and eval go to test.outDir instead."""
     exp = new_run(reach_checkpoints[-1])
     (exp / "eval").write_text("")  # no eval/ can be made in the training run (root ignores file modes)
     out = tmp_path / "tester-out"
-    done = subprocess.run(command("checkpoint=latest", "testGamesNum=2", f"test.outDir={out}", runs_dir=runs_dir),
-                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        command("checkpoint=latest", "testGamesNum=2", f"test.outDir={out}", runs_dir=runs_dir),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     test_exp = (out / "latest_test").resolve()
     assert test_exp.name.startswith("Reach_test_") and (test_exp / "test.log").is_file()
@@ -119,8 +155,13 @@ def test_a_busy_control_port_is_one_line_naming_the_key(runs_dir, reach_checkpoi
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        done = subprocess.run(command("checkpoint=latest", "testGamesNum=1", f"test.control.port={port}",
-                                      runs_dir=runs_dir), cwd=ROOT, capture_output=True, text=True, timeout=180)
+        done = subprocess.run(
+            command("checkpoint=latest", "testGamesNum=1", f"test.control.port={port}", runs_dir=runs_dir),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
     assert done.returncode == 2
     assert f"error: test.control.port={port}: port {port} on 127.0.0.1 is already in use" in done.stderr
     assert "Traceback" not in done.stderr

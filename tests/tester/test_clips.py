@@ -1,4 +1,5 @@
 """Clips on the real tester loop: the real encoder (PyAV), real checkpoints, real files on disk."""
+
 import json
 import os
 import signal
@@ -74,14 +75,23 @@ def test_a_video_appears_whole_under_its_name_or_not_at_all(tmp_path, fmt):
 
 
 def test_a_swap_during_the_recording_ends_it_without_a_file_and_the_next_checkpoint_gets_its_clip(
-        runs_dir, reach_checkpoints, new_run):
+    runs_dir, reach_checkpoints, new_run
+):
     """The first checkpoint's episode is being recorded when a pin swaps in another: no clip of the first;
     the pinned one gets the first episode that it plays from start to end, with that episode's figures."""
     first, second = reach_checkpoints[-1], reach_checkpoints[0]
     exp = new_run(first, second)
     os.utime(exp / "nn" / first.name)  # the newest: what `latest` plays first
-    cfg = config_for(runs_dir, "checkpoint=latest", "numEnvs=1", "reloadInterval=0", "test.id=swapclip",
-                     "test.render.width=160", "test.render.height=120", "test.realtime=true")
+    cfg = config_for(
+        runs_dir,
+        "checkpoint=latest",
+        "numEnvs=1",
+        "reloadInterval=0",
+        "test.id=swapclip",
+        "test.render.width=160",
+        "test.render.height=120",
+        "test.realtime=true",
+    )
     service = build(cfg, Hub())
     tester, stop = service.tester, threading.Event()
     rec = tester.clip_recorder
@@ -89,8 +99,11 @@ def test_a_swap_during_the_recording_ends_it_without_a_file_and_the_next_checkpo
     loop.start()
     try:
         # 60 of its 100 steps in (the encoder has written its first packets to the temp by then)
-        video = wait_for(lambda: rec.video is not None and rec.t >= 60 and rec.video, 60,
-                         what="the first checkpoint's clip under way")
+        video = wait_for(
+            lambda: rec.video is not None and rec.t >= 60 and rec.video,
+            60,
+            what="the first checkpoint's clip under way",
+        )
         temp = video.tmp
         assert temp.exists() and rec.loaded.path.name == first.name
         # no viewer, yet the tester renders: the recording is its reader (render on demand)
@@ -123,10 +136,26 @@ def test_test_record_saves_every_episode_bounded_with_tensorboard_videos(tmp_pat
     runs = tmp_path / "runs"
     exp = copy_run(reach_run, runs)
     out = subprocess.run(
-        [sys.executable, "train.py", "config=test_record", "checkpoint=latest", "testGamesNum=5",
-         "numEnvs=1", f"runsDir={runs}", "test.clips.keep=3", "test.realtime=false", "test.id=rec",
-         "test.render.width=160", "test.render.height=120", "test.clips.tensorboard=true"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "train.py",
+            "config=test_record",
+            "checkpoint=latest",
+            "testGamesNum=5",
+            "numEnvs=1",
+            f"runsDir={runs}",
+            "test.clips.keep=3",
+            "test.realtime=false",
+            "test.id=rec",
+            "test.render.width=160",
+            "test.render.height=120",
+            "test.clips.tensorboard=true",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     assert out.stdout.count("test summary: episodes 5") == 1
     videos = next(runs.glob("Reach_test_*")) / "videos"
@@ -151,8 +180,17 @@ def test_a_killed_tester_never_leaves_a_partial_clip(tmp_path, reach_run):
     runs = tmp_path / "runs"
     exp = copy_run(reach_run, runs)
     folder = exp / "eval" / "clips" / "killed"
-    cmd = [sys.executable, "-m", "services.tester", "checkpoint=latest", "numEnvs=1", f"runsDir={runs}",
-           "test.id=killed", "test.render.width=160", "test.render.height=120"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "services.tester",
+        "checkpoint=latest",
+        "numEnvs=1",
+        f"runsDir={runs}",
+        "test.id=killed",
+        "test.render.width=160",
+        "test.render.height=120",
+    ]
 
     def start(name):
         return subprocess.Popen(cmd, cwd=ROOT, stdout=open(tmp_path / name, "w"), stderr=subprocess.STDOUT)
@@ -163,8 +201,12 @@ def test_a_killed_tester_never_leaves_a_partial_clip(tmp_path, reach_run):
 
     proc = start("first.log")
     try:  # real time: the clip takes the episode's 2 s to record
-        temps = wait_for(lambda: alive(proc, "first.log") and folder.is_dir() and list(folder.glob(".*.tmp")),
-                         120, step=0.05, what="a clip being written")
+        temps = wait_for(
+            lambda: alive(proc, "first.log") and folder.is_dir() and list(folder.glob(".*.tmp")),
+            120,
+            step=0.05,
+            what="a clip being written",
+        )
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -172,8 +214,11 @@ def test_a_killed_tester_never_leaves_a_partial_clip(tmp_path, reach_run):
 
     again = start("again.log")
     try:
-        wait_for(lambda: alive(again, "again.log") and not any(t.exists() for t in temps), 120,
-                 what="the restarted tester sweeping the temp")
+        wait_for(
+            lambda: alive(again, "again.log") and not any(t.exists() for t in temps),
+            120,
+            what="the restarted tester sweeping the temp",
+        )
         wait_for(lambda: alive(again, "again.log") and list(folder.glob("*.mp4")), 120, what="the clip, whole")
     finally:
         again.send_signal(signal.SIGTERM)

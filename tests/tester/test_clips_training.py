@@ -1,5 +1,6 @@
 """A short Reach training with a tester in the loop: a playable clip for every checkpoint the tester loaded,
 at most `keep` kept (the first and the newest among them), each with its sidecar JSON."""
+
 import json
 import re
 import signal
@@ -22,19 +23,46 @@ def test_training_with_a_tester_in_the_loop_leaves_a_clip_per_loaded_checkpoint(
     # 0's episode is done, so every checkpoint the tester loads is recorded (and some that land meanwhile
     # are skipped: the newest wins).
     tester = subprocess.Popen(
-        [sys.executable, "-m", "services.tester", "checkpoint=latest", f"runsDir={runs}", "reloadInterval=0.1",
-         "numEnvs=1", "test.eval.episodes=1", "test.realtime=false", "test.id=loop", "test.clips.keep=2",
-         "test.render.width=160", "test.render.height=120"],
-        cwd=ROOT, stdout=open(tmp_path / "tester.log", "w"), stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "services.tester",
+            "checkpoint=latest",
+            f"runsDir={runs}",
+            "reloadInterval=0.1",
+            "numEnvs=1",
+            "test.eval.episodes=1",
+            "test.realtime=false",
+            "test.id=loop",
+            "test.clips.keep=2",
+            "test.render.width=160",
+            "test.render.height=120",
+        ],
+        cwd=ROOT,
+        stdout=open(tmp_path / "tester.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
     train = None
     try:
         # the tester first: it waits for the run, and is ready when the first checkpoint lands
-        wait_for(lambda: "control API on" in (tmp_path / "tester.log").read_text(), 120, step=0.2,
-                 what="the tester started")
+        wait_for(
+            lambda: "control API on" in (tmp_path / "tester.log").read_text(), 120, step=0.2, what="the tester started"
+        )
         train = subprocess.Popen(
-            [sys.executable, "train.py", "config=train_headless", "task=Reach", "maxIterations=14", "numEnvs=16",
-             "train.saveFrequency=2", f"runsDir={runs}"],
-            cwd=ROOT, stdout=open(tmp_path / "train.log", "w"), stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "train.py",
+                "config=train_headless",
+                "task=Reach",
+                "maxIterations=14",
+                "numEnvs=16",
+                "train.saveFrequency=2",
+                f"runsDir={runs}",
+            ],
+            cwd=ROOT,
+            stdout=open(tmp_path / "train.log", "w"),
+            stderr=subprocess.STDOUT,
+        )
         assert train.wait(timeout=600) == 0, (tmp_path / "train.log").read_text()[-3000:]
         exp = (runs / "latest_train").resolve()
 
@@ -43,9 +71,11 @@ def test_training_with_a_tester_in_the_loop_leaves_a_clip_per_loaded_checkpoint(
             rows = exp / "eval" / "evaluations.jsonl"
             epochs = [json.loads(line)["epoch"] for line in rows.read_text().splitlines()] if rows.exists() else []
             return 14 in epochs and epochs
+
         epochs = wait_for(evaluated, 180, step=0.2, what="the tester evaluating the last checkpoint (epoch 14)")
-        wait_for(lambda: "clip epoch_14.mp4" in (tmp_path / "tester.log").read_text(), 60,
-                 what="the last checkpoint's clip")
+        wait_for(
+            lambda: "clip epoch_14.mp4" in (tmp_path / "tester.log").read_text(), 60, what="the last checkpoint's clip"
+        )
     finally:
         for proc in (train, tester):
             if proc is not None and proc.poll() is None:

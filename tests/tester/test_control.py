@@ -1,4 +1,5 @@
 """The control API over real HTTP on 127.0.0.1, against a tester running its loop on real MuJoCo."""
+
 import os
 import shutil
 import threading
@@ -19,8 +20,15 @@ def running(runs_dir, reach_checkpoints, new_run, request):
     """A tester (2 worlds, small frames) playing forever on a fresh copy of the Reach run."""
     exp = new_run(*reach_checkpoints[:2])
     extra = getattr(request, "param", ())
-    cfg = config_for(runs_dir, "checkpoint=latest", "numEnvs=2", "reloadInterval=0.3",
-                        "test.render.width=160", "test.render.height=120", *extra)
+    cfg = config_for(
+        runs_dir,
+        "checkpoint=latest",
+        "numEnvs=2",
+        "reloadInterval=0.3",
+        "test.render.width=160",
+        "test.render.height=120",
+        *extra,
+    )
     service = build(cfg)
     stop = threading.Event()
     loop = threading.Thread(target=play_then_close_env, args=(service.tester, stop), daemon=True)
@@ -41,9 +49,27 @@ def status(url):
 def test_status_has_every_documented_field(running, reach_checkpoints):
     url, exp, _ = running
     s = status(url)
-    for field in ("id", "task", "experiment", "checkpoint", "epoch", "reloads", "last_reload_time",
-                  "last_reload_error", "reload_interval", "next_reload_in", "paused", "pinned", "episodes",
-                  "mean_return", "success_rate", "reward_terms", "fps", "training", "state"):
+    for field in (
+        "id",
+        "task",
+        "experiment",
+        "checkpoint",
+        "epoch",
+        "reloads",
+        "last_reload_time",
+        "last_reload_error",
+        "reload_interval",
+        "next_reload_in",
+        "paused",
+        "pinned",
+        "episodes",
+        "mean_return",
+        "success_rate",
+        "reward_terms",
+        "fps",
+        "training",
+        "state",
+    ):
         assert field in s, field
     assert s["task"] == "Reach" and s["experiment"] == exp.name and s["state"] == "running"
     assert s["checkpoint"] == f"{exp.name}/nn/{reach_checkpoints[1].name}"
@@ -76,8 +102,14 @@ def test_pin_unpin_and_paths_leaving_the_runs_root(running, reach_checkpoints, r
     outside = tmp_path / "elsewhere.pth"
     land(reach_checkpoints[0], outside)
     (runs_dir / "escape.pth").symlink_to(outside)
-    for bad in ("../elsewhere.pth", str(outside), "escape.pth", f"{exp.name}/../../elsewhere.pth",
-                f"{exp.name}/nn/missing.pth", f"{exp.name}/config.yaml"):
+    for bad in (
+        "../elsewhere.pth",
+        str(outside),
+        "escape.pth",
+        f"{exp.name}/../../elsewhere.pth",
+        f"{exp.name}/nn/missing.pth",
+        f"{exp.name}/config.yaml",
+    ):
         r = requests.post(f"{url}/pin", json={"checkpoint": bad}, timeout=5)
         assert r.status_code == 400 and r.json()["field"] == "checkpoint", bad
     for body in ({}, {"checkpoint": 3}, None):
@@ -95,12 +127,15 @@ def test_bad_symlinks_in_nn_never_stop_good_checkpoints(running, reach_checkpoin
     url, exp, _ = running
     nn = exp / "nn"
     land(reach_checkpoints[0], tmp_path / "outside.pth")
-    os.symlink("loop.pth", nn / "loop.pth")                       # loops: stat() raises ELOOP
+    os.symlink("loop.pth", nn / "loop.pth")  # loops: stat() raises ELOOP
     os.symlink("nowhere.pth", nn / "dangling.pth")
-    os.symlink(tmp_path / "outside.pth", nn / "escape.pth")       # leaves the runs root
+    os.symlink(tmp_path / "outside.pth", nn / "escape.pth")  # leaves the runs root
     newest = land(reach_checkpoints[-1], nn / reach_checkpoints[-1].name)
-    s = wait_for(lambda: (st := status(url))["checkpoint"].endswith(newest.name) and st, 20,
-                 what="the good newer checkpoint loaded beside the bad links")
+    s = wait_for(
+        lambda: (st := status(url))["checkpoint"].endswith(newest.name) and st,
+        20,
+        what="the good newer checkpoint loaded beside the bad links",
+    )
     assert s["last_reload_error"] is None
     listed = requests.get(f"{url}/checkpoints", timeout=5)
     assert listed.status_code == 200
@@ -118,8 +153,12 @@ def test_interval_pause_resume(running):
     for body in ({"seconds": -1}, {"seconds": "soon"}, {"seconds": True}, {}):
         r = requests.put(f"{url}/reload-interval", json=body, timeout=5)
         assert r.status_code == 400 and r.json()["field"] == "seconds"
-    r = requests.put(f"{url}/reload-interval", data='{"seconds": Infinity}',  # JSON as Python writes it
-                     headers={"Content-Type": "application/json"}, timeout=5)
+    r = requests.put(
+        f"{url}/reload-interval",
+        data='{"seconds": Infinity}',  # JSON as Python writes it
+        headers={"Content-Type": "application/json"},
+        timeout=5,
+    )
     assert r.status_code == 400 and r.json()["field"] == "seconds"
     assert status(url)["reload_interval"] == 7
 

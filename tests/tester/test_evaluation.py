@@ -1,5 +1,6 @@
 """Seeded evaluation (`test.eval.episodes`) and per-checkpoint credit, on a real tester playing real Reach
 checkpoints: what a learning curve and the eval chart are built from."""
+
 import json
 import logging
 import threading
@@ -26,6 +27,7 @@ def tester_on(runs_dir):
         loop.start()
         started.append((service, stop, loop))
         return service
+
     yield start
     for service, stop, loop in started:
         stop.set()
@@ -49,7 +51,8 @@ def same_result(a, b):
 
 
 def test_every_checkpoint_plays_the_same_seeded_episodes_and_waits_its_turn(
-        tester_on, new_run, reach_checkpoints, caplog):
+    tester_on, new_run, reach_checkpoints, caplog
+):
     a, b, c = reach_checkpoints[0], reach_checkpoints[1], reach_checkpoints[2]
     exp = new_run()
     service = tester_on(f"test.eval.episodes={K}")
@@ -68,7 +71,10 @@ def test_every_checkpoint_plays_the_same_seeded_episodes_and_waits_its_turn(
     first, second = wait_for(lambda: len(rows(exp)) >= 2 and rows(exp), 60, what="two evaluation rows")
 
     epoch = {p.name: load_checkpoint(p)["epoch"] for p in (a, b, c)}
-    assert [(r["checkpoint"], r["epoch"]) for r in (first, second)] == [(a.name, epoch[a.name]), (c.name, epoch[c.name])]
+    assert [(r["checkpoint"], r["epoch"]) for r in (first, second)] == [
+        (a.name, epoch[a.name]),
+        (c.name, epoch[c.name]),
+    ]
     for row, ck in ((first, a), (second, c)):
         assert row["episodes"] == K and row["seed"] == 1000 and row["eval_s"] > 0
         assert row["frame"] == load_checkpoint(ck)["frame"] > 0  # env-steps: the learning curve's x axis
@@ -91,14 +97,14 @@ def test_an_episode_spanning_a_reload_is_not_credited_to_the_new_checkpoint(test
     tester = service.tester
     wait_for(lambda: tester.episodes >= 2, 60, what="A's first episodes")
     land(b, exp / "nn" / b.name)
-    wait_for(lambda: tester.current.path.name == b.name and tester.per_ckpt.episodes >= 4, 60,
-             what="B's own episodes")
+    wait_for(lambda: tester.current.path.name == b.name and tester.per_ckpt.episodes >= 4, 60, what="B's own episodes")
     tester.pause()
 
     def settled():  # the file and the row agree once the step under way (if any) is done
         under_b = [x for x in lines(exp) if x["checkpoint"] == b.name]
         row = next(r for r in tester.eval_history() if r["checkpoint"] == b.name)
         return row["episodes"] == len(under_b) - 2 and (under_b, row)
+
     under_b, row = wait_for(settled, 10, what="episodes.jsonl and the row agreeing")
     spanning = [x for x in under_b if x.get("spans_reload")]
     assert len(spanning) == 2 and under_b[:2] == spanning  # one per world: the episode each was playing

@@ -1,4 +1,5 @@
 """Frames (overlay, reload flash, waiting frame, rate limit) and getting them to a real streamer."""
+
 import threading
 
 import cv2
@@ -96,6 +97,7 @@ def run_tester(cfg, hub=None):
         stop.set()
         loop.join(timeout=10)
         service.close()
+
     return service, close
 
 
@@ -104,8 +106,17 @@ def test_frames_and_control_reach_a_real_streamer(streamer, runs_dir, reach_chec
     url, hub = streamer
     exp = new_run()  # no checkpoint yet: the stream shows the waiting frame first
     extra = [f"test.streamerUrl={url}"] if how == "http" else []
-    cfg = config_for(runs_dir, "checkpoint=latest", "numEnvs=1", "test.id=t1", "test.render.width=160",
-                     "test.render.height=120", "test.render.fps=10", "reloadInterval=0.3", *extra)
+    cfg = config_for(
+        runs_dir,
+        "checkpoint=latest",
+        "numEnvs=1",
+        "test.id=t1",
+        "test.render.width=160",
+        "test.render.height=120",
+        "test.render.fps=10",
+        "reloadInterval=0.3",
+        *extra,
+    )
     service, close = run_tester(cfg, hub if how == "in-process" else None)
     try:
         listed = wait_for(lambda: requests.get(f"{url}/api/testers", timeout=5).json(), 30)

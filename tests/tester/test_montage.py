@@ -1,4 +1,5 @@
 """The montage CLI on a real training run: one labelled segment per chosen checkpoint, in one video."""
+
 import json
 import math
 import subprocess
@@ -15,8 +16,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def montage(*args):
-    return subprocess.run([sys.executable, "-m", "services.tester.montage", *args, "--width", "160", "--height",
-                           "120"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "services.tester.montage", *args, "--width", "160", "--height", "120"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_a_sequence_and_a_grid_of_chosen_checkpoints(tmp_path, reach_run):

@@ -1,4 +1,5 @@
 """Code inside the tester that needs frames (a clip recorder) counts as a reader: `tester.readers.hold()`."""
+
 import threading
 
 from services.tester import build
@@ -23,8 +24,9 @@ class QuietStreamer:
 def test_a_local_reader_makes_frames_with_or_without_a_streamer(runs_dir, new_run, reach_checkpoints):
     new_run(reach_checkpoints[-1])
     for publisher in (QuietStreamer(), None):  # a streamer nobody watches; no streamer at all
-        service = build(config_for(runs_dir, "numEnvs=1", "test.render.width=160", "test.render.height=120",
-                                   "test.render.fps=50"))
+        service = build(
+            config_for(runs_dir, "numEnvs=1", "test.render.width=160", "test.render.height=120", "test.render.fps=50")
+        )
         tester, stop = service.tester, threading.Event()
         tester.publisher = publisher
         if publisher:

@@ -1,4 +1,5 @@
 """Hot reload with real rl_games checkpoints: new saves are picked up, bad files never change the weights."""
+
 import io
 import logging
 import pickle
@@ -68,6 +69,7 @@ def test_the_interval_is_the_least_time_between_automatic_reloads(builder, reach
                 reloader.swapped(loads[-1] if loads else None, loaded)
                 loads.append(loaded)
             time.sleep(0.01)
+
     try:
         collect(0)
         loads.append(take_next(reloader))
@@ -140,6 +142,7 @@ def test_latest_train_moving_is_followed(builder, reach_checkpoints, new_run, ru
 
 # --- hostile files ------------------------------------------------------------------------------
 
+
 class _RunsCode:
     """Unpickling this would run a shell command that leaves a marker file."""
 
@@ -168,8 +171,9 @@ def hostile_files(good, tmp_path):
     return {
         "truncated": raw[: len(raw) // 2],
         "zero_byte": b"",
-        "random_bytes": bytes(torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(1),
-                                            dtype=torch.uint8).tolist()),
+        "random_bytes": bytes(
+            torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(1), dtype=torch.uint8).tolist()
+        ),
         "pickled_code": saved({"model": {}, "epoch": 1, "x": _RunsCode(tmp_path / "PWNED")}),
         "plain_pickle_code": pickle.dumps(_RunsCode(tmp_path / "PWNED")),
         "wrong_shape": saved(wrong_shape),
@@ -177,15 +181,19 @@ def hostile_files(good, tmp_path):
     }
 
 
-def test_hostile_checkpoints_never_change_the_weights(builder, reach_checkpoints, probe_obs, new_run, runs_dir,
-                                                      tmp_path, caplog):
+def test_hostile_checkpoints_never_change_the_weights(
+    builder, reach_checkpoints, probe_obs, new_run, runs_dir, tmp_path, caplog
+):
     good = reach_checkpoints[0]
     exp = new_run(good)
     reloader = reloader_for(builder, runs_dir, interval=0.2)
     caplog.set_level(logging.WARNING, logger="tester.reload")
     try:
         current = take_next(reloader)
-        weights, actions = {k: v.clone() for k, v in current.model.state_dict().items()}, actions_of(current.model, probe_obs)
+        weights, actions = (
+            {k: v.clone() for k, v in current.model.state_dict().items()},
+            actions_of(current.model, probe_obs),
+        )
         for i, (kind, data) in enumerate(hostile_files(good, tmp_path).items()):
             bad = exp / "nn" / f"last_Reach_ep_{900 + i}_rew_0.00.pth"
             tmp = bad.with_name(f".{bad.name}.tmp")

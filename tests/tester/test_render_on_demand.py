@@ -1,5 +1,6 @@
 """Render on demand, on real processes: a tester renders and encodes frames only while something reads
 them (an MJPEG viewer, a dashboard's snapshot tile), and keeps playing when nothing does."""
+
 import subprocess
 import sys
 import time
@@ -20,11 +21,28 @@ def test_a_tester_renders_only_while_its_frames_are_read(runs_dir, new_run, reac
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     logs = [open(tmp_path / name, "w") for name in ("streamer.log", "tester.log")]
-    streamer = subprocess.Popen([sys.executable, "-m", "services.streamer", "--port", str(port)], cwd=ROOT,
-                                stdout=logs[0], stderr=subprocess.STDOUT)
-    tester = subprocess.Popen([sys.executable, "-m", "services.tester", f"runsDir={runs_dir}", "numEnvs=2",
-                               "test.id=lazy", f"test.streamerUrl={url}", "test.render.width=320",
-                               "test.render.height=240"], cwd=ROOT, stdout=logs[1], stderr=subprocess.STDOUT)
+    streamer = subprocess.Popen(
+        [sys.executable, "-m", "services.streamer", "--port", str(port)],
+        cwd=ROOT,
+        stdout=logs[0],
+        stderr=subprocess.STDOUT,
+    )
+    tester = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "services.tester",
+            f"runsDir={runs_dir}",
+            "numEnvs=2",
+            "test.id=lazy",
+            f"test.streamerUrl={url}",
+            "test.render.width=320",
+            "test.render.height=240",
+        ],
+        cwd=ROOT,
+        stdout=logs[1],
+        stderr=subprocess.STDOUT,
+    )
 
     def status():
         try:
@@ -40,8 +58,11 @@ def test_a_tester_renders_only_while_its_frames_are_read(runs_dir, new_run, reac
 
     try:
         # nobody watches: once the streamer said so (its first answers), no frame is made
-        wait_for(lambda: status().get("epoch") is not None and status().get("rendering") is False,
-                 timeout=120, what="the tester running, not rendering")
+        wait_for(
+            lambda: status().get("epoch") is not None and status().get("rendering") is False,
+            timeout=120,
+            what="the tester running, not rendering",
+        )
         played(1)  # a frame that was under way has landed by now
         before = status()
         played(2)
@@ -55,8 +76,11 @@ def test_a_tester_renders_only_while_its_frames_are_read(runs_dir, new_run, reac
             seqs = [next(parts) for _ in range(5)]
             assert all(frame_comment(jpeg)["state"] == "running" for _, jpeg in seqs)
             assert len({seq for seq, _ in seqs}) == 5
-            wait_for(lambda: status().get("rendering") is True and status().get("readers") == 1,
-                     timeout=10, what="the tester saying it renders for 1 reader")
+            wait_for(
+                lambda: status().get("rendering") is True and status().get("readers") == 1,
+                timeout=10,
+                what="the tester saying it renders for 1 reader",
+            )
         wait_for(lambda: status().get("rendering") is False, timeout=15, what="rendering stopped again")
 
         # a dashboard's snapshot tile is a reader too: polled twice a second, it gets new frames

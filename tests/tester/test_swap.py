@@ -1,5 +1,6 @@
 """The swap point on the real Tester loop: a checkpoint landing mid-episode changes the weights between
 two steps, and the episode, its return and the frames carry on."""
+
 import logging
 import re
 import threading
@@ -19,12 +20,23 @@ def record_steps(tester):
     env, real_step, steps = tester.env, tester.env.step, []
 
     def step(actions):
-        before = {"loaded": tester.current, "obs": tester.obs.clone(), "actions": actions.clone(),
-                  "shown_return": tester.ep_return}
+        before = {
+            "loaded": tester.current,
+            "obs": tester.obs.clone(),
+            "actions": actions.clone(),
+            "shown_return": tester.ep_return,
+        }
         obs, reward, done, info = real_step(actions)
-        steps.append({**before, "reward": float(reward[0]), "done": bool(done[0]),
-                      "episode": next((e for e in info.get("episodes", ()) if e["world"] == 0), None)})
+        steps.append(
+            {
+                **before,
+                "reward": float(reward[0]),
+                "done": bool(done[0]),
+                "episode": next((e for e in info.get("episodes", ()) if e["world"] == 0), None),
+            }
+        )
         return obs, reward, done, info
+
     env.step = step
     return steps
 
@@ -39,11 +51,21 @@ def steps_into_episode(steps) -> int:
 
 
 def test_a_checkpoint_landing_mid_episode_swaps_weights_and_the_episode_goes_on(
-        runs_dir, reach_checkpoints, new_run, builder, caplog):
+    runs_dir, reach_checkpoints, new_run, builder, caplog
+):
     old_file, new_file = reach_checkpoints[0], reach_checkpoints[-1]
     exp = new_run(old_file)
-    cfg = config_for(runs_dir, "checkpoint=latest", "numEnvs=1", "reloadInterval=0.2", "test.id=swap",
-                     "test.render.width=160", "test.render.height=120", "test.render.fps=25", "test.realtime=true")
+    cfg = config_for(
+        runs_dir,
+        "checkpoint=latest",
+        "numEnvs=1",
+        "reloadInterval=0.2",
+        "test.id=swap",
+        "test.render.width=160",
+        "test.render.height=120",
+        "test.render.fps=25",
+        "test.realtime=true",
+    )
     hub = Hub()
     service = build(cfg, hub)
     tester = service.tester
@@ -56,11 +78,16 @@ def test_a_checkpoint_landing_mid_episode_swaps_weights_and_the_episode_goes_on(
     try:
         wait_for(lambda: steps, 60, what="the first checkpoint acting")
         # land it a third of the way into an episode of world 0 (real time: 2/3 of it, 1.3 s, remain)
-        wait_for(lambda: EPISODE // 3 <= steps_into_episode(steps) < EPISODE // 2, 60, step=0.005,
-                 what="a third of an episode")
+        wait_for(
+            lambda: EPISODE // 3 <= steps_into_episode(steps) < EPISODE // 2,
+            60,
+            step=0.005,
+            what="a third of an episode",
+        )
         land(new_file, exp / "nn" / new_file.name)
-        wait_for(lambda: any(s["loaded"].path.name == new_file.name for s in steps), 20,
-                 what="the new checkpoint acting")
+        wait_for(
+            lambda: any(s["loaded"].path.name == new_file.name for s in steps), 20, what="the new checkpoint acting"
+        )
         frames_at_swap = hub.channel("swap").frames_in
         swap = next(i for i, s in enumerate(steps) if s["loaded"].path.name == new_file.name)
         wait_for(lambda: any(s["done"] for s in steps[swap:]), 60, what="the episode the swap fell in to end")
@@ -77,10 +104,10 @@ def test_a_checkpoint_landing_mid_episode_swaps_weights_and_the_episode_goes_on(
     assert start < swap <= end and end - start + 1 == EPISODE, (start, swap, end)
     episode = steps[end]["episode"]
     assert episode is not None and episode["length"] == EPISODE
-    rewards = [s["reward"] for s in steps[start:end + 1]]
+    rewards = [s["reward"] for s in steps[start : end + 1]]
     assert abs(episode["return"] - sum(rewards)) < 1e-3 * max(1.0, abs(sum(rewards)))
     # the return shown on frames kept counting across the swap, it did not restart at 0
-    assert abs(steps[swap]["shown_return"] - sum(rewards[:swap - start])) < 1e-3
+    assert abs(steps[swap]["shown_return"] - sum(rewards[: swap - start])) < 1e-3
     assert steps[swap]["shown_return"] != 0.0
 
     # the old weights acted up to the swap, the new ones from it on

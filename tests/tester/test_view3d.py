@@ -2,6 +2,7 @@
 
 MuJoCo's web viewer runs once per process (view3d.py): each test runs its viewer in a fresh process.
 """
+
 import logging
 import socket
 import subprocess
@@ -74,8 +75,12 @@ def _binds_all_with_a_warning():
     view = View3D(*env.world(0), bind_all=True)
     try:
         assert listening(view.port) == {"0.0.0.0"}
-        assert any(r.levelno == logging.WARNING and "ALL interfaces" in r.getMessage()
-                   and "no authentication" in r.getMessage() for r in records)
+        assert any(
+            r.levelno == logging.WARNING
+            and "ALL interfaces" in r.getMessage()
+            and "no authentication" in r.getMessage()
+            for r in records
+        )
     finally:
         view.close()
         env.close()
@@ -86,12 +91,26 @@ def test_a_busy_port_stops_the_tester_with_one_line(runs_dir):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        done = subprocess.run([sys.executable, "-m", "services.tester", f"runsDir={runs_dir}", "numEnvs=1",
-                               "test.view3d.enabled=true", f"test.view3d.port={port}"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "services.tester",
+                f"runsDir={runs_dir}",
+                "numEnvs=1",
+                "test.view3d.enabled=true",
+                f"test.view3d.port={port}",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert done.returncode == 2, done.stderr[-2000:]
-    assert done.stderr.strip().splitlines()[-1] == \
-        f"error: test.view3d.port={port}: port {port} on 127.0.0.1 is already in use"
+    assert (
+        done.stderr.strip().splitlines()[-1]
+        == f"error: test.view3d.port={port}: port {port} on 127.0.0.1 is already in use"
+    )
 
 
 def test_a_viewer_cannot_change_the_world_it_shows(tmp_path):
@@ -121,10 +140,13 @@ def _watch_only(tmp_path):
         other = tmp_path / "other.xml"
         other.write_text("<mujoco><worldbody><geom type='sphere' size='.1'/></worldbody></mujoco>")
         qpos, xfrc = int(mujoco.mjtState.mjSTATE_QPOS), int(mujoco.mjtState.mjSTATE_XFRC_APPLIED)
-        for event in (messages.ResetEvent(), messages.StateEvent(state=np.zeros(model.nq), state_sig=qpos),
-                      messages.PerturbSnapshot(state=np.ones(6 * model.nbody), state_sig=xfrc),
-                      messages.LoadModelEvent(path=str(other)),
-                      messages.MjOptionSnapshot(opt=_with_timestep(model.opt, 0.5))):
+        for event in (
+            messages.ResetEvent(),
+            messages.StateEvent(state=np.zeros(model.nq), state_sig=qpos),
+            messages.PerturbSnapshot(state=np.ones(6 * model.nbody), state_sig=xfrc),
+            messages.LoadModelEvent(path=str(other)),
+            messages.MjOptionSnapshot(opt=_with_timestep(model.opt, 0.5)),
+        ):
             view.viewer.send_to_sim(event)
         view.handle.sync(model, data)  # what publish() does: the viewer's messages are handled here
         assert torch.equal(env.state.qpos, worlds)

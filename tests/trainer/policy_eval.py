@@ -1,4 +1,5 @@
 """Evaluate a policy the way a tester would: rl_games' player, deterministic actions, real sim."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,9 @@ def make_player(experiment, seed: int = 0):
     params["config"]["env_info"] = {  # the player then needs no registered env
         "observation_space": spaces.Box(-np.inf, np.inf, (env.num_obs,), np.float32),
         "action_space": spaces.Box(-1.0, 1.0, (env.num_actions,), np.float32),
-        "agents": 1, "value_size": 1}
+        "agents": 1,
+        "value_size": 1,
+    }
     env.close()
     params["config"]["device_name"] = "cpu"
     torch.manual_seed(seed)

@@ -1,4 +1,5 @@
 """BlindGrasping with the ADROIT hand: trains, checkpoints, hot-reloads; a tester of its run takes the hand from it."""
+
 import subprocess
 import sys
 
@@ -9,17 +10,31 @@ from tests.watching import ROOT, train_while_a_tester_watches
 
 @pytest.mark.slow
 def test_adroit_blind_grasping_trains_and_hot_reloads(runs_dir):
-    status, log = train_while_a_tester_watches(runs_dir, "BlindGrasping", ["task.hand=adroit"],
-                                               tester_args=["task.hand=adroit"])
+    status, log = train_while_a_tester_watches(
+        runs_dir, "BlindGrasping", ["task.hand=adroit"], tester_args=["task.hand=adroit"]
+    )
     assert status["reloads"] >= 1 and status["last_reload_error"] is None
     assert "hold" in status["reward_terms"]
     experiment = (runs_dir / "latest_train").resolve()
     assert "hand: adroit" in (experiment / "config.yaml").read_text()
 
     # a tester started on that run without naming the hand plays it with ADROIT (30 actions, not 20)
-    done = subprocess.run([sys.executable, "train.py", "config=test", f"checkpoint={experiment.name}",
-                           "testGamesNum=1", "test.numEnvs=1", "test.realtime=false", f"runsDir={runs_dir}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "config=test",
+            f"checkpoint={experiment.name}",
+            "testGamesNum=1",
+            "test.numEnvs=1",
+            "test.realtime=false",
+            f"runsDir={runs_dir}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "playing task=BlindGrasping (task.hand=adroit)" in done.stderr
     assert "test summary: episodes 1" in done.stdout + done.stderr

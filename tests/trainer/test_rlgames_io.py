@@ -1,4 +1,5 @@
 """rl_games' checkpoint writes go through policycast's atomic save and load with weights_only=True."""
+
 import numpy as np
 import pytest
 import torch
@@ -10,18 +11,28 @@ from services.trainer.rlgames_io import checkpoint_path, patched_checkpoint_io
 
 def rl_games_like_state():
     """What A2CAgent.get_full_state_weights() returns: numpy scalars included."""
-    return {"model": {"_orig_mod.a2c_network.mu.weight": torch.randn(3, 4),
-                      "running_mean_std.running_mean": torch.zeros(4)},
-            "epoch": 7, "frame": 3584, "optimizer": {"state": {}, "param_groups": [{"lr": 1e-3}]},
-            "last_mean_rewards": np.float32(12.345678), "env_state": None}
+    return {
+        "model": {
+            "_orig_mod.a2c_network.mu.weight": torch.randn(3, 4),
+            "running_mean_std.running_mean": torch.zeros(4),
+        },
+        "epoch": 7,
+        "frame": 3584,
+        "optimizer": {"state": {}, "param_groups": [{"lr": 1e-3}]},
+        "last_mean_rewards": np.float32(12.345678),
+        "env_state": None,
+    }
 
 
-@pytest.mark.parametrize("rl_games_name, expected", [
-    ("nn/last_Reach_ep_9_rew_12.345678", "nn/last_Reach_ep_9_rew_12.35.pth"),   # periodic: str(np.float32)
-    ("nn/last_Reach_ep_12_rew__-3.5_", "nn/last_Reach_ep_12_rew_-3.50.pth"),     # final: str(array), [] -> _
-    ("nn/last_Reach_ep_1_rew_-inf", "nn/last_Reach_ep_1_rew_-inf.pth"),          # no episode had finished
-    ("nn/Reach", "nn/Reach.pth"),                                                # best
-])
+@pytest.mark.parametrize(
+    "rl_games_name, expected",
+    [
+        ("nn/last_Reach_ep_9_rew_12.345678", "nn/last_Reach_ep_9_rew_12.35.pth"),  # periodic: str(np.float32)
+        ("nn/last_Reach_ep_12_rew__-3.5_", "nn/last_Reach_ep_12_rew_-3.50.pth"),  # final: str(array), [] -> _
+        ("nn/last_Reach_ep_1_rew_-inf", "nn/last_Reach_ep_1_rew_-inf.pth"),  # no episode had finished
+        ("nn/Reach", "nn/Reach.pth"),  # best
+    ],
+)
 def test_rl_games_names_become_one_spelling(rl_games_name, expected):
     assert str(checkpoint_path(rl_games_name)) == expected
 

@@ -1,5 +1,6 @@
 """The trainer as users run it: `python -m services.trainer ...` in a real process, real rl_games PPO on
 the real MuJoCo Reach task, checkpoints read back the way testers read them."""
+
 import json
 import os
 import signal
@@ -19,17 +20,25 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def trainer(*overrides, **popen):
-    return subprocess.Popen([sys.executable, "-m", "services.trainer", *overrides], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.trainer", *overrides],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
+    )
 
 
 def wait_for(predicate, proc, timeout=240.0, what="condition"):
     """tests.waiting.wait_for, failing at once if the trainer exits first (and killing it on a time-out)."""
+
     def ready():
         if proc.poll() is not None:
             _, err = proc.communicate()
             pytest.fail(f"trainer exited ({proc.returncode}) before {what}:\n{err[-3000:]}")
         return predicate()
+
     try:
         return waiting.wait_for(ready, timeout, 0.2, what)
     except AssertionError:
@@ -44,12 +53,21 @@ def leftovers(nn: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_reach_training_beats_the_untrained_policy(runs_dir):
-    proc = trainer("task=Reach", "numEnvs=16", "maxIterations=30", "train.saveFrequency=10",
-                   "train.printInterval=5", f"runsDir={runs_dir}")
+    proc = trainer(
+        "task=Reach",
+        "numEnvs=16",
+        "maxIterations=30",
+        "train.saveFrequency=10",
+        "train.printInterval=5",
+        f"runsDir={runs_dir}",
+    )
     link = runs_dir / "latest_train"
     # latest_train points at this run as soon as it starts, while it is still training.
-    experiment = wait_for(lambda: link.is_symlink() and (link / "config.yaml").is_file() and link.resolve(),
-                          proc, what="runs/latest_train")
+    experiment = wait_for(
+        lambda: link.is_symlink() and (link / "config.yaml").is_file() and link.resolve(),
+        proc,
+        what="runs/latest_train",
+    )
     assert proc.poll() is None and not os.path.isabs(os.readlink(link))
     assert [p.name for p in runs_dir.iterdir() if not p.is_symlink()] == [experiment.name]
     _, err = proc.communicate(timeout=600)
@@ -61,7 +79,9 @@ def test_reach_training_beats_the_untrained_policy(runs_dir):
     assert "Reach.pth" in names and leftovers(nn) == []
     for path in list_checkpoints(experiment):  # every file loads with weights_only=True
         state = load_checkpoint(path)
-        assert state["epoch"] == (epoch_of(path) or state["epoch"]) and "running_mean_std.running_mean" in state["model"]
+        assert (
+            state["epoch"] == (epoch_of(path) or state["epoch"]) and "running_mean_std.running_mean" in state["model"]
+        )
         assert type(state["last_mean_rewards"]) in (int, float)
 
     # Measured, not assumed: the same player on the same seeded worlds, before and after training.
@@ -70,8 +90,10 @@ def test_reach_training_beats_the_untrained_policy(runs_dir):
     last = max(list_checkpoints(experiment), key=lambda p: epoch_of(p) or -1)
     player.model.load_state_dict(load_checkpoint(last)["model"])
     trained_return, trained_success = mean_return(player, task)
-    print(f"Reach mean return: untrained {untrained_return:.2f} (success {untrained_success:.0%}), "
-          f"{last.name} {trained_return:.2f} (success {trained_success:.0%})")
+    print(
+        f"Reach mean return: untrained {untrained_return:.2f} (success {untrained_success:.0%}), "
+        f"{last.name} {trained_return:.2f} (success {trained_success:.0%})"
+    )
     assert trained_return > untrained_return + max(20.0, 0.5 * abs(untrained_return))
     assert trained_success > untrained_success
 
@@ -95,8 +117,14 @@ def test_reach_training_beats_the_untrained_policy(runs_dir):
 @pytest.mark.slow
 def test_sigterm_saves_a_final_checkpoint_and_resume_continues_it(runs_dir):
     # null: no budget at all, it trains until the signal
-    proc = trainer("task=Reach", "numEnvs=16", "maxIterations=null", "train.saveFrequency=4",
-                   "train.printInterval=1", f"runsDir={runs_dir}")
+    proc = trainer(
+        "task=Reach",
+        "numEnvs=16",
+        "maxIterations=null",
+        "train.saveFrequency=4",
+        "train.printInterval=1",
+        f"runsDir={runs_dir}",
+    )
     nn = runs_dir / "latest_train" / "nn"
     first = wait_for(lambda: list_checkpoints(nn), proc, what="a first periodic checkpoint")[0]
     log = runs_dir / "latest_train" / "train.log"
@@ -112,17 +140,30 @@ def test_sigterm_saves_a_final_checkpoint_and_resume_continues_it(runs_dir):
     assert torch.is_tensor(state["model"]["running_mean_std.running_mean"])
     stopped_at, experiment = state["epoch"], nn.parent.resolve()
     progress = json.loads((experiment / "progress.json").read_text())
-    assert (progress["state"], progress["epoch"], progress["max_epochs"], progress["eta_s"]) == \
-        ("stopped", stopped_at, None, None)
+    assert (progress["state"], progress["epoch"], progress["max_epochs"], progress["eta_s"]) == (
+        "stopped",
+        stopped_at,
+        None,
+        None,
+    )
     assert progress["env_steps"] == state["frame"]
 
     # checkpoint=latest continues that run in a new experiment, epochs counting on.
-    proc = trainer("task=Reach", "numEnvs=16", f"maxIterations={stopped_at + 2}", "train.saveFrequency=1",
-                   "checkpoint=latest", f"runsDir={runs_dir}")
+    proc = trainer(
+        "task=Reach",
+        "numEnvs=16",
+        f"maxIterations={stopped_at + 2}",
+        "train.saveFrequency=1",
+        "checkpoint=latest",
+        f"runsDir={runs_dir}",
+    )
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
     resumed = (runs_dir / "latest_train").resolve()
-    assert resumed != experiment and f"resuming from {experiment / 'nn' / final.name}" in (resumed / "train.log").read_text()
+    assert (
+        resumed != experiment
+        and f"resuming from {experiment / 'nn' / final.name}" in (resumed / "train.log").read_text()
+    )
     epochs = sorted(epoch_of(p) for p in list_checkpoints(resumed) if epoch_of(p))
     assert epochs and epochs[0] > stopped_at and epochs[-1] == stopped_at + 2
     assert load_checkpoint(list_checkpoints(resumed)[-1])["frame"] > state["frame"]
@@ -148,8 +189,10 @@ def test_cuda_without_cuda_is_refused_with_one_line(runs_dir, backend):
 def test_an_unknown_backend_or_a_bad_task_value_is_refused_before_any_run(runs_dir):
     proc = trainer("task=Reach", "backend=isaac", f"runsDir={runs_dir}")
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 2 and err.strip() == "error: backend (env.backend)='isaac': not accepted; " \
-        "expects auto, mujoco or warp"
+    assert (
+        proc.returncode == 2
+        and err.strip() == "error: backend (env.backend)='isaac': not accepted; expects auto, mujoco or warp"
+    )
     proc = trainer("task=Reach", "task.reward.distance=far", f"runsDir={runs_dir}")
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and len(err.strip().splitlines()) == 1 and "task.reward.distance='far'" in err

@@ -1,4 +1,5 @@
 """PPO on the warp backend (Warp's CPU device here) writes checkpoints the CPU tester plays and hot-reloads."""
+
 import pytest
 
 from tests.watching import train_while_a_tester_watches

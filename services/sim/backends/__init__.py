@@ -7,6 +7,7 @@ top of any of them unchanged (services.sim.env). `mujoco` steps on the CPU (mujo
 on a GPU (MuJoCo Warp, `pip install -e '.[gpu]'`); `auto` picks warp for a CUDA device when
 mujoco_warp is installed, else mujoco.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -41,11 +42,13 @@ def physics_factory(name: str, device: str) -> Callable:
 
 def _mujoco(model, num_envs, device="cpu", **kwargs):
     from services.sim.backends.mujoco_batch import MujocoBatchPhysics  # imports mujoco only when used
+
     return MujocoBatchPhysics(model, num_envs, device=device, **kwargs)
 
 
 def _warp(model, num_envs, device="cpu", **kwargs):
     from services.sim.backends.warp import WarpPhysics  # imports warp only when used
+
     return WarpPhysics(model, num_envs, device=device, **kwargs)
 
 

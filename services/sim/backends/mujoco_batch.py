@@ -5,6 +5,7 @@ sees them as torch tensors sharing that memory (`torch.from_numpy`), so a contro
 math -> one C call for N worlds x substeps -> task math, with no copies. Its results are
 bit-identical to stepping one MjData per world, whatever the thread count (bench/sim_throughput.py).
 """
+
 from __future__ import annotations
 
 import logging
@@ -46,6 +47,7 @@ class MujocoBatchPhysics:
     def step(self, nstep: int) -> torch.Tensor:
         """Step all worlds; returns which ones MuJoCo raised an error in (they keep their old state)."""
         import mujoco.batch
+
         broken = torch.zeros(self.num_envs, dtype=torch.bool)
         try:
             self.batch.step(nstep=nstep)

@@ -7,6 +7,7 @@ of kernel launches) and replayed on torch's current stream, so they are ordered 
 torch ops. Contact and constraint buffers are sized per world from the task config
 (`task.sim.nconmax`, `task.sim.njmax`); an overflow stops the run with one line naming the key.
 """
+
 from __future__ import annotations
 
 import gc
@@ -84,9 +85,11 @@ class WarpPhysics:
 
     def step(self, nstep: int) -> torch.Tensor:
         """Step all worlds `nstep` times; returns the worlds whose state is no longer finite."""
+
         def substeps():
             for _ in range(nstep):
                 self.mjw.step(self.m, self.d)
+
         self._run(("step", nstep), substeps)
         self._check_overflow()
         s = self.state
@@ -108,8 +111,10 @@ class WarpPhysics:
             worlds = int((bad != 0).sum())
             contacts = bool((bad & int(self.mjw.OverflowType.BROADPHASE | self.mjw.OverflowType.NARROWPHASE)).any())
             key, now = ("task.sim.nconmax", self.nconmax) if contacts else ("task.sim.njmax", self.njmax)
-            raise SimulationOverflow(f"MuJoCo Warp: {'contact' if contacts else 'constraint'} buffer overflow in "
-                                     f"{worlds} world(s); raise {key} (now {now} per world)")
+            raise SimulationOverflow(
+                f"MuJoCo Warp: {'contact' if contacts else 'constraint'} buffer overflow in "
+                f"{worlds} world(s); raise {key} (now {now} per world)"
+            )
 
     def close(self) -> None:
         self._graph.clear()

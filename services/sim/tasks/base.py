@@ -6,6 +6,7 @@ and the env calls reset_worlds / apply_actions / evaluate / observe. A task retu
 dict of *unscaled* named terms; `scale_rewards` multiplies each by its weight from the config's
 `reward:` section (signs live there) in one place. docs/tasks.md describes the API for users.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ class Cfg:
 
     def __init__(self, data: Any, prefix: str = "task"):
         from omegaconf import DictConfig, OmegaConf
+
         if isinstance(data, DictConfig):
             data = OmegaConf.to_container(data, resolve=True)
         self.data, self.prefix = _for_hand(dict(data or {})), prefix
@@ -43,8 +45,13 @@ class Cfg:
 
     def num(self, path: str, lo: float | None = None, hi: float | None = None) -> float:
         v = self.raw(path)
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) \
-            and (lo is None or v >= lo) and (hi is None or v <= hi)
+        ok = (
+            isinstance(v, (int, float))
+            and not isinstance(v, bool)
+            and np.isfinite(v)
+            and (lo is None or v >= lo)
+            and (hi is None or v <= hi)
+        )
         if not ok:
             rng = f" in [{lo}, {hi}]" if lo is not None and hi is not None else (f" >= {lo}" if lo is not None else "")
             raise TaskConfigError(f"{self.prefix}.{path}={v!r}: not accepted; expects a number{rng}")
@@ -70,8 +77,11 @@ class Cfg:
 
     def vec(self, path: str, n: int) -> np.ndarray:
         v = self.raw(path)
-        ok = isinstance(v, (list, tuple)) and len(v) == n and all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+        ok = (
+            isinstance(v, (list, tuple))
+            and len(v) == n
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+        )
         if not ok:
             raise TaskConfigError(f"{self.prefix}.{path}={v!r}: not accepted; expects a list of {n} numbers")
         return np.asarray(v, dtype=np.float64)
@@ -98,17 +108,19 @@ STATE_FIELDS = ("qpos", "qvel", "ctrl", "mocap_pos", "sensordata", "site_xpos", 
 @dataclass
 class SimState:
     """Live tensor views of all worlds' simulator arrays, on the simulator's device and dtype."""
-    qpos: torch.Tensor        # (N, nq)
-    qvel: torch.Tensor        # (N, nv)
-    ctrl: torch.Tensor        # (N, nu)
-    mocap_pos: torch.Tensor   # (N, nmocap, 3): markers (Reach's target)
+
+    qpos: torch.Tensor  # (N, nq)
+    qvel: torch.Tensor  # (N, nv)
+    ctrl: torch.Tensor  # (N, nu)
+    mocap_pos: torch.Tensor  # (N, nmocap, 3): markers (Reach's target)
     sensordata: torch.Tensor  # (N, nsensordata)
-    site_xpos: torch.Tensor   # (N, nsite, 3)
-    xpos: torch.Tensor        # (N, nbody, 3)
+    site_xpos: torch.Tensor  # (N, nsite, 3)
+    xpos: torch.Tensor  # (N, nbody, 3)
 
 
 class Evaluation(NamedTuple):
     """What a task says after physics: unscaled reward terms and (N,) bool outcomes."""
+
     terms: dict[str, torch.Tensor]
     terminated: torch.Tensor
     success: torch.Tensor
@@ -121,8 +133,14 @@ def reward_weights(cfg: Cfg, terms: tuple[str, ...]) -> dict[str, float]:
     given = set(given) if isinstance(given, dict) else set()
     unknown, missing = sorted(given - set(terms)), [t for t in terms if t not in given]
     if unknown or missing:
-        what = "; ".join(x for x in (f"unknown {', '.join(unknown)}" if unknown else "",
-                                     f"missing {', '.join(missing)}" if missing else "") if x)
+        what = "; ".join(
+            x
+            for x in (
+                f"unknown {', '.join(unknown)}" if unknown else "",
+                f"missing {', '.join(missing)}" if missing else "",
+            )
+            if x
+        )
         raise TaskConfigError(f"{cfg.prefix}.reward: {what}; the task's terms are {', '.join(terms)}")
     return {t: cfg.num(f"reward.{t}") for t in terms}
 
@@ -161,7 +179,10 @@ class Task:
         self.episode_length = self.cfg.int("episodeLength")
         self.substeps = self.cfg.int("sim.substeps")  # sim.timestep/contacts shape the model (build_model)
         self.num_actions = model.nu
-        self.ctrl_lo, self.ctrl_hi = self.tensor(model.actuator_ctrlrange[:, 0]), self.tensor(model.actuator_ctrlrange[:, 1])
+        self.ctrl_lo, self.ctrl_hi = (
+            self.tensor(model.actuator_ctrlrange[:, 0]),
+            self.tensor(model.actuator_ctrlrange[:, 1]),
+        )
 
     def tensor(self, x, dtype=None) -> torch.Tensor:
         """A constant on the task's device (float in the simulator's dtype unless told)."""

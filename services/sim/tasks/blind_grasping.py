@@ -15,6 +15,7 @@ touching the table or a fingertip below tableClearance, the box pushed boxMaxDis
 a stage timeout, the grasp lost for graspLostSteps in the lift stage. Every weight and threshold comes
 from configs/task/BlindGrasping.yaml.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,8 +28,17 @@ from services.sim.tasks.hand_task import HandTask
 class BlindGrasping(HandTask):
     name = "BlindGrasping"
     with_box = True
-    reward_terms = ("preGraspDistance", "fingertipDistance", "contact", "hold", "lift", "stageBonus", "success",
-                    "failure", "actionRate")
+    reward_terms = (
+        "preGraspDistance",
+        "fingertipDistance",
+        "contact",
+        "hold",
+        "lift",
+        "stageBonus",
+        "success",
+        "failure",
+        "actionRate",
+    )
 
     def __init__(self, cfg, model, state):
         super().__init__(cfg, model, state)
@@ -55,7 +65,13 @@ class BlindGrasping(HandTask):
         self.box_contact_adr = self.index([model.sensor_adr[model.sensor(f"{f}_box").id] for f in self.hand.FINGERS])
         n = self.num_envs
         long = lambda: torch.zeros(n, dtype=torch.long, device=self.device)
-        self.stage, self.stage_steps, self.high_steps, self.lost, self.grasp_held = long(), long(), long(), long(), long()
+        self.stage, self.stage_steps, self.high_steps, self.lost, self.grasp_held = (
+            long(),
+            long(),
+            long(),
+            long(),
+            long(),
+        )
         self.succeeded = torch.zeros(n, dtype=torch.bool, device=self.device)
         self.box_start = torch.zeros(n, 3, device=self.device, dtype=self.dtype)
         self.box_pose0 = self.tensor([0.0, 0.0, self.box_half, 1.0, 0.0, 0.0, 0.0])
@@ -70,8 +86,8 @@ class BlindGrasping(HandTask):
         s, q, v = self.state, self.box_q, self.box_v
         pose = self.box_pose0.repeat(len(ids), 1)
         pose[:, :2] = draws.uniform(2) * self.box_noise
-        s.qpos[ids, q:q + 7] = pose
-        s.qvel[ids, v:v + 6] = 0.0
+        s.qpos[ids, q : q + 7] = pose
+        s.qvel[ids, v : v + 6] = 0.0
         self.box_start[ids] = pose[:, :3]
         for counter in (self.stage, self.stage_steps, self.high_steps, self.lost, self.grasp_held):
             counter[ids] = 0
@@ -79,7 +95,7 @@ class BlindGrasping(HandTask):
 
     # -- privileged quantities (rewards, stage logic, the critic, logs) --------------------------------
     def box_pos(self) -> torch.Tensor:
-        return self.state.qpos[:, self.box_q:self.box_q + 3]
+        return self.state.qpos[:, self.box_q : self.box_q + 3]
 
     def box_lift(self) -> torch.Tensor:
         """Height of the box's lowest corner above the table (m): 0 while it rests on the table, tilted or not.
@@ -87,7 +103,7 @@ class BlindGrasping(HandTask):
         The centre alone rises 1 cm when the box is only tipped onto an edge, and policies learnt to
         collect lift reward that way.
         """
-        q = self.state.qpos[:, self.box_q + 3:self.box_q + 7]
+        q = self.state.qpos[:, self.box_q + 3 : self.box_q + 7]
         w, x, y, z = q.unbind(dim=1)
         up = torch.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], dim=1)  # R's 3rd row
         return self.box_pos()[:, 2] - self.box_half * up.abs().sum(dim=1)
@@ -97,8 +113,11 @@ class BlindGrasping(HandTask):
         return self.state.sensordata[:, self.box_contact_adr] > 0
 
     def privileged(self) -> dict:
-        return {"box_pos": self.box_pos().clone(), "stage": self.stage.clone(),
-                "box_contacts": self.box_contacts().sum(dim=1)}
+        return {
+            "box_pos": self.box_pos().clone(),
+            "stage": self.stage.clone(),
+            "box_contacts": self.box_contacts().sum(dim=1),
+        }
 
     def evaluate(self, step):
         s = self.state
@@ -127,7 +146,9 @@ class BlindGrasping(HandTask):
 
         table = s.sensordata[:, self.table_contact_adr] > 0
         too_low = tips[:, :, 2].amin(dim=1) < self.clearance
-        pushed = (st < 2) & (torch.linalg.vector_norm(box[:, :2] - self.box_start[:, :2], dim=1) > self.box_max_distance)
+        pushed = (st < 2) & (
+            torch.linalg.vector_norm(box[:, :2] - self.box_start[:, :2], dim=1) > self.box_max_distance
+        )
         timeout = self.stage_steps > self.timeouts[self.stage]
         dropped = self.lost > self.lost_steps
         failure = ~self.succeeded & (table | too_low | pushed | timeout | dropped)
@@ -147,22 +168,31 @@ class BlindGrasping(HandTask):
         # why a world failed, for logs: 1 table, 2 fingertip too low, 3 box pushed, 4 stage timeout, 5 grasp lost
         causes = torch.stack([table, too_low, pushed, timeout, dropped], dim=1)
         cause = torch.where(failure, causes.long().argmax(dim=1) + 1, 0)
-        metrics = {"stage": self.stage, "box_height": lift, "box_contacts": contacts, "failure": failure,
-                   "failure_cause": cause, "table_contact": table | too_low}
+        metrics = {
+            "stage": self.stage,
+            "box_height": lift,
+            "box_contacts": contacts,
+            "failure": failure,
+            "failure_cause": cause,
+            "table_contact": table | too_low,
+        }
         return Evaluation(terms, failure, self.succeeded.clone(), metrics)
 
     def observe(self, step):
         s = self.state
         targets = 2.0 * (self.targets - self.ctrl_lo) / (self.ctrl_hi - self.ctrl_lo) - 1.0
-        return torch.cat([
-            self.joint_pos(),
-            torch.clamp(s.qvel[:, self.v_adr] * 0.1, -5, 5),
-            self.touch(),
-            self.prev_actions,
-            targets,
-            (step / self.episode_length).to(self.dtype)[:, None],
-            F.one_hot(self.stage, 3).to(self.dtype),
-        ], dim=1)
+        return torch.cat(
+            [
+                self.joint_pos(),
+                torch.clamp(s.qvel[:, self.v_adr] * 0.1, -5, 5),
+                self.touch(),
+                self.prev_actions,
+                targets,
+                (step / self.episode_length).to(self.dtype)[:, None],
+                F.one_hot(self.stage, 3).to(self.dtype),
+            ],
+            dim=1,
+        )
 
     def states(self, step):
         """The critic's input: the observations plus the box and the contacts the policy never sees."""
@@ -170,14 +200,17 @@ class BlindGrasping(HandTask):
         q, v = self.box_q, self.box_v
         palm = s.site_xpos[:, self.palm_site]
         tips = self.fingertips() - box[:, None, :]
-        return torch.cat([
-            self.observe(step),
-            (box - palm) / 0.1,
-            (self.box_lift()[:, None] / self.lift_height).clamp(-1, 2),
-            torch.clamp(s.qvel[:, v:v + 6] * 0.2, -5, 5),
-            s.qpos[:, q + 3:q + 7],
-            (box[:, :2] - self.box_start[:, :2]) / 0.1,
-            tips.reshape(len(box), -1) / 0.1,
-            self.box_contacts().to(self.dtype),
-            (self.stage_steps.to(self.dtype) / self.timeouts[self.stage])[:, None],
-        ], dim=1)
+        return torch.cat(
+            [
+                self.observe(step),
+                (box - palm) / 0.1,
+                (self.box_lift()[:, None] / self.lift_height).clamp(-1, 2),
+                torch.clamp(s.qvel[:, v : v + 6] * 0.2, -5, 5),
+                s.qpos[:, q + 3 : q + 7],
+                (box[:, :2] - self.box_start[:, :2]) / 0.1,
+                tips.reshape(len(box), -1) / 0.1,
+                self.box_contacts().to(self.dtype),
+                (self.stage_steps.to(self.dtype) / self.timeouts[self.stage])[:, None],
+            ],
+            dim=1,
+        )

@@ -1,4 +1,5 @@
 """What the hand tasks share: the hand scene, joint normalisation, and actions -> position targets."""
+
 from __future__ import annotations
 
 import torch
@@ -18,8 +19,13 @@ class HandTask(Task):
     @classmethod
     def build_model(cls, cfg: Cfg):
         hand = hand_module(cfg.raw("hand", "procedural"))
-        return hand.build_model(with_box=cls.with_box, offscreen=OFFSCREEN, timestep=cfg.num("sim.timestep", 1e-4, 0.02),
-                                contacts=cfg.bool("sim.contacts"), with_target=cls.with_target)
+        return hand.build_model(
+            with_box=cls.with_box,
+            offscreen=OFFSCREEN,
+            timestep=cfg.num("sim.timestep", 1e-4, 0.02),
+            contacts=cfg.bool("sim.contacts"),
+            with_target=cls.with_target,
+        )
 
     def __init__(self, cfg, model, state):
         super().__init__(cfg, model, state)
@@ -34,8 +40,9 @@ class HandTask(Task):
         self.tip_sites = self.index([model.site(f"{f}_tip").id for f in hand.FINGERS])
         self.palm_site = model.site("palm_centre").id
         sensor = lambda name: int(model.sensor_adr[model.sensor(name).id])
-        self.touch_adr = self.index([sensor(f"{f}_tip_touch") for f in hand.FINGERS]
-                                    + [sensor(f"{f}_pad_touch") for f in hand.FINGERS])
+        self.touch_adr = self.index(
+            [sensor(f"{f}_tip_touch") for f in hand.FINGERS] + [sensor(f"{f}_pad_touch") for f in hand.FINGERS]
+        )
         self.table_contact_adr = sensor("hand_table")
         qadr = lambda j: int(model.jnt_qposadr[jnt(j)])
         self.follower_adr = self.index([qadr(f) for f, _, _ in hand.COUPLINGS])
@@ -46,11 +53,13 @@ class HandTask(Task):
 
         mode_base = self.cfg.choice("actions.base", ("absolute", "delta"))
         mode_fingers = self.cfg.choice("actions.fingers", ("absolute", "delta"))
-        self.absolute = self.tensor([mode_base == "absolute"] * nb + [mode_fingers == "absolute"] * (nu - nb),
-                                    dtype=torch.bool)
+        self.absolute = self.tensor(
+            [mode_base == "absolute"] * nb + [mode_fingers == "absolute"] * (nu - nb), dtype=torch.bool
+        )
         base_delta = self.cfg.vec("actions.baseDelta", 2)  # metres and radians per control step
-        self.delta = self.tensor([base_delta[0]] * 3 + [base_delta[1]] * 3
-                                 + [self.cfg.num("actions.fingerDelta", 0)] * (nu - nb))
+        self.delta = self.tensor(
+            [base_delta[0]] * 3 + [base_delta[1]] * 3 + [self.cfg.num("actions.fingerDelta", 0)] * (nu - nb)
+        )
         self.targets = torch.zeros(n, nu, device=self.device, dtype=self.dtype)
         self.prev_actions = torch.zeros_like(self.targets)
         self.action_rate = torch.zeros(n, device=self.device, dtype=self.dtype)
@@ -62,7 +71,7 @@ class HandTask(Task):
         return 2.0 * (q - self.q_lo) / (self.q_hi - self.q_lo) - 1.0
 
     def fingertips(self) -> torch.Tensor:
-        return self.state.site_xpos[:, self.tip_sites]          # (N, 5, 3)
+        return self.state.site_xpos[:, self.tip_sites]  # (N, 5, 3)
 
     def touch(self) -> torch.Tensor:
         """Touch sensor readings squashed to [0, 1): tips then pads, (N, 10)."""
@@ -71,8 +80,14 @@ class HandTask(Task):
     def reset_hand(self, ids: torch.Tensor, draws, base_noise, finger_noise: float) -> None:
         """Put the hand of worlds `ids` at its default pose plus uniform noise, at rest, targets there."""
         s, nb = self.state, self.num_base
-        noise = torch.cat([draws.uniform(3) * base_noise[0], draws.uniform(3) * base_noise[1],
-                           draws.uniform(self.num_actions - nb) * finger_noise], dim=1)
+        noise = torch.cat(
+            [
+                draws.uniform(3) * base_noise[0],
+                draws.uniform(3) * base_noise[1],
+                draws.uniform(self.num_actions - nb) * finger_noise,
+            ],
+            dim=1,
+        )
         q = torch.clamp(self.q_default + noise, self.q_lo, self.q_hi)
         rows = ids[:, None]
         s.qpos[rows, self.q_adr] = q

@@ -6,6 +6,7 @@ Reward terms (weights in configs/task/Reach.yaml): distance (m), closeBonus = ex
 closeScale), actionRate (mean squared action change). Episodes end by time only; success =
 centroid within `successTolerance` at the last step.
 """
+
 from __future__ import annotations
 
 import torch
@@ -45,23 +46,30 @@ class Reach(HandTask):
 
     def evaluate(self, step):
         distance = torch.linalg.vector_norm(self.target - self.centroid(), dim=1)
-        terms = {"distance": distance, "closeBonus": torch.exp(-distance / self.close_scale),
-                 "actionRate": self.action_rate}
+        terms = {
+            "distance": distance,
+            "closeBonus": torch.exp(-distance / self.close_scale),
+            "actionRate": self.action_rate,
+        }
         terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         return Evaluation(terms, terminated, distance < self.tolerance, {"distance": distance})
 
     def observe(self, step):
         s = self.state
-        return torch.cat([
-            self.joint_pos(),
-            torch.clamp(s.qvel[:, self.v_adr[:6]] * 0.2, -5, 5),
-            torch.clamp((self.target - self.centroid()) / 0.1, -5, 5),
-            (self.target - self.nominal) / 0.1,
-        ], dim=1)
+        return torch.cat(
+            [
+                self.joint_pos(),
+                torch.clamp(s.qvel[:, self.v_adr[:6]] * 0.2, -5, 5),
+                torch.clamp((self.target - self.centroid()) / 0.1, -5, 5),
+                (self.target - self.nominal) / 0.1,
+            ],
+            dim=1,
+        )
 
 
 def _nominal_centroid(model, tip_sites):
     import mujoco
+
     data = mujoco.MjData(model)
     mujoco.mj_kinematics(model, data)
     return data.site_xpos[tip_sites].mean(axis=0).copy()
