@@ -50,13 +50,9 @@ def stream_channel(hub: Hub, channel: Channel):
     try:
         seq, fresh = _waking(channel)
         while not hub.stopping.is_set():
-            new, jpeg = channel.next_frame(seq, hub.stopping)
-            if hub.stopping.is_set():
-                return
-            if not fresh(new):
-                continue
-            seq = new
-            yield part(jpeg if jpeg is not None else hub.waiting_jpeg(), seq)
+            seq, chunk = _next_part(hub, channel, seq, fresh)
+            if chunk is not None:
+                yield chunk
     finally:
         with channel.cond:
             channel.viewers -= 1
@@ -82,16 +78,21 @@ def stream_first(hub: Hub):
                 yield part(hub.waiting_jpeg(), 0)
                 hub.stopping.wait(KEEPALIVE_S)
                 continue
-            new, jpeg = channel.next_frame(seq, hub.stopping)
-            if hub.stopping.is_set():
-                return
-            if not fresh(new):
-                continue
-            seq = new
-            yield part(jpeg if jpeg is not None else hub.waiting_jpeg(), seq)
+            seq, chunk = _next_part(hub, channel, seq, fresh)
+            if chunk is not None:
+                yield chunk
     finally:
         _move_viewer(hub, channel, None)
         hub.count_idle_viewer(-1)
+
+
+def _next_part(hub: Hub, channel: Channel, seq: int, fresh) -> tuple[int, bytes | None]:
+    """Wait for the channel's next frame: (its sequence, its multipart part), or (seq, None) when there is
+    nothing to send (stopping, or a frame a new viewer must not see)."""
+    new, jpeg = channel.next_frame(seq, hub.stopping)
+    if hub.stopping.is_set() or not fresh(new):
+        return seq, None
+    return new, part(jpeg if jpeg is not None else hub.waiting_jpeg(), new)
 
 
 def _waking(channel: Channel):
