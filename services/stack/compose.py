@@ -79,36 +79,20 @@ def build(gpu: bool = False, swarm: bool = False) -> None:
 
 def project_running() -> bool:
     """Whether this compose project's streamer runs (then `testers` and friends have a stack to talk to)."""
-    out = subprocess.run(
-        [
-            "docker",
-            "ps",
-            "-q",
-            "--filter",
-            f"label=com.docker.compose.project={PROJECT}",
-            "--filter",
-            "label=com.docker.compose.service=streamer",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    return bool(out.stdout.strip())
+    return bool(_containers("com.docker.compose.service=streamer", check=False))
 
 
 def experiment_containers(experiment: str) -> list[str]:
+    return _containers(f"policycast.experiment={experiment}")
+
+
+def _containers(label: str, check: bool = True) -> list[str]:
+    """Ids of this project's running containers that carry `label` (key=value)."""
     out = subprocess.run(
-        [
-            "docker",
-            "ps",
-            "-q",
-            "--filter",
-            f"label=com.docker.compose.project={PROJECT}",
-            "--filter",
-            f"label=policycast.experiment={experiment}",
-        ],
+        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}", "--filter", f"label={label}"],
         capture_output=True,
         text=True,
-        check=True,
+        check=check,
     ).stdout
     return out.split()
 

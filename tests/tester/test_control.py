@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from services.core.checkpoints import load_checkpoint
+from services.core.control_contract import STATUS_FIELDS
 from services.core.experiments import write_progress
 from services.core.jsonapi import TOKEN_ERROR
 from services.tester import build
@@ -49,27 +50,7 @@ def status(url):
 def test_status_has_every_documented_field(running, reach_checkpoints):
     url, exp, _ = running
     s = status(url)
-    for field in (
-        "id",
-        "task",
-        "experiment",
-        "checkpoint",
-        "epoch",
-        "reloads",
-        "last_reload_time",
-        "last_reload_error",
-        "reload_interval",
-        "next_reload_in",
-        "paused",
-        "pinned",
-        "episodes",
-        "mean_return",
-        "success_rate",
-        "reward_terms",
-        "fps",
-        "training",
-        "state",
-    ):
+    for field in STATUS_FIELDS:
         assert field in s, field
     assert s["task"] == "Reach" and s["experiment"] == exp.name and s["state"] == "running"
     assert s["checkpoint"] == f"{exp.name}/nn/{reach_checkpoints[1].name}"
