@@ -16,10 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+# isort: off
+import services.sim  # noqa: E402,F401 (first: it picks MUJOCO_GL, which mujoco reads when imported)
+
+# isort: on
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
-import services.sim  # noqa: E402,F401 (first: it picks MUJOCO_GL, which mujoco reads when imported)
 from services.sim import adroit, hand  # noqa: E402
 
 CONTROL_DT = 0.02

@@ -30,6 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# isort: off
+import services.sim  # noqa: E402,F401 (first: it picks MUJOCO_GL, which mujoco reads when imported)
+
+# isort: on
 import mujoco  # noqa: E402
 import mujoco.batch  # noqa: E402
 import mujoco.rollout  # noqa: E402
@@ -37,7 +41,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-import services.sim  # noqa: E402,F401 (first: it picks MUJOCO_GL, which mujoco reads when imported)
 from services.sim import make_env  # noqa: E402
 from services.sim.backends.mujoco_batch import default_threads  # noqa: E402
 
@@ -147,7 +150,7 @@ def main(argv=None) -> int:
         print("\n1) physics only: env-steps/s (one env-step = one control step of the task's substeps), * = fastest")
         for task, cfg in cfgs.items():
             env = make_env(cfg, 1)
-            model, substeps = env.model, env.substeps
+            model, substeps = env.model, env.task.substeps
             for n in args.envs:
                 ctrl = np.random.default_rng(0).uniform(env.task.ctrl_lo, env.task.ctrl_hi, (n, model.nu)) * 0.3
                 strategies, pool = physics_strategies(model, n, substeps, ctrl)
