@@ -109,8 +109,14 @@ def test_a_tester_on_a_second_node_plays_checkpoints_trained_on_the_first(tmp_pa
         done = stack.make("undeploy", timeout=300)
         assert done.returncode == 0, done.stdout + done.stderr
         assert stack_objects(project) == {}
-        left = node.docker("ps", "-aq", "--filter", f"label=com.docker.stack.namespace={project}").stdout.split()
-        assert left == [], "containers outlived make undeploy on the second node"
+        # Swarm removes a worker's containers after the services are gone, asynchronously
+        stack.wait(
+            "the second node's containers removed after make undeploy",
+            lambda: (
+                node.docker("ps", "-aq", "--filter", f"label=com.docker.stack.namespace={project}").stdout.split() == []
+            ),
+            timeout=120,
+        )
     except BaseException:
         print(stack.make("logs", "FOLLOW=0", timeout=120).stdout[-6000:])
         raise

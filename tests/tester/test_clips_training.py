@@ -17,6 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
+LAST = 24  # the training's last epoch
+
+
 def test_training_with_a_tester_in_the_loop_leaves_a_clip_per_loaded_checkpoint(tmp_path):
     runs = tmp_path / "runs"
     # Seeded evaluation of one episode: each checkpoint swapped in resets the worlds and is kept until world
@@ -54,8 +57,8 @@ def test_training_with_a_tester_in_the_loop_leaves_a_clip_per_loaded_checkpoint(
                 "train.py",
                 "config=train_headless",
                 "task=Reach",
-                "maxIterations=14",
-                "numEnvs=16",
+                f"maxIterations={LAST}",
+                "numEnvs=32",  # epochs long enough that the tester loads several checkpoints on a fast machine
                 "train.saveFrequency=2",
                 f"runsDir={runs}",
             ],
@@ -70,11 +73,13 @@ def test_training_with_a_tester_in_the_loop_leaves_a_clip_per_loaded_checkpoint(
             assert tester.poll() is None, (tmp_path / "tester.log").read_text()[-3000:]
             rows = exp / "eval" / "evaluations.jsonl"
             epochs = [json.loads(line)["epoch"] for line in rows.read_text().splitlines()] if rows.exists() else []
-            return 14 in epochs and epochs
+            return LAST in epochs and epochs
 
-        epochs = wait_for(evaluated, 180, step=0.2, what="the tester evaluating the last checkpoint (epoch 14)")
+        epochs = wait_for(evaluated, 180, step=0.2, what=f"the tester evaluating the last checkpoint (epoch {LAST})")
         wait_for(
-            lambda: "clip epoch_14.mp4" in (tmp_path / "tester.log").read_text(), 60, what="the last checkpoint's clip"
+            lambda: f"clip epoch_{LAST}.mp4" in (tmp_path / "tester.log").read_text(),
+            60,
+            what="the last checkpoint's clip",
         )
     finally:
         for proc in (train, tester):
@@ -89,7 +94,7 @@ def test_training_with_a_tester_in_the_loop_leaves_a_clip_per_loaded_checkpoint(
     folder = exp / "eval" / "clips" / "loop"
     clips = complete_clips(folder)  # each decodes whole, frame count as its sidecar says
     kept = sorted(c["epoch"] for c in clips)
-    assert kept == [loaded[0], 14], (kept, loaded)  # keep=2 of >= 3: the first and the newest
+    assert kept == [loaded[0], LAST], (kept, loaded)  # keep=2 of >= 3: the first and the newest
     lines = (exp / "eval" / "evaluations.jsonl").read_text().splitlines()
     rows = {row["epoch"]: row for row in map(json.loads, lines)}
     for c in clips:  # the recorded episode is the evaluated one: its figures are the row's
