@@ -50,7 +50,8 @@ def test_ssh_source_mirrors_runs_with_relative_links(tmp_path, sshd, sync_proces
     make_experiment(src, "Reach_train_2", {"last_Reach_ep_3_rew_2.pth": os.urandom(50_000)})
     wait_for(lambda: os.readlink(dst / "latest_train") == "Reach_train_2", what="the new latest_train")
     assert (dst / "latest_train" / "nn" / "last_Reach_ep_3_rew_2.pth").stat().st_size == 50_000
-    code, health = sync.health()
+    # The link lands inside the pass; its stats are recorded when the pass ends.
+    code, health = wait_for(lambda: (h := sync.health())[1]["files_transferred"] >= 4 and h, what="the pass's stats")
     assert code == 200 and health["files_transferred"] == 4 and health["wire_bytes"] > 250_000
     assert sync.stop()[0] == 0
 
