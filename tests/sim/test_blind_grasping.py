@@ -132,3 +132,21 @@ def test_a_box_tipped_onto_its_edge_is_not_lifted():
     env.state.qpos[1, q + 2] = half + 0.03
     lift = env.task.box_lift()
     assert abs(lift[0].item()) < 1e-6 and lift[1].item() == pytest.approx(0.03)
+
+
+@pytest.mark.parametrize("grip_depth, grasped", [(0.01, False), (-0.1, True)])
+def test_pressing_the_box_down_from_above_is_no_grasp(grip_depth, grasped):
+    """Curled fingers lowered onto the box's top touch it with 3 fingers; only fingers beside it grip."""
+    env = make_env(task_cfg("BlindGrasping", **{"stages.gripDepth": grip_depth}), 2, seed=3)
+    env.reset()
+    goal = np.zeros((2, 6))
+    pre = env.task.pre_offset[2].item() - PALM0
+    contacts, stages = [], []
+    for k in range(120):
+        goal[:, 2] = pre + 0.06 if k < 40 else pre - 0.06  # fingers closed high above it, then down on it
+        _, _, done, info = env.step(hand_actions(env, goal, CLOSED))
+        contacts.append(info["box_contacts"].numpy().copy())
+        stages.append(info["stage"].numpy().copy())
+        assert not done.any()
+    assert np.min(np.max(contacts, axis=0)) >= 2  # both worlds' fingers are on the box ...
+    assert (np.max(stages) == 2) == grasped  # ... but from above: no grasp (tips above the top count: one)

@@ -50,6 +50,7 @@ class BlindGrasping(HandTask):
         self.pre_tol = c.num("stages.preGraspTolerance", 0)
         self.grasp_contacts = c.int("stages.graspContacts", 1)
         self.grasp_steps = c.int("stages.graspSteps", 1)
+        self.grip_depth = c.num("stages.gripDepth")  # < 0: tips above the top count too
         self.timeouts = self.index(c.vec("stages.timeouts", 3))
         self.lift_height = c.num("success.liftHeight", 1e-3)
         self.lift_exponent = c.num("liftExponent", 0.05, 1.0)
@@ -112,6 +113,14 @@ class BlindGrasping(HandTask):
         """(N, 5) bool: finger f (thumb first) touches the box."""
         return self.state.sensordata[:, self.box_contact_adr] > 0
 
+    def gripping(self, touching: torch.Tensor) -> torch.Tensor:
+        """(N, 5) bool: finger f touches the box with its tip gripDepth below the box's top face.
+
+        A hand pressing the box down from above touches it too; only fingers beside it can lift it.
+        """
+        top = self.box_pos()[:, 2] + self.box_half - self.grip_depth
+        return touching & (self.fingertips()[:, :, 2] < top[:, None])
+
     def privileged(self) -> dict:
         return {
             "box_pos": self.box_pos().clone(),
@@ -126,19 +135,20 @@ class BlindGrasping(HandTask):
         tips = self.fingertips()
         touching = self.box_contacts()
         contacts = touching.sum(dim=1)
-        holding = contacts >= self.min_contacts
+        grips = self.gripping(touching).sum(dim=1)  # what grasps and holds count; success counts contacts
+        holding = grips >= self.min_contacts
         lift = self.box_lift()
         pre_pose = torch.cat([box[:, :2], torch.zeros_like(box[:, :1])], dim=1) + self.pre_offset
         d_pre = torch.linalg.vector_norm(palm - pre_pose, dim=1)
         d_tips = torch.linalg.vector_norm(tips - box[:, None, :], dim=2).mean(dim=1)
 
         st = self.stage  # each stage's terms count in the stage the step started in
-        self.grasp_held = torch.where((st == 1) & (contacts >= self.grasp_contacts), self.grasp_held + 1, 0)
+        self.grasp_held = torch.where((st == 1) & (grips >= self.grasp_contacts), self.grasp_held + 1, 0)
         advanced = ((st == 0) & (d_pre < self.pre_tol)) | ((st == 1) & (self.grasp_held >= self.grasp_steps))
         self.stage_steps = torch.where(advanced, 0, self.stage_steps + 1)
         self.stage = st + advanced.long()
 
-        lifted = (self.stage == 2) & (lift >= self.lift_height) & holding
+        lifted = (self.stage == 2) & (lift >= self.lift_height) & (contacts >= self.min_contacts)
         self.high_steps = torch.where(lifted, self.high_steps + 1, 0)
         newly = (self.high_steps >= self.hold_steps) & ~self.succeeded
         self.succeeded |= newly
@@ -157,7 +167,7 @@ class BlindGrasping(HandTask):
         terms = {
             "preGraspDistance": d_pre * f(st == 0),
             "fingertipDistance": d_tips * f(st == 1),
-            "contact": f(contacts) * f(st == 1),
+            "contact": f(grips) * f(st == 1),
             "hold": f(holding) * in_lift,
             "lift": (lift / self.lift_height).clamp(0.0, 1.0) ** self.lift_exponent * f(holding) * in_lift,
             "stageBonus": f(advanced),

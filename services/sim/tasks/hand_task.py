@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from services.sim.hands import hand_module
@@ -60,6 +61,12 @@ class HandTask(Task):
         self.delta = self.tensor(
             [base_delta[0]] * 3 + [base_delta[1]] * 3 + [self.cfg.num("actions.fingerDelta", 0)] * (nu - nb)
         )
+        # A delta target may lead its joint by at most this much (base joints only; inf = unbounded).
+        # Pushing against the box or the table otherwise winds the target up to the joint's limit: trained
+        # policies parked ARTz's target 5 cm under the palm, pressing the box down with 30 N, and a lift
+        # had to unwind it for 5 control steps before the hand moved up at all.
+        lead = self.cfg.vec("actions.baseLead", 2) if self.cfg.has("actions.baseLead") else [np.inf, np.inf]
+        self.lead = self.tensor([lead[0]] * 3 + [lead[1]] * 3 + [np.inf] * (nu - nb))
         self.targets = torch.zeros(n, nu, device=self.device, dtype=self.dtype)
         self.prev_actions = torch.zeros_like(self.targets)
         self.action_rate = torch.zeros(n, device=self.device, dtype=self.dtype)
@@ -101,7 +108,8 @@ class HandTask(Task):
         """actions in [-1, 1] -> position targets: absolute over the ctrl range, or a bounded delta."""
         a = torch.nan_to_num(actions, nan=0.0).clamp(-1.0, 1.0)
         absolute = self.ctrl_lo + (a + 1.0) * 0.5 * (self.ctrl_hi - self.ctrl_lo)
-        delta = self.targets + a * self.delta
+        q = self.state.qpos[:, self.q_adr]
+        delta = torch.clamp(self.targets + a * self.delta, q - self.lead, q + self.lead)
         self.targets = torch.clamp(torch.where(self.absolute, absolute, delta), self.ctrl_lo, self.ctrl_hi)
         self.state.ctrl.copy_(self.targets)
         self.action_rate = ((a - self.prev_actions) ** 2).mean(dim=1)  # before prev_actions moves on
