@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from services.core.checkpoints import epoch_of, list_checkpoints  # noqa: E402
+from services.core.cli import command  # noqa: E402
 
 EVAL_SEED = 1000
 START_TIMEOUT_S = 300  # trainer start-up (imports, env, compile on a GPU) before latest_train appears
@@ -107,22 +108,21 @@ def run_seed(a, seed: int, work: Path, rows: list[dict], on_points) -> None:
     log = open(work / "processes.log", "w")
     started = time.time()
     trainer = subprocess.Popen(
-        [
-            sys.executable,
-            "train.py",
+        command(
+            "train",
             "config=train_headless",
-            f"task={a.task}",
-            f"numEnvs={a.num_envs}",
-            "maxIterations=null",
-            f"seed={seed}",
             f"train.saveFrequency={a.save_every}",
-            f"device={a.device}",
-            f"backend={a.backend}",
-            f"runsDir={runs}",
             # no best-so-far file: it is rewritten almost every epoch, and evaluating each one would take
             # the CPU the training needs; the curve's points are the periodic checkpoints and the final one
             "train.params.config.save_best_after=1000000000",
-        ],
+            task=a.task,
+            numEnvs=a.num_envs,
+            maxIterations=None,
+            seed=seed,
+            device=a.device,
+            backend=a.backend,
+            runsDir=runs,
+        ),
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -137,22 +137,21 @@ def run_seed(a, seed: int, work: Path, rows: list[dict], on_points) -> None:
         )
         print(f"seed {seed}: training {experiment.name} (pid {trainer.pid}); evaluating beside it", flush=True)
         evaluator = subprocess.Popen(
-            [
-                sys.executable,
-                "train.py",
+            command(
+                "train",
                 "config=test",
-                f"task={a.task}",
-                f"checkpoint={experiment}",
                 f"test.eval.episodes={a.episodes}",
                 f"test.eval.seed={EVAL_SEED}",
                 "test.realtime=false",
                 f"test.numEnvs={min(a.episodes, 64)}",
-                "reloadInterval=2",
-                "device=cpu",
-                f"runsDir={runs}",
                 f"test.outDir={work / 'tester'}",
-                "test.clips.enabled=false",
-            ],  # no rendering: each eval's time is the policy's episodes only
+                "test.clips.enabled=false",  # no rendering: each eval's time is the policy's episodes only
+                task=a.task,
+                checkpoint=experiment,
+                reloadInterval=2,
+                device="cpu",
+                runsDir=runs,
+            ),
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 
 from bench.procstats import proc_stats  # noqa: E402
+from services.core.cli import command  # noqa: E402
 from tests.streamer.standin import Pusher, StandInTester, stalled_viewer, watch, watch_slowly  # noqa: E402
 from tests.waiting import free_port, wait_for  # noqa: E402
 
@@ -74,7 +75,7 @@ def main() -> int:
     args = ap.parse_args()
     port = free_port()
     streamer = subprocess.Popen(
-        [sys.executable, "-m", "services.streamer", "--port", str(port)],
+        command("streamer", "--port", port),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 
 from bench.procstats import proc_stats  # noqa: E402
+from services.core.cli import command  # noqa: E402
 from services.core.experiments import create_experiment  # noqa: E402
 from tests.streamer.standin import watch  # noqa: E402
 from tests.waiting import free_port, wait_for  # noqa: E402
@@ -49,16 +50,15 @@ def sources(args, scratch: Path) -> list[Path]:
         return files
     runs = scratch / "trained"
     subprocess.run(
-        [
-            sys.executable,
-            "train.py",
+        command(
+            "train",
             "config=train_headless",
-            "task=Reach",
-            "maxIterations=12",
-            "numEnvs=16",
             "train.saveFrequency=3",
-            f"runsDir={runs}",
-        ],
+            task="Reach",
+            maxIterations=12,
+            numEnvs=16,
+            runsDir=runs,
+        ),
         cwd=ROOT,
         check=True,
         stdout=subprocess.DEVNULL,
@@ -150,23 +150,21 @@ def main() -> int:
         url = f"http://127.0.0.1:{port}"
         log = open(tmp / "services.log", "w")
         streamer = subprocess.Popen(
-            [sys.executable, "-m", "services.streamer", "--port", str(port)],
+            command("streamer", "--port", port),
             cwd=ROOT,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         tester = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "services.tester",
+            command(
+                "tester",
                 "checkpoint=latest",
                 f"runsDir={runs}",
                 f"reloadInterval={args.every * 0.5:g}",
                 f"test.streamerUrl={url}",
                 "test.id=soak",
-            ],
+            ),
             cwd=ROOT,
             env=env,
             stdout=log,

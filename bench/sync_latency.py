@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from services.core.cli import command  # noqa: E402
 from services.sync.passes import base_args, sync_pass  # noqa: E402
 from services.sync.rsync import Rsync  # noqa: E402
 
@@ -52,18 +53,7 @@ def latency(mode_args: list[str], landings: int, ckpt: bytes, work: Path, interv
     shutil.rmtree(work, ignore_errors=True)
     (src / "Reach_train_1" / "nn").mkdir(parents=True)
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "services.sync",
-            "--source",
-            str(src),
-            "--dest",
-            str(dst),
-            "--metrics-port",
-            "0",
-            *mode_args,
-        ],
+        command("sync", "--source", src, "--dest", dst, "--metrics-port", 0, *mode_args),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

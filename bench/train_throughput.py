@@ -24,6 +24,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from services.core.cli import command  # noqa: E402
+
 TAGS = {
     "total": "performance/step_inference_rl_update_fps",
     "rollout": "performance/step_inference_fps",
@@ -32,10 +36,8 @@ TAGS = {
 
 
 def run_case(task: str, num_envs: int, epochs: int, device: str, backend: str, runs: Path, threads) -> dict:
-    cmd = [
-        sys.executable,
-        "-m",
-        "services.trainer",
+    cmd = command(
+        "trainer",
         f"task={task}",
         f"numEnvs={num_envs}",
         f"maxIterations={epochs}",
@@ -44,7 +46,7 @@ def run_case(task: str, num_envs: int, epochs: int, device: str, backend: str, r
         f"device={device}",
         f"backend={backend}",
         f"runsDir={runs}",
-    ]
+    )
     if threads is not None:  # torch intra-op threads (0 = torch's default, 'auto' = rl_games' min(4, cores))
         cmd.append(f"train.params.torch_threads={threads}")
     start = time.monotonic()

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
+from services.core.cli import command  # noqa: E402
 from tests.view3d_client import WireViewer  # noqa: E402
 from tests.waiting import free_port, wait_for  # noqa: E402
 
@@ -131,17 +132,16 @@ def main() -> int:
     env = {**os.environ, "MUJOCO_GL": "egl", "PYTHONPATH": str(ROOT)}
     logs = {name: open(out / f"{name}.log", "w") for name in ("trainer", "streamer", "tester")}
     procs = {
-        "trainer": [
-            sys.executable,
-            "train.py",
+        "trainer": command(
+            "train",
             "config=train_headless",
-            f"task={a.task}",
-            f"numEnvs={a.num_envs}",
-            "maxIterations=null",
             "train.saveFrequency=5",
-            f"runsDir={runs}",
-        ],
-        "streamer": [sys.executable, "-m", "services.streamer", "--port", str(port)],
+            task=a.task,
+            numEnvs=a.num_envs,
+            maxIterations=None,
+            runsDir=runs,
+        ),
+        "streamer": command("streamer", "--port", port),
         "tester": [
             sys.executable,
             str(Path(__file__).resolve()),

@@ -2,7 +2,6 @@
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 # MUJOCO_GL is read when mujoco is imported; EGL (Mesa) works without a display.
@@ -10,6 +9,8 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
 import pytest
+
+from services.core.cli import command
 
 
 @pytest.fixture
@@ -67,16 +68,15 @@ def reach_run(tmp_path_factory):
     Returns the experiment directory; tests copy from it rather than write into it.
     """
     runs = tmp_path_factory.mktemp("trained") / "runs"
-    cmd = [
-        sys.executable,
-        "train.py",
+    cmd = command(
+        "train",
         "config=train_headless",
-        "task=Reach",
-        "maxIterations=12",
-        "numEnvs=16",
         "train.saveFrequency=3",
-        f"runsDir={runs}",
-    ]
+        task="Reach",
+        maxIterations=12,
+        numEnvs=16,
+        runsDir=runs,
+    )
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"training failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return (runs / "latest_train").resolve()

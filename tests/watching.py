@@ -6,11 +6,11 @@ that the ordinary tester plays and hot-reloads.
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import requests
 
+from services.core.cli import command
 from tests.waiting import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,9 +30,8 @@ def train_while_a_tester_watches(runs, task, train_args, env=None, timeout=300, 
     env = {**os.environ, **(env or {})}
     port = free_port()
     tester = subprocess.Popen(
-        [
-            sys.executable,
-            "train.py",
+        command(
+            "train",
             "config=test",
             f"task={task}",
             "checkpoint=latest",
@@ -43,7 +42,7 @@ def train_while_a_tester_watches(runs, task, train_args, env=None, timeout=300, 
             f"test.control.port={port}",
             f"runsDir={runs}",
             *tester_args,
-        ],
+        ),
         cwd=ROOT,
         env=env,
         text=True,
@@ -54,9 +53,8 @@ def train_while_a_tester_watches(runs, task, train_args, env=None, timeout=300, 
 
     def train(epochs, *extra):
         done = subprocess.run(
-            [
-                sys.executable,
-                "train.py",
+            command(
+                "train",
                 "config=train_headless",
                 f"task={task}",
                 f"maxIterations={epochs}",
@@ -65,7 +63,7 @@ def train_while_a_tester_watches(runs, task, train_args, env=None, timeout=300, 
                 f"runsDir={runs}",
                 *train_args,
                 *extra,
-            ],
+            ),
             cwd=ROOT,
             env=env,
             capture_output=True,

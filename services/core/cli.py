@@ -1,9 +1,11 @@
-"""The one way a command line becomes a run, shared by `train.py` and `python -m services.<name>`."""
+"""The one way a command line becomes a run, shared by `train.py` and `python -m services.<name>`, and
+the one way to spell such a command line for a child process (the stack, benchmarks, tests)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from .config import ConfigError, help_text, load_config, print_request
 from .logs import setup_logging
@@ -31,3 +33,17 @@ def main(argv: list[str], run: Callable, default_preset: str = "config", banner:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+TRAIN_PY = Path(__file__).resolve().parents[2] / "train.py"
+
+
+def command(entry: str, *args, **overrides) -> list[str]:
+    """argv that starts a policycast process with this interpreter.
+
+    entry: "train" (train.py, the seed's CLI) or a service ("trainer", "tester", "streamer", "sync").
+    args are passed as they are (str() of each: dotted overrides, --flags); keyword overrides become
+    key=value, None as Hydra's null. E.g. command("tester", "test.id=t1", checkpoint="latest", numEnvs=1).
+    """
+    head = [sys.executable, str(TRAIN_PY)] if entry == "train" else [sys.executable, "-m", f"services.{entry}"]
+    return head + [str(a) for a in args] + [f"{k}={'null' if v is None else v}" for k, v in overrides.items()]

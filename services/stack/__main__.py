@@ -21,13 +21,13 @@ from pathlib import Path
 import requests
 
 from services.core.auth import bearer
+from services.core.cli import command
 from services.core.config import choices
 
 from . import compose, settings, supervisor, swarm
 from .supervisor import Spec, Supervisor
 
 ROOT = compose.ROOT
-PY = sys.executable
 
 
 def task_of(experiment: str, default: str) -> str:
@@ -171,10 +171,8 @@ def up_local(a, saved) -> int:
         interval = settings.load()["RELOAD_INTERVAL"]  # the remembered one, at the time it starts
         return Spec(
             name,
-            [
-                PY,
-                "-m",
-                "services.tester",
+            command(
+                "tester",
                 f"task={task_of(experiment, a.task)}",
                 *hand,
                 f"checkpoint={experiment}",
@@ -183,11 +181,11 @@ def up_local(a, saved) -> int:
                 f"test.streamerUrl={url}",
                 f"test.id={name}",
                 *view3d,
-            ],
+            ),
             group=experiment,
         )
 
-    streamer = [PY, "-m", "services.streamer", "--port", str(a.port)]
+    streamer = command("streamer", "--port", a.port)
     if os.environ.get("STREAM_BIND") == "0.0.0.0":
         streamer.append("--bind-all")
     source = a.sync_source or f"{a.runs_dir}/"
@@ -195,19 +193,17 @@ def up_local(a, saved) -> int:
         Spec("streamer", streamer),
         Spec(
             "sync",
-            [
-                PY,
-                "-m",
-                "services.sync",
+            command(
+                "sync",
                 "--source",
                 source,
                 "--dest",
                 f"{shared}/",
                 "--interval",
-                str(a.sync_interval),
+                a.sync_interval,
                 "--metrics-port",
-                str(a.sync_port),
-            ],
+                a.sync_port,
+            ),
         ),
     ]
     if not a.sync_source:
@@ -217,10 +213,8 @@ def up_local(a, saved) -> int:
             0,
             Spec(
                 "trainer",
-                [
-                    PY,
-                    "-m",
-                    "services.trainer",
+                command(
+                    "trainer",
                     f"task={a.task}",
                     f"numEnvs={a.num_envs}",
                     *budget,
@@ -228,7 +222,7 @@ def up_local(a, saved) -> int:
                     *hand,
                     f"train.saveFrequency={a.save_frequency}",
                     f"runsDir={a.runs_dir}",
-                ],
+                ),
                 restart=False,
             ),
         )

@@ -2,16 +2,15 @@
 
 import socket
 import subprocess
-import sys
 from pathlib import Path
+
+from services.core.cli import command
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args, timeout=120):
-    return subprocess.run(
-        [sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run(command("train", *args), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
 def test_help_lists_presets_tasks_and_aliases():

@@ -1,11 +1,11 @@
 """The command line users type: presets, aliases, dotted overrides, and refusals naming the key."""
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from services.core.cli import command
 from services.core.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,7 +72,7 @@ def test_bad_values_are_refused_with_the_key_name(arg, named):
 
 def test_cli_refuses_a_bad_value_with_one_line_and_nonzero_exit():
     out = subprocess.run(
-        [sys.executable, "train.py", "config=test", "reloadInterval=-1"],
+        command("train", "config=test", reloadInterval=-1),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -85,7 +85,7 @@ def test_cli_refuses_a_bad_value_with_one_line_and_nonzero_exit():
 
 
 def test_cli_help_lists_presets_tasks_and_aliases_with_defaults():
-    out = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(command("train", "--help"), cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     for word in (
         "train_headless",

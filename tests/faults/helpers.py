@@ -4,24 +4,24 @@ what a user sees of them over HTTP."""
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import requests
 
+from services.core.cli import command
 from tests.waiting import free_port, wait_for  # noqa: F401 (re-exported for this area)
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 class Service:
-    """`python ARGS...` (e.g. `-m services.streamer ...`) in its own process group, output to a log file."""
+    """`ARGS...` (e.g. `command("streamer", ...)`) in its own process group, output to a log file."""
 
     def __init__(self, name: str, args: list, log_dir: Path, env: dict | None = None, cwd: Path = ROOT):
         self.name, self.log_path = name, Path(log_dir) / f"{name}.log"
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
-            [sys.executable, *map(str, args)],
+            [str(a) for a in args],
             cwd=cwd,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -62,14 +62,13 @@ def rss_mb(pid: int) -> float:
 
 
 def argv_streamer(port: int) -> list:
-    return ["-m", "services.streamer", "--port", str(port)]
+    return command("streamer", "--port", port)
 
 
 def argv_tester(runs: Path, streamer_url: str, tester_id: str, *extra) -> list:
     """A small real tester following latest_train and pushing to a streamer service."""
-    return [
-        "-m",
-        "services.tester",
+    return command(
+        "tester",
         "checkpoint=latest",
         f"runsDir={runs}",
         f"test.streamerUrl={streamer_url}",
@@ -80,7 +79,7 @@ def argv_tester(runs: Path, streamer_url: str, tester_id: str, *extra) -> list:
         "test.render.height=120",
         "test.render.fps=10",
         *extra,
-    ]
+    )
 
 
 def tiles_of(url: str) -> dict:

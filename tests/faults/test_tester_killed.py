@@ -28,18 +28,18 @@ def test_a_killed_tester_is_restarted_its_tile_returns_and_its_eval_file_stays_v
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # the tester steps as fast as it can (episodes end every second or so): the kill lands among writes
-    tester = [sys.executable, *argv_tester(trained_runs, url, "tester-1", "test.realtime=false")]
+    tester = argv_tester(trained_runs, url, "tester-1", "test.realtime=false")
     (home / "stack.py").write_text(
         textwrap.dedent(f"""
         import os, sys
         sys.path.insert(0, {str(ROOT)!r})
         from services.stack.supervisor import Spec, Supervisor
-        specs = [Spec("streamer", {[sys.executable, *argv_streamer(port)]!r}),
+        specs = [Spec("streamer", {argv_streamer(port)!r}),
                  Spec("tester-1", {tester!r})]
         sys.exit(Supervisor(dict(os.environ), None, colour=False).run(specs))
     """)
     )
-    stack = services("stack", [home / "stack.py"], tmp_path, cwd=home)
+    stack = services("stack", [sys.executable, home / "stack.py"], tmp_path, cwd=home)
     state_file = home / ".policycast" / "local-stack.json"
     episodes = next(trained_runs.glob("*_train_*")) / "eval" / "episodes.jsonl"
 

@@ -3,12 +3,12 @@
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
 
+from services.core.cli import command
 from services.streamer import PortInUseError, start_in_process
 from tests.streamer.standin import ControlServer, Pusher, StandInTester, jpeg_of
 
@@ -219,7 +219,7 @@ def test_port_in_use_is_one_clear_error():
         with pytest.raises(PortInUseError, match=f"port {port}"):
             start_in_process(port, bind_all=False, token=None, announce=False)
         done = subprocess.run(
-            [sys.executable, "-m", "services.streamer", "--port", str(port)],
+            command("streamer", "--port", port),
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -236,7 +236,7 @@ def test_main_serves_and_prints_a_generated_token_with_bind_all():
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if k != "POLICYCAST_TOKEN"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.streamer", "--port", str(port), "--bind-all"],
+        command("streamer", "--port", port, "--bind-all"),
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

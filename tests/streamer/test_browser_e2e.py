@@ -6,13 +6,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
 
 from services.core.checkpoints import epoch_of, list_checkpoints
+from services.core.cli import command
 from services.core.experiments import update_latest_link
 from tests.streamer.browsing import live_pixels, until
 from tests.streamer.standin import wait_for
@@ -50,22 +50,21 @@ def test_real_tester_reload_now_from_the_browser(browser, reach_run, tmp_path):
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     # reloadInterval=0 and no file events: only "Reload now" may pick up the newer checkpoint
-    cmd = [
-        sys.executable,
-        "train.py",
+    cmd = command(
+        "train",
         "config=test_stream",
-        "checkpoint=latest",
-        "testGamesNum=0",
-        f"runsDir={runs}",
-        f"streamPort={port}",
         "test.id=e2e",
-        "reloadInterval=0",
         "test.watchEvents=false",
         "test.numEnvs=1",
         "test.render.width=320",
         "test.render.height=240",
         "test.render.fps=10",
-    ]
+        checkpoint="latest",
+        testGamesNum=0,
+        runsDir=runs,
+        streamPort=port,
+        reloadInterval=0,
+    )
     log = open(tmp_path / "tester.log", "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MUJOCO_GL": "egl"})
     try:

@@ -4,7 +4,6 @@ and it moves."""
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 import requests
 
+from services.core.cli import command
 from tests.streamer.browsing import click, until
 from tests.waiting import free_port, wait_for
 
@@ -39,19 +39,18 @@ def test_the_dashboard_opens_a_testers_live_3d_view(webgl_browser, reach_runs, t
     url = f"http://127.0.0.1:{port}"
     log = open(tmp_path / "tester.log", "w")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "train.py",
+        command(
+            "train",
             "config=test_stream",
-            "checkpoint=latest",
-            f"runsDir={reach_runs}",
-            f"streamPort={port}",
             "test.id=e2e3d",
             "test.numEnvs=1",
             "test.render.width=320",
             "test.render.height=240",
             "test.render.fps=10",
-        ],
+            checkpoint="latest",
+            runsDir=reach_runs,
+            streamPort=port,
+        ),
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,

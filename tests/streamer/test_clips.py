@@ -5,7 +5,6 @@ them on the tester page (the stack's path); an in-process tester (config=test_st
 import os
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 import requests
 
 from services.core.checkpoints import epoch_of, list_checkpoints
+from services.core.cli import command
 from services.streamer import start_in_process
 from services.tester import build
 from tests.streamer.browsing import click, until
@@ -36,7 +36,7 @@ def two_clips(reach_run, tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "services.streamer", "--port", str(port)],
+            command("streamer", "--port", port),
             cwd=ROOT,
             stdout=open(tmp / "streamer.log", "w"),
             stderr=subprocess.STDOUT,
@@ -44,20 +44,18 @@ def two_clips(reach_run, tmp_path_factory):
     ]
     procs.append(
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "services.tester",
-                "checkpoint=latest",
-                f"runsDir={tmp / 'runs'}",
-                "numEnvs=1",
-                "reloadInterval=0",
+            command(
+                "tester",
                 "test.realtime=false",
                 "test.id=clips",
                 f"test.streamerUrl={url}",
                 "test.render.width=320",
                 "test.render.height=240",
-            ],
+                checkpoint="latest",
+                runsDir=tmp / "runs",
+                numEnvs=1,
+                reloadInterval=0,
+            ),
             cwd=ROOT,
             stdout=open(tmp / "tester.log", "w"),
             stderr=subprocess.STDOUT,

@@ -3,11 +3,11 @@ a user can give it (--token, $POLICYCAST_TOKEN, streamToken=)."""
 
 import os
 import subprocess
-import sys
 
 import pytest
 import requests
 
+from services.core.cli import command
 from services.streamer import start_in_process
 from tests.streamer.browsing import until
 from tests.streamer.standin import ControlServer, Pusher, StandInTester
@@ -63,18 +63,17 @@ def test_the_page_keeps_a_token_from_the_url_and_says_when_one_is_needed(browser
 def _streamer_command(how, port, runs):
     if how == "streamToken=":
         # the one-process mode: tester + embedded streamer; waiting for a checkpoint is enough here
-        return [
-            sys.executable,
-            "train.py",
+        return command(
+            "train",
             "config=test_stream",
-            "checkpoint=latest",
-            f"runsDir={runs}",
-            f"streamPort={port}",
-            "streamBindAll=true",
-            f"streamToken={TOKEN}",
             "test.numEnvs=1",
-        ], {}
-    args = [sys.executable, "-m", "services.streamer", "--port", str(port), "--bind-all"]
+            checkpoint="latest",
+            runsDir=runs,
+            streamPort=port,
+            streamBindAll="true",
+            streamToken=TOKEN,
+        ), {}
+    args = command("streamer", "--port", port, "--bind-all")
     if how == "--token":
         return args + ["--token", TOKEN], {}
     return args, {"POLICYCAST_TOKEN": TOKEN}

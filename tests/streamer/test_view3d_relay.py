@@ -2,13 +2,13 @@
 
 import socket
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 import requests
 
+from services.core.cli import command
 from services.streamer import start_in_process
 from services.streamer.view3d_relay import Relay, parse_ports
 from tests.view3d_client import WireViewer
@@ -22,16 +22,14 @@ def test_a_testers_3d_view_is_reached_through_the_relay(reach_runs, tmp_path):
     server, hub = start_in_process(0, announce=False, view3d_relay=relay_ports)
     log = open(tmp_path / "tester.log", "w")
     tester = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "services.tester",
-            f"runsDir={reach_runs}",
-            "numEnvs=1",
+        command(
+            "tester",
             "test.id=far",
             f"test.streamerUrl={server.url}",
             "test.view3d.enabled=true",
-        ],
+            runsDir=reach_runs,
+            numEnvs=1,
+        ),
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from services.core.cli import command
 from tests.waiting import free_port, wait_for  # noqa: F401 (re-exported for this area)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ def healthz(port: int):
 
 
 def run_once(*args, timeout=60, env=None):
-    cmd = [sys.executable, "-m", "services.sync", "--once", "--metrics-port", "0", *map(str, args)]
+    cmd = command("sync", "--once", "--metrics-port", 0, *args)
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -49,7 +49,7 @@ class SyncProcess:
 
     def __init__(self, *args, metrics_port=None):
         self.port = metrics_port or free_port()
-        cmd = [sys.executable, "-m", "services.sync", "--metrics-port", str(self.port), *map(str, args)]
+        cmd = command("sync", "--metrics-port", self.port, *args)
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         wait_for(self._serving, timeout=20, what="the sync HTTP server")
 

@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import av
 import numpy as np
 import pytest
 
+from services.core.cli import command
 from services.streamer.hub import Hub
 from services.tester import build
 from services.tester.clips import VideoFile, thin
@@ -136,21 +136,20 @@ def test_test_record_saves_every_episode_bounded_with_tensorboard_videos(tmp_pat
     runs = tmp_path / "runs"
     exp = copy_run(reach_run, runs)
     out = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
+        command(
+            "train",
             "config=test_record",
-            "checkpoint=latest",
-            "testGamesNum=5",
-            "numEnvs=1",
-            f"runsDir={runs}",
             "test.clips.keep=3",
             "test.realtime=false",
             "test.id=rec",
             "test.render.width=160",
             "test.render.height=120",
             "test.clips.tensorboard=true",
-        ],
+            checkpoint="latest",
+            testGamesNum=5,
+            numEnvs=1,
+            runsDir=runs,
+        ),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -180,17 +179,15 @@ def test_a_killed_tester_never_leaves_a_partial_clip(tmp_path, reach_run):
     runs = tmp_path / "runs"
     exp = copy_run(reach_run, runs)
     folder = exp / "eval" / "clips" / "killed"
-    cmd = [
-        sys.executable,
-        "-m",
-        "services.tester",
-        "checkpoint=latest",
-        "numEnvs=1",
-        f"runsDir={runs}",
+    cmd = command(
+        "tester",
         "test.id=killed",
         "test.render.width=160",
         "test.render.height=120",
-    ]
+        checkpoint="latest",
+        numEnvs=1,
+        runsDir=runs,
+    )
 
     def start(name):
         return subprocess.Popen(cmd, cwd=ROOT, stdout=open(tmp_path / name, "w"), stderr=subprocess.STDOUT)

@@ -5,11 +5,11 @@ import json
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from services.core.cli import command
 from tests.tester.helpers import wait_for
 from tests.tester.test_clips import EPISODE, complete_clips
 
@@ -26,21 +26,19 @@ def test_training_with_a_tester_in_the_loop_leaves_a_clip_per_loaded_checkpoint(
     # 0's episode is done, so every checkpoint the tester loads is recorded (and some that land meanwhile
     # are skipped: the newest wins).
     tester = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "services.tester",
-            "checkpoint=latest",
-            f"runsDir={runs}",
-            "reloadInterval=0.1",
-            "numEnvs=1",
+        command(
+            "tester",
             "test.eval.episodes=1",
             "test.realtime=false",
             "test.id=loop",
             "test.clips.keep=2",
             "test.render.width=160",
             "test.render.height=120",
-        ],
+            checkpoint="latest",
+            runsDir=runs,
+            reloadInterval=0.1,
+            numEnvs=1,
+        ),
         cwd=ROOT,
         stdout=open(tmp_path / "tester.log", "w"),
         stderr=subprocess.STDOUT,
@@ -52,16 +50,15 @@ def test_training_with_a_tester_in_the_loop_leaves_a_clip_per_loaded_checkpoint(
             lambda: "control API on" in (tmp_path / "tester.log").read_text(), 120, step=0.2, what="the tester started"
         )
         train = subprocess.Popen(
-            [
-                sys.executable,
-                "train.py",
+            command(
+                "train",
                 "config=train_headless",
-                "task=Reach",
-                f"maxIterations={LAST}",
-                "numEnvs=32",  # epochs long enough that the tester loads several checkpoints on a fast machine
                 "train.saveFrequency=2",
-                f"runsDir={runs}",
-            ],
+                task="Reach",
+                maxIterations=LAST,
+                numEnvs=32,  # epochs long enough that the tester loads several checkpoints on a fast machine
+                runsDir=runs,
+            ),
             cwd=ROOT,
             stdout=open(tmp_path / "train.log", "w"),
             stderr=subprocess.STDOUT,

@@ -3,12 +3,12 @@
 import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from services.core.checkpoints import epoch_of, list_checkpoints
+from services.core.cli import command
 from tests.tester.helpers import copy_run
 from tests.tester.test_clips import decoded
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def montage(*args):
     return subprocess.run(
-        [sys.executable, "-m", "services.tester.montage", *args, "--width", "160", "--height", "120"],
+        command("tester.montage", *args, "--width", 160, "--height", 120),
         cwd=ROOT,
         capture_output=True,
         text=True,

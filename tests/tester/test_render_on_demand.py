@@ -2,12 +2,12 @@
 them (an MJPEG viewer, a dashboard's snapshot tile), and keeps playing when nothing does."""
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import requests
 
+from services.core.cli import command
 from services.streamer.mjpeg import read_parts
 from services.tester.frames import frame_comment
 from tests.tester.helpers import wait_for
@@ -22,23 +22,21 @@ def test_a_tester_renders_only_while_its_frames_are_read(runs_dir, new_run, reac
     url = f"http://127.0.0.1:{port}"
     logs = [open(tmp_path / name, "w") for name in ("streamer.log", "tester.log")]
     streamer = subprocess.Popen(
-        [sys.executable, "-m", "services.streamer", "--port", str(port)],
+        command("streamer", "--port", port),
         cwd=ROOT,
         stdout=logs[0],
         stderr=subprocess.STDOUT,
     )
     tester = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "services.tester",
-            f"runsDir={runs_dir}",
-            "numEnvs=2",
+        command(
+            "tester",
             "test.id=lazy",
             f"test.streamerUrl={url}",
             "test.render.width=320",
             "test.render.height=240",
-        ],
+            runsDir=runs_dir,
+            numEnvs=2,
+        ),
         cwd=ROOT,
         stdout=logs[1],
         stderr=subprocess.STDOUT,

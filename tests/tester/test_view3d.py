@@ -6,13 +6,13 @@ MuJoCo's web viewer runs once per process (view3d.py): each test runs its viewer
 import logging
 import socket
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 import requests
 
+from services.core.cli import command
 from services.sim import make_env
 from services.tester import build
 from tests.spawned import in_child
@@ -92,15 +92,7 @@ def test_a_busy_port_stops_the_tester_with_one_line(runs_dir):
         busy.listen()
         port = busy.getsockname()[1]
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "services.tester",
-                f"runsDir={runs_dir}",
-                "numEnvs=1",
-                "test.view3d.enabled=true",
-                f"test.view3d.port={port}",
-            ],
+            command("tester", "test.view3d.enabled=true", f"test.view3d.port={port}", runsDir=runs_dir, numEnvs=1),
             cwd=ROOT,
             capture_output=True,
             text=True,

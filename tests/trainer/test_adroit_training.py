@@ -1,10 +1,10 @@
 """BlindGrasping with the ADROIT hand: trains, checkpoints, hot-reloads; a tester of its run takes the hand from it."""
 
 import subprocess
-import sys
 
 import pytest
 
+from services.core.cli import command
 from tests.watching import ROOT, train_while_a_tester_watches
 
 
@@ -20,16 +20,15 @@ def test_adroit_blind_grasping_trains_and_hot_reloads(runs_dir):
 
     # a tester started on that run without naming the hand plays it with ADROIT (30 actions, not 20)
     done = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
+        command(
+            "train",
             "config=test",
-            f"checkpoint={experiment.name}",
-            "testGamesNum=1",
             "test.numEnvs=1",
             "test.realtime=false",
-            f"runsDir={runs_dir}",
-        ],
+            checkpoint=experiment.name,
+            testGamesNum=1,
+            runsDir=runs_dir,
+        ),
         cwd=ROOT,
         capture_output=True,
         text=True,

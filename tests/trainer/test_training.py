@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from services.core.checkpoints import epoch_of, list_checkpoints, load_checkpoint
+from services.core.cli import command
 from tests import waiting
 from tests.trainer.policy_eval import make_player, mean_return
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def trainer(*overrides, **popen):
     return subprocess.Popen(
-        [sys.executable, "-m", "services.trainer", *overrides],
+        command("trainer", *overrides),
         cwd=ROOT,
         text=True,
         stdout=subprocess.PIPE,
