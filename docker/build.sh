@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build the policycast images: policycast-base:$TAG (Python deps, cached until they change) and one thin
-# image per service, policycast-<service>:$TAG (the source). Skips what is already up to date.
+# Build the policycast images: policycast-base:$TAG (Python deps, cached until they change),
+# policycast-app:$TAG (the source on it) and one thin image per service, policycast-<service>:$TAG (its
+# port and entrypoint). Skips what is already up to date.
 #   docker/build.sh                       BASE=python:3.11-slim (default), TAG=local
 #   BASE=local/debian:bookworm docker/build.sh     (no registry: see docker/local-base.sh)
 #   EXTRAS=gpu BASE=nvidia/cuda:... docker/build.sh  (+ MuJoCo Warp: the GPU physics backend, `make up GPU=1`)
@@ -65,14 +66,20 @@ else
   echo "build: policycast-base:$TAG built in $(( $(date +%s) - t0 )) s"
 fi
 
-# --- services: the source on top of the base; rebuilt when the source or the base changes
-src_hash=$( (echo "$base_hash"; find services configs train.py pyproject.toml .dockerignore -type f \
-  ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)
+# --- app: the source on top of the base, then one thin image per service (port, entrypoint) on the app;
+# rebuilt when the source, a Dockerfile or the base changes
+src_hash=$( (echo "$base_hash"; find services configs train.py pyproject.toml .dockerignore docker/app.Dockerfile \
+  -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)
+if [ "$(label "policycast-app:$TAG" policycast.hash)" = "$src_hash" ]; then echo "build: policycast-app:$TAG is up to date"; else
+  "${BUILD[@]}" "${ARGS[@]}" -q -f docker/app.Dockerfile --build-arg "BASE_IMAGE=policycast-base:$TAG" \
+    --label "policycast.hash=$src_hash" -t "policycast-app:$TAG" . >/dev/null
+  echo "build: policycast-app:$TAG built"
+fi
 for s in "${SERVICES[@]}"; do
   img="policycast-$s:$TAG"
   if [ "$(label "$img" policycast.hash)" = "$src_hash" ]; then echo "build: $img is up to date"; continue; fi
-  "${BUILD[@]}" "${ARGS[@]}" -q -f "services/$s/Dockerfile" --build-arg "BASE_IMAGE=policycast-base:$TAG" \
-    --label "policycast.hash=$src_hash" -t "$img" . >/dev/null
+  "${BUILD[@]}" "${ARGS[@]}" -q -f "services/$s/Dockerfile" --build-arg "APP_IMAGE=policycast-app:$TAG" \
+    --label "policycast.hash=$src_hash" -t "$img" "services/$s" >/dev/null
   echo "build: $img built"
 done
 

@@ -18,7 +18,7 @@ def main(argv: list[str], run: Callable, default_preset: str = "config", banner:
     `run` may raise ConfigError for a refusal that needs the composed config (e.g. the wrong mode).
     """
     if any(a in ("-h", "--help", "help") for a in argv):
-        print((banner + "\n\n" if banner else "") + help_text())
+        print((banner.strip().replace("`", "") + "\n\n" if banner else "") + help_text())
         return 0
     try:
         show, resolve, argv = print_request(argv)

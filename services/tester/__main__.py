@@ -12,11 +12,4 @@ def run(cfg) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(
-        main(
-            sys.argv[1:],
-            run,
-            default_preset="test",
-            banner="python -m services.tester [overrides] = python train.py config=test [overrides]",
-        )
-    )
+    sys.exit(main(sys.argv[1:], run, default_preset="test", banner=__doc__))

@@ -15,11 +15,4 @@ def run(cfg) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(
-        main(
-            sys.argv[1:],
-            run,
-            default_preset="train_headless",
-            banner="python -m services.trainer [overrides] = python train.py config=train_headless [overrides]",
-        )
-    )
+    sys.exit(main(sys.argv[1:], run, default_preset="train_headless", banner=__doc__))

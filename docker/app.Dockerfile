@@ -1,0 +1,9 @@
+# policycast app image: the project's source on the base (docker/Dockerfile), run as the `app` user.
+# Every service image (services/<name>/Dockerfile) is this plus its port and entrypoint, so the source
+# is one layer shared by all four. Built by docker/build.sh; context = the repository root.
+ARG BASE_IMAGE=policycast-base:local
+FROM ${BASE_IMAGE}
+COPY configs /app/configs
+COPY services /app/services
+COPY train.py pyproject.toml /app/
+USER app
