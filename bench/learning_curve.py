@@ -77,6 +77,9 @@ def main() -> int:
         f"{a.episodes} seeded eval episodes per checkpoint (seed {EVAL_SEED}, CPU); out: {out}",
         flush=True,
     )
+    # SIGTERM (kill, a job's time limit) unwinds like Ctrl+C: run_seed stops the trainer and evaluator
+    # it started (left running, they trained on for hours) and the curve so far is on disk.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows: list[dict] = []
     for seed in seeds:
         run_seed(a, seed, out / f"seed{seed}", rows, lambda: save(out, rows, a))
