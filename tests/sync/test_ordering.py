@@ -22,8 +22,9 @@ def test_latest_train_only_ever_resolves_to_a_complete_experiment(tmp_path, sync
     def observe():  # a tester's view of DST, as often as we can look
         while not stop.is_set():
             try:
+                # as a tester reads it: the link once, then that experiment (the link may move on meanwhile)
                 target = os.readlink(dst / "latest_train")
-                nn = dst / "latest_train" / "nn"
+                nn = dst / target / "nn"
                 have = {p.name: p.stat().st_size for p in nn.iterdir() if is_checkpoint_name(p.name)}
             except FileNotFoundError as e:
                 violations.append(f"latest_train dangling or missing: {e}")

@@ -51,6 +51,7 @@ def _listens_on_loopback(runs_dir):
         status = service.tester.status()
         port = status["view3d_port"]
         assert status["view3d_url"] == f"http://127.0.0.1:{port}/"
+        wait_for(lambda: listening(port), what="the 3D view to listen")  # its server starts on its own thread
         assert listening(port) == {"127.0.0.1"}
         page = requests.get(status["view3d_url"], timeout=10)
         assert page.status_code == 200 and "MuJoCo" in page.text
@@ -74,6 +75,7 @@ def _binds_all_with_a_warning():
     env = make_env(config_for("runs").task, num_envs=1)
     view = View3D(*env.world(0), bind_all=True)
     try:
+        wait_for(lambda: listening(view.port), what="the 3D view to listen")
         assert listening(view.port) == {"0.0.0.0"}
         assert any(
             r.levelno == logging.WARNING
