@@ -27,7 +27,7 @@ def get_status(port):
         return None
 
 
-def tester_argv(*args, runs_dir, module=False):
+def argv(*args, runs_dir, module=False):
     head = command("tester") if module else command("train", "config=test")
     return head + [f"runsDir={runs_dir}", *FAST, *args]
 
@@ -36,7 +36,7 @@ def test_n_games_then_a_summary_and_exit_0(runs_dir, reach_checkpoints, new_run)
     exp = new_run(*reach_checkpoints)
     epoch = load_checkpoint(reach_checkpoints[-1])["epoch"]
     done = subprocess.run(
-        tester_argv("checkpoint=" + exp.name, "testGamesNum=3", runs_dir=runs_dir),
+        argv("checkpoint=" + exp.name, "testGamesNum=3", runs_dir=runs_dir),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -61,7 +61,7 @@ def test_waits_for_the_first_checkpoint_then_plays_until_sigterm(runs_dir, reach
     """Started before any training run exists (the stack's start order); stopped like a container."""
     port = free_port()
     proc = subprocess.Popen(
-        tester_argv(
+        argv(
             "checkpoint=latest",
             "testGamesNum=0",
             "reloadInterval=30",
@@ -101,7 +101,7 @@ def test_waits_for_the_first_checkpoint_then_plays_until_sigterm(runs_dir, reach
     ],
 )
 def test_bad_values_are_refused_with_one_line(runs_dir, args, says):
-    done = subprocess.run(tester_argv(*args, runs_dir=runs_dir), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(argv(*args, runs_dir=runs_dir), cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], done.stderr
@@ -130,7 +130,7 @@ def test_out_dir_takes_the_test_experiment_when_the_runs_are_not_writable(
     (exp / "eval").write_text("")  # no eval/ can be made in the training run (root ignores file modes)
     out = tmp_path / "tester-out"
     done = subprocess.run(
-        tester_argv("checkpoint=latest", "testGamesNum=2", f"test.outDir={out}", runs_dir=runs_dir),
+        argv("checkpoint=latest", "testGamesNum=2", f"test.outDir={out}", runs_dir=runs_dir),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -150,7 +150,7 @@ def test_a_busy_control_port_is_one_line_naming_the_key(runs_dir, reach_checkpoi
         busy.listen()
         port = busy.getsockname()[1]
         done = subprocess.run(
-            tester_argv("checkpoint=latest", "testGamesNum=1", f"test.control.port={port}", runs_dir=runs_dir),
+            argv("checkpoint=latest", "testGamesNum=1", f"test.control.port={port}", runs_dir=runs_dir),
             cwd=ROOT,
             capture_output=True,
             text=True,
