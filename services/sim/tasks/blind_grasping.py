@@ -50,7 +50,9 @@ class BlindGrasping(HandTask):
         self.pre_tol = c.num("stages.preGraspTolerance", 0)
         self.grasp_contacts = c.int("stages.graspContacts", 1)
         self.grasp_steps = c.int("stages.graspSteps", 1)
-        self.grip_depth = c.num("stages.gripDepth")  # < 0: tips above the top count too
+        # < 0: tips above the top count too. Runs saved before gripDepth existed play as they were
+        # trained: every touch counts (the stage is in the policy's observation).
+        self.grip_depth = c.num("stages.gripDepth") if c.has("stages.gripDepth") else -float("inf")
         self.timeouts = self.index(c.vec("stages.timeouts", 3))
         self.lift_height = c.num("success.liftHeight", 1e-3)
         self.lift_exponent = c.num("liftExponent", 0.05, 1.0)
