@@ -115,13 +115,13 @@ class BlindGrasping(HandTask):
         """(N, 5) bool: finger f (thumb first) touches the box."""
         return self.state.sensordata[:, self.box_contact_adr] > 0
 
-    def gripping(self, touching: torch.Tensor) -> torch.Tensor:
+    def gripping(self, touching: torch.Tensor, tips: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
         """(N, 5) bool: finger f touches the box with its tip gripDepth below the box's top face.
 
         A hand pressing the box down from above touches it too; only fingers beside it can lift it.
         """
-        top = self.box_pos()[:, 2] + self.box_half - self.grip_depth
-        return touching & (self.fingertips()[:, :, 2] < top[:, None])
+        top = box[:, 2] + self.box_half - self.grip_depth
+        return touching & (tips[:, :, 2] < top[:, None])
 
     def privileged(self) -> dict:
         return {
@@ -137,7 +137,7 @@ class BlindGrasping(HandTask):
         tips = self.fingertips()
         touching = self.box_contacts()
         contacts = touching.sum(dim=1)
-        grips = self.gripping(touching).sum(dim=1)  # what grasps and holds count; success counts contacts
+        grips = self.gripping(touching, tips, box).sum(dim=1)  # what grasps and holds count; success counts contacts
         holding = grips >= self.min_contacts
         lift = self.box_lift()
         pre_pose = torch.cat([box[:, :2], torch.zeros_like(box[:, :1])], dim=1) + self.pre_offset

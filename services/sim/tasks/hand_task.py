@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from services.sim.hands import hand_module
@@ -65,8 +64,9 @@ class HandTask(Task):
         # Pushing against the box or the table otherwise winds the target up to the joint's limit: trained
         # policies parked ARTz's target 5 cm under the palm, pressing the box down with 30 N, and a lift
         # had to unwind it for 5 control steps before the hand moved up at all.
-        lead = self.cfg.vec("actions.baseLead", 2) if self.cfg.has("actions.baseLead") else [np.inf, np.inf]
-        self.lead = self.tensor([lead[0]] * 3 + [lead[1]] * 3 + [np.inf] * (nu - nb))
+        inf = float("inf")
+        lead = self.cfg.vec("actions.baseLead", 2) if self.cfg.has("actions.baseLead") else [inf, inf]
+        self.lead = self.tensor([lead[0]] * 3 + [lead[1]] * 3 + [inf] * (nu - nb))
         self.targets = torch.zeros(n, nu, device=self.device, dtype=self.dtype)
         self.prev_actions = torch.zeros_like(self.targets)
         self.action_rate = torch.zeros(n, device=self.device, dtype=self.dtype)
