@@ -86,6 +86,15 @@ def saved_config(experiment):
         return None
 
 
+def trained_task(experiment):
+    """(task config, rl_games params) a training run was made with, from its config.yaml; None when that is
+    unknown (no saved config, or a test experiment's, which has no network)."""
+    saved = saved_config(experiment)
+    if saved is None or "task" not in saved or "params" not in (saved.get("train") or {}):
+        return None
+    return saved.task, saved.train.params
+
+
 def saved_value(experiment, key: str, default=None):
     """A value of the config an experiment was made with (`task.name`, `task.hand`), or `default`."""
     saved = saved_config(experiment)

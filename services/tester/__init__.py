@@ -57,27 +57,28 @@ def run(cfg, hub=None) -> int:
     return 0
 
 
-def _task_of_the_run(cfg) -> None:
+def task_of_the_run(cfg) -> None:
     """Checkpoints belong to the task config they were trained with (task, hand, network shape): when the
     checkpoint's run is known at start, play it in that config, whatever task= says."""
     from services.core.checkpoints import ResolveError, resolve
-    from services.core.experiments import saved_config
+    from services.core.experiments import trained_task
 
     try:
         experiment = resolve(str(cfg.train.checkpoint), cfg.runsDir).experiment
     except ResolveError:
         return  # `latest` before any run exists: the configured task
-    saved = saved_config(experiment)
-    if saved is None or "task" not in saved or "params" not in saved.get("train", {}):
+    trained = trained_task(experiment)
+    if trained is None:
         return
-    if (saved.task.get("name"), saved.task.get("hand")) != (cfg.task.get("name"), cfg.task.get("hand")):
+    task, params = trained
+    if (task.get("name"), task.get("hand")) != (cfg.task.get("name"), cfg.task.get("hand")):
         log.info(
             "playing task=%s%s: the task %s was trained on",
-            saved.task.name,
-            f" (task.hand={saved.task.hand})" if saved.task.get("hand") else "",
+            task.name,
+            f" (task.hand={task.hand})" if task.get("hand") else "",
             experiment.name,
         )
-    cfg.task, cfg.train.params = saved.task, saved.train.params
+    cfg.task, cfg.train.params = task, params
 
 
 @dataclass
@@ -101,37 +102,39 @@ def build(cfg, hub=None) -> Service:
     """Env, policy builder, reloader, frames, control API and publisher, wired as `cfg` asks."""
     import torch
 
+    from services.core.checkpoints import LATEST_SPECS
     from services.core.config import stream_token
     from services.core.experiments import create_experiment
     from services.core.logs import add_log_file
-    from services.sim import make_env
 
+    from . import optional
     from .control import ControlServer
     from .evaluation import Evaluation
     from .frames import FrameMaker
-    from .policy import PolicyBuilder
     from .publish import HttpPublisher
     from .reloader import HotReloader
+    from .taskkit import KitFactory
     from .tester import Tester
 
     # A small MLP on a few worlds gains nothing from intra-op threads; they only fight the renderer
     # and the reloader's load for the cores.
     torch.set_num_threads(1)
-    _task_of_the_run(cfg)
+    task_of_the_run(cfg)
     runs_dir, t = Path(cfg.runsDir), cfg.test
     test_exp = _test_experiment(Path(t.outDir or runs_dir), cfg, create_experiment)
     if test_exp is not None:
         add_log_file(test_exp / "test.log")
     if cfg.env.backend not in ("mujoco", "auto"):
         log.info("env.backend=%s is for training: the tester's rendered worlds run on mujoco (CPU)", cfg.env.backend)
-    # Always the CPU backend: it renders world 0 every frame; a GPU-trained checkpoint plays the same.
-    env = make_env(cfg.task, num_envs=int(t.numEnvs), device=cfg.device, seed=int(cfg.train.seed), backend="mujoco")
-    builder = PolicyBuilder(cfg.train.params, env.num_obs, env.num_actions, cfg.device)
+    kits = KitFactory(t.numEnvs, cfg.device, cfg.train.seed)
+    kit = kits.build(cfg.task, cfg.train.params)
+    spec = str(cfg.train.checkpoint)
+    follow = bool(cfg.train.followLatest) and spec in LATEST_SPECS
     reloader = HotReloader(
-        str(cfg.train.checkpoint),
+        spec,
         runs_dir,
-        builder.from_state,
-        builder.reference,
+        kit=kit,
+        retask=kits.for_run if follow else None,  # a fixed experiment keeps its task: another's is refused
         interval=float(cfg.train.reloadInterval),
         follow_latest=bool(cfg.train.followLatest),
         watch_events=bool(t.watchEvents),
@@ -140,36 +143,23 @@ def build(cfg, hub=None) -> Service:
     r = t.render
     tester = Tester(
         tester_id,
-        cfg.task.name,
-        env,
+        kit,
         reloader,
-        frames=FrameMaker(cfg.task.name, r.width, r.height, r.jpegQuality),
+        frames=FrameMaker(kit.name, r.width, r.height, r.jpegQuality),
         fps=r.fps,
         render={"width": r.width, "height": r.height, "camera": r.camera, "tile": r.tile},
         deterministic=bool(t.deterministic),
         realtime=bool(t.realtime),
         test_experiment=test_exp,
-        evaluation=Evaluation(t.eval.episodes, t.eval.seed, env.num_envs) if t.eval.episodes else None,
+        evaluation=Evaluation(t.eval.episodes, t.eval.seed, kit.env.num_envs) if t.eval.episodes else None,
     )
     if t.view3d.enabled:
-        tester.view3d = _view3d(env, t.view3d, tester_id)
+        tester.view3d, tester.view3d_error = optional.start(
+            "3D view", lambda: _view3d(kit.env, t.view3d, tester_id), "mujoco"
+        )
     if t.clips.enabled:
-        from .clips import ClipRecorder
-
-        c = t.clips
-        tester.clip_recorder = ClipRecorder(
-            tester_id,
-            cfg.task.name,
-            tester.rendered,
-            tester.frames.annotate,
-            env.dt,
-            r.fps,
-            every=c.every,
-            keep=c.keep,
-            fmt=c.format,
-            tensorboard=c.tensorboard,
-            videos_dir=test_exp / "videos" if test_exp is not None else None,
-            readers=tester.readers,
+        tester.clip_recorder, tester.clips_error = optional.start(
+            "clips", lambda: _clip_recorder(tester, t.clips, r.fps, test_exp), "av"
         )
     # Off loopback the control API is reachable by others: control calls then need the token.
     token = stream_token(cfg) if t.control.bind not in ("127.0.0.1", "localhost") else None
@@ -197,7 +187,7 @@ def _view3d(env, v, tester_id: str):
     from services.core.config import ConfigError
     from services.core.http import PortInUseError
 
-    from .view3d import View3D
+    from .view3d import View3D  # here: an unimportable viewer costs the 3D view only
 
     try:
         return View3D(
@@ -205,6 +195,25 @@ def _view3d(env, v, tester_id: str):
         )
     except PortInUseError as e:
         raise ConfigError(f"test.view3d.port={v.port}: {e.strerror}") from None
+
+
+def _clip_recorder(tester, c, fps: float, test_exp):
+    from .clips import ClipRecorder  # here: an unimportable encoder costs the clips only
+
+    return ClipRecorder(
+        tester.id,
+        tester.task,
+        tester.rendered,
+        tester.frames.annotate,
+        tester.env.dt,
+        fps,
+        every=c.every,
+        keep=c.keep,
+        fmt=c.format,
+        tensorboard=c.tensorboard,
+        videos_dir=test_exp / "videos" if test_exp is not None else None,
+        readers=tester.readers,
+    )
 
 
 def _test_experiment(out_dir: Path, cfg, create_experiment):

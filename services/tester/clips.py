@@ -130,10 +130,16 @@ class ClipRecorder:
         videos_dir: Path | None = None,
         readers=None,
     ):
+        import av  # here, not on the first clip: a broken install costs the clips at start, in one line
+
+        av.codec.Codec(FORMATS[fmt][0], "w")  # this FFmpeg build has the encoder (else ValueError/UnknownCodec)
         self.id, self.task, self.render, self.annotate = tester_id, task, render, annotate
         self.readers = readers  # the tester's readers.Readers: a recording is one (render on demand)
         self.every, self.keep, self.fmt, self.tensorboard = every, int(keep), fmt, bool(tensorboard)
+        self.fps = fps
         self.stride, self.rate = clip_rate(dt, fps)
+        if self.tensorboard:
+            self.tensorboard = _tensorboard_videos_work()
         self.videos_dir = videos_dir  # every=episode: the test experiment's videos/
         self.dir: Path | None = None
         self.loaded = None  # reloader.Loaded now playing
@@ -178,6 +184,12 @@ class ClipRecorder:
                     self._guard(self._frame)
         if done0 and self.video is None and self.wanted:
             self._guard(self._start)  # world 0 was just reset: its next episode starts here
+
+    def retask(self, task: str, dt: float) -> None:
+        """Another task from the next step (tester.retask): its name on the frames, its control rate."""
+        self._abort("the task changed")
+        self.task = task
+        self.stride, self.rate = clip_rate(dt, self.fps)
 
     def close(self) -> None:
         self._abort("the tester stopped")
@@ -303,10 +315,7 @@ class ClipRecorder:
     def _to_tensorboard(self, meta: dict) -> None:
         import torch
 
-        # torch's add_video makes a GIF through moviepy 1.x (moviepy.editor); its pygame import must not
-        # look for a display or a sound card.
-        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        # torch's add_video makes a GIF through moviepy 1.x (moviepy.editor; checked at start)
         video = torch.from_numpy(np.stack(self.small)).permute(0, 3, 1, 2).unsqueeze(0)  # (1, T, C, H, W)
         step = meta["epoch"] if self.every == "checkpoint" else meta["episode"]
         self.writer.add_video(f"clips/{self.id}", video, global_step=step, fps=float(self.rate))
@@ -345,6 +354,17 @@ class ClipRecorder:
             self.failing = True
         else:
             self.failing = False
+
+
+def _tensorboard_videos_work() -> bool:
+    """Whether torch's add_video can make its GIFs (moviepy 1.x); if not, clips go on without them."""
+    from .optional import start
+
+    # moviepy's pygame import must not look for a display or a sound card.
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    _, error = start("TensorBoard clip videos", lambda: __import__("moviepy.editor"), "moviepy")
+    return error is None
 
 
 def safe_name(text: str) -> str:

@@ -62,7 +62,7 @@ def run(args) -> int:
     from services.core.config import load_config
     from services.sim import make_env
 
-    from . import _task_of_the_run
+    from . import task_of_the_run
     from .frames import FrameMaker
     from .policy import PolicyBuilder
 
@@ -72,7 +72,7 @@ def run(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     cfg = load_config(["config=test", f"checkpoint={experiment}", f"runsDir={args.runs_dir}"], "test")
-    _task_of_the_run(cfg)  # the task config the run was trained with
+    task_of_the_run(cfg)  # the task config the run was trained with
     found = sorted((p for p in list_checkpoints(experiment) if epoch_of(p) is not None), key=epoch_of)
     if not found:
         print(f"error: {experiment} has no periodic checkpoint (nn/last_*_ep_<E>_*.pth) yet", file=sys.stderr)

@@ -64,6 +64,7 @@ class Loaded:
     experiment: Path | None
     ready_at: float = field(default_factory=time.monotonic)  # parked for the loop (benchmarks read it)
     frame: int | None = None  # env-steps trained (rl_games' `frame`): where it sits on a learning curve
+    kit: object = None  # taskkit.TaskKit its network fits: the loop adopts it when it is not its own
 
 
 class _Wake(FileSystemEventHandler):
@@ -87,22 +88,24 @@ class _Wake(FileSystemEventHandler):
 class HotReloader:
     """Watches what `spec` resolves to and prepares every new checkpoint for the stepping loop.
 
-    make_model(model_state) -> module builds a fresh network (raises on mismatch); `reference` is the
-    state dict whose keys/shapes every checkpoint must have.
+    `kit` (taskkit.TaskKit, or anything with a `.builder`) gives the network: `builder.from_state(state)`
+    builds a fresh one (raises on mismatch), `builder.reference` is the state dict whose keys/shapes every
+    checkpoint must have. `retask(experiment, kit) -> kit`, when given (a tester following `latest`), is
+    asked for the kit of each experiment the spec moves to, and may build one for another task.
     """
 
     def __init__(
         self,
         spec: str,
         runs_dir,
-        make_model: Callable,
-        reference: dict,
+        kit,
         interval: float = 30.0,
         follow_latest: bool = True,
         watch_events: bool = True,
+        retask: Callable | None = None,
     ):
         self.spec, self.runs_dir = str(spec), Path(runs_dir)
-        self.make_model, self.reference = make_model, reference
+        self.kit, self.retask = kit, retask
         self.interval, self.follow_latest, self.watch_events = float(interval), follow_latest, watch_events
         self.lock = threading.Lock()
         self.wake = threading.Event()
@@ -239,6 +242,8 @@ class HotReloader:
                 self.experiment.name,
                 res.experiment.name if res.experiment else None,
             )
+        if res.experiment != self.experiment and self.retask is not None:
+            self.kit = self.retask(res.experiment, self.kit)  # its task's worlds and network, if not ours
         self.experiment = res.experiment
         return res.checkpoint, res.experiment
 
@@ -246,15 +251,16 @@ class HotReloader:
         t0 = time.perf_counter()
         try:
             state = load_checkpoint(path)
-            check_compatible(state["model"], self.reference, path)
-            model = self.make_model(state["model"])
+            kit = self.kit
+            check_compatible(state["model"], kit.builder.reference, path)
+            model = kit.builder.from_state(state["model"])
         except CheckpointError as e:
             return self._fail(key, str(e))
         except Exception as e:  # e.g. load_state_dict dtype trouble: refuse the file, keep running
             return self._fail(key, f"incompatible checkpoint {path.name}: {type(e).__name__}: {e}")
         epoch = state.get("epoch") if isinstance(state.get("epoch"), int) else epoch_of(path)
         frame = state.get("frame") if isinstance(state.get("frame"), int) else None
-        loaded = Loaded(path, key, epoch, model, (time.perf_counter() - t0) * 1000, experiment, frame=frame)
+        loaded = Loaded(path, key, epoch, model, (time.perf_counter() - t0) * 1000, experiment, frame=frame, kit=kit)
         with self.lock:
             self.mailbox = loaded
             self.current_key = key

@@ -35,8 +35,7 @@ class Tester:
     def __init__(
         self,
         tester_id: str,
-        task: str,
-        env,
+        kit,
         reloader,
         frames: FrameMaker | None = None,
         publisher=None,
@@ -48,7 +47,8 @@ class Tester:
         control_url: str | None = None,
         evaluation: Evaluation | None = None,
     ):
-        self.id, self.task, self.env, self.reloader = tester_id, task, env, reloader
+        self.id, self.reloader = tester_id, reloader
+        self.kit, self.env, self.task = kit, kit.env, kit.name  # taskkit.TaskKit: the worlds and network of a task
         self.evaluation = evaluation  # seeded evaluation mode (evaluation.py), None = play on
         self.frames, self.publisher, self.render_args = frames, publisher, render or {}
         self.deterministic, self.realtime = deterministic, realtime
@@ -57,6 +57,7 @@ class Tester:
         self.readers = Readers()  # render only while someone reads frames (readers.py)
         self.frame_listeners: list = []  # callables(jpeg bytes) given every frame made, e.g. a clip recorder
         self.view3d = None  # view3d.View3D when test.view3d.enabled: world 0 in MuJoCo's web viewer
+        self.view3d_error: str | None = None  # why there is none although it was asked for (optional.py)
         self.current = None  # reloader.Loaded now acting
         self.paused = False
         self.recorder = EvalRecorder(None)
@@ -69,6 +70,7 @@ class Tester:
         self.frame_times = collections.deque(maxlen=50)
         self.frames_published = 0
         self.clip_recorder = None  # clips.ClipRecorder when test.clips.enabled (wired by build())
+        self.clips_error: str | None = None
         self.steps = 0  # control steps taken (the rendered frame's age is counted in them)
         self._rendered = None  # (steps, rgb): world 0's frame, rendered at most once per step
         self.obs = None
@@ -121,6 +123,8 @@ class Tester:
             "rendering": self.readers.wanted(self.publisher is not None),
             "view3d_url": self.view3d.url if self.view3d else None,
             "view3d_port": self.view3d.port if self.view3d else None,
+            "view3d_error": self.view3d_error,
+            "clips_error": self.clips_error,
         }
 
     def streamer_said(self, reply: dict) -> None:
@@ -239,6 +243,8 @@ class Tester:
 
     def swap(self, loaded) -> None:
         """The explicit swap point: between two steps, without resetting the episode."""
+        if loaded.kit is not None and loaded.kit is not self.kit:
+            self.retask(loaded.kit)
         old, self.current = self.current, loaded
         fresh = self.evaluation is not None or self.obs is None  # every world starts an episode now
         self.reloader.swapped(old, loaded)
@@ -260,6 +266,30 @@ class Tester:
             self._rendered = None  # a frame of this step rendered before the reset is stale
         if self.clip_recorder is not None:
             self.clip_recorder.swapped(loaded, self.recorder, fresh)
+
+    def retask(self, kit) -> None:
+        """Play another task from the next step (latest_train moved to a run of another task): its worlds,
+        network, frames, clips and 3D model replace this one's; every world starts an episode."""
+        old, self.kit, self.env, self.task = self.env, kit, kit.env, kit.name
+        self.obs, self._rendered, self.ep_return, self.spanning = None, None, 0.0, set()
+        if self.frames is not None:
+            self.frames.task = kit.name
+        if self.clip_recorder is not None:
+            self.clip_recorder.retask(kit.name, kit.env.dt)
+        if self.view3d is not None:
+            self._in_view3d(self.view3d.show, *kit.env.world(0))
+        old.close()
+        log.info("now playing task=%s (its worlds, network and views replace the previous task's)", kit.name)
+
+    def _in_view3d(self, call, *args) -> None:
+        """The 3D view is an extra: if it fails while running, it goes, and the tester plays on."""
+        try:
+            call(*args)
+        except Exception as e:  # noqa: BLE001
+            self.view3d_error = f"{type(e).__name__}: {e}"
+            log.warning("3D view stopped: %s; the tester tests, hot-reloads and streams without it", self.view3d_error)
+            view, self.view3d = self.view3d, None
+            view.close()
 
     def finished(self, episode: dict) -> None:
         cur, ev = self.current, self.evaluation
@@ -285,7 +315,7 @@ class Tester:
 
     def publish(self) -> None:
         if self.view3d is not None:
-            self.view3d.publish(self)
+            self._in_view3d(self.view3d.publish, self)
         now = time.monotonic()
         publishing = self.publisher is not None
         rendering = self.readers.wanted(publishing)

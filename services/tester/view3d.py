@@ -22,29 +22,30 @@ import logging
 import math
 import socket
 import time
-import zlib
 
 import mujoco
 import numpy as np
-from mujoco.studio import launch_thread, messages, plugin, viewer_protocol, web_viewer
+import requests
+from mujoco.studio import launch_thread, messages, plugin, viewer_protocol
 from mujoco.studio.dear_imgui import dear_imgui as imgui
-from mujoco.studio.web import web_server
 
 from services.core.http import PortInUseError
 
+from .mujoco_web_viewer import Viewer
+
 log = logging.getLogger("tester.view3d")
 LOOPBACK, ALL_INTERFACES = "127.0.0.1", "0.0.0.0"
-WATCHED_FOR_S = 0.5  # a page counts as watching this long after it last took the state
-IDLE_POLL_S = 0.1  # with no page open the viewer loop runs at 10 Hz instead of `fps`
 START_TIMEOUT_S = 30.0
 
 
 class View3D:
-    """Serve world 0 in MuJoCo's web viewer; `publish(tester)` after each step, `close()` at the end.
+    """Serve world 0 in MuJoCo's web viewer; `publish(tester)` after each step, `show(model, data)` for another
+    model (a task switch), `close()` at the end.
 
-    Raises PortInUseError (one line) when `port` is taken. One per process, ever: the viewer's UI
-    library (NetImgui, under its headless ImGui) is process-wide, and a second viewer in the same
-    process, even after the first closed, never gets a page connected. A tester is a process of its own.
+    Raises PortInUseError (one line) when `port` is taken, and anything else when the viewer cannot start
+    (the tester turns that into "3D view unavailable"). One per process, ever: the viewer's UI context is
+    process-wide, and a second viewer in the same process never gets a page connected. A tester is a
+    process of its own. Returns once the viewer's server answers, so its URL opens as soon as it is shown.
     """
 
     started = False
@@ -57,6 +58,7 @@ class View3D:
         self.fps = fps
         self.public_url: str | None = None  # set by the streamer when it relays this view (the stack)
         self.overlay = Overlay()
+        self.handle = None
         for attempt in range(3):  # port 0: pick a free one; another process may take it before we bind
             wanted = port or _free_port(self.host)
             ready: concurrent.futures.Future = concurrent.futures.Future()
@@ -72,7 +74,16 @@ class View3D:
                 if port or attempt == 2:
                     raise PortInUseError(98, f"port {wanted} on {self.host} is already in use") from None
                 log.debug("3D view: port %d was taken meanwhile (%s); another", wanted, e)
-        self.port = wanted
+            except BaseException:
+                self._close_handle()
+                raise
+        self.port = self.viewer.port
+        try:
+            self.handle.sync(model, data)  # the model now: a page opened later downloads it at once
+            self._wait_until_served()
+        except BaseException:
+            self._close_handle()
+            raise
         if bind_all:
             log.warning(
                 "3D view listens on ALL interfaces (port %d) and has no authentication: anyone who "
@@ -81,7 +92,6 @@ class View3D:
                 self.port,
             )
         log.info("3D view of world 0 on %s (open it in a tab of its own)", self.url)
-        self.handle.sync(model, data)  # the model now: a page opened later downloads it at once
 
     def _viewer_target(self, config, ready):
         """What the viewer thread runs: our viewer (bound, or the error handed back), then its loop."""
@@ -97,6 +107,19 @@ class View3D:
 
         return target
 
+    def _wait_until_served(self) -> None:
+        """MuJoCo binds the socket up front and listens later on its server thread: wait for its page."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                if requests.get(f"http://{LOOPBACK}:{self.port}/", timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"MuJoCo's web viewer did not serve its page within {START_TIMEOUT_S:.0f} s")
+            time.sleep(0.05)
+
     @property
     def url(self) -> str:
         """Where a browser opens it: the streamer's relay (the stack), else this host's port."""
@@ -107,7 +130,8 @@ class View3D:
 
     @property
     def watched(self) -> bool:
-        return self.viewer.watched
+        """A page reads the state stream now."""
+        return self.viewer.viewers > 0
 
     def publish(self, tester) -> None:
         """Send world 0's state (and the overlay's lines) while a page shows it; nothing otherwise."""
@@ -117,10 +141,16 @@ class View3D:
         self.overlay.lines = overlay_lines(tester)
         self.handle.sync(model, data)
 
+    def show(self, model, data) -> None:
+        """Another model in place (the tester moved to a run of another task): open pages reload it."""
+        self.handle.sync(model, data)
+
     def close(self) -> None:
         self._close_handle()
 
     def _close_handle(self) -> None:
+        if self.handle is None:
+            return
         try:
             self.handle.close()
         except Exception as e:  # the viewer thread's own failure is re-raised here: closing anyway
@@ -169,67 +199,6 @@ def _free_port(host: str) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
-
-
-class Server(web_server.WebServer):
-    """MuJoCo's viewer server, noting when a page last took the state.
-
-    Only a page's /state stream reads `_state_payload` (the viewer thread only writes it), so a recent
-    read means a page is open. The viewer's own frame signal does not tell: its UI client is connected
-    to the server's loopback bridge whether or not a browser is.
-    """
-
-    last_read_at = -math.inf
-
-    @property
-    def _state_payload(self):
-        self.last_read_at = time.monotonic()
-        return self.__dict__.get("_payload")
-
-    @_state_payload.setter
-    def _state_payload(self, payload):
-        self.__dict__["_payload"] = payload
-
-
-class Viewer(web_viewer.WebViewer):
-    """MuJoCo's WebViewer, bound where we say, watch-only, at `fps` frames while a page is open (its own
-    pace is 60; the world changes at the control rate, 50 Hz here) and 10 while none is."""
-
-    def __init__(self, config, endpoint, plugins, host: str, fps: float = 30):
-        self._bind_host, self._period, self._last_frame = host, 1.0 / fps, 0.0
-        super().__init__(config, endpoint, plugins=plugins)
-
-    # WebViewer assigns self._host = '::' (every interface) before it binds: this property keeps ours.
-    @property
-    def _host(self):
-        return self._bind_host
-
-    @_host.setter
-    def _host(self, _ignored):
-        pass
-
-    def _start_server(self) -> None:
-        """WebViewer's own, with our Server, and no drop queue: models dropped onto a page are discarded."""
-        mjb_data = self._serialize_model()
-        self._model_crc32 = zlib.crc32(mjb_data)
-        self._web_server = Server(
-            http_sock=self._http_sock, tcp_sock=self._tcp_sock, mjb_data=mjb_data, drop_queue=None
-        )
-        self._web_server.start()
-
-    @property
-    def watched(self) -> bool:
-        server = self._web_server
-        return server is not None and time.monotonic() - server.last_read_at < WATCHED_FOR_S
-
-    def prepare_next_frame(self) -> bool:
-        # Each frame sends the page a state payload: fewer frames, less CPU here and fewer bytes to the
-        # page. Nobody looking: a frame every 0.1 s is enough to notice a page arrive.
-        wait = self._last_frame + (self._period if self.watched else IDLE_POLL_S) - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        self._last_frame = time.monotonic()
-        return super().prepare_next_frame()
 
 
 # Everything a browser could send that would change the world, the model or the stepping.

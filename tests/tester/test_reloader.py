@@ -4,6 +4,7 @@ import io
 import logging
 import pickle
 import time
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,7 +15,7 @@ from tests.tester.helpers import actions_of, land, same_weights, wait_for
 
 
 def reloader_for(builder, runs_dir, spec="latest", **kwargs) -> HotReloader:
-    return HotReloader(spec, runs_dir, builder.from_state, builder.reference, **kwargs).start()
+    return HotReloader(spec, runs_dir, SimpleNamespace(builder=builder), **kwargs).start()
 
 
 def take_next(reloader, timeout=20.0):

@@ -50,9 +50,8 @@ def _listens_on_loopback(runs_dir):
     try:
         status = service.tester.status()
         port = status["view3d_port"]
-        assert status["view3d_url"] == f"http://127.0.0.1:{port}/"
-        wait_for(lambda: listening(port), what="the 3D view to listen")  # its server starts on its own thread
-        assert listening(port) == {"127.0.0.1"}
+        assert status["view3d_url"] == f"http://127.0.0.1:{port}/" and status["view3d_error"] is None
+        assert listening(port) == {"127.0.0.1"}  # at once: the status names the URL only once it listens
         page = requests.get(status["view3d_url"], timeout=10)
         assert page.status_code == 200 and "MuJoCo" in page.text
         # the viewer's page wants cross-origin isolation: an origin of its own (hence its own tab)
@@ -75,7 +74,6 @@ def _binds_all_with_a_warning():
     env = make_env(config_for("runs").task, num_envs=1)
     view = View3D(*env.world(0), bind_all=True)
     try:
-        wait_for(lambda: listening(view.port), what="the 3D view to listen")
         assert listening(view.port) == {"0.0.0.0"}
         assert any(
             r.levelno == logging.WARNING
