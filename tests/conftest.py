@@ -97,3 +97,22 @@ def reach_runs(reach_run, tmp_path):
     shutil.copy(list_checkpoints(reach_run)[-1], exp / "nn")
     update_latest_link(runs, exp, "train")
     return runs
+
+
+@pytest.fixture(scope="session")
+def grasp_run(tmp_path_factory):
+    """A real, very short rl_games PPO run on BlindGrasping (untrained weights of the task's real network,
+    two periodic checkpoints), shared by the session: another task than Reach's for a tester to move to."""
+    runs = tmp_path_factory.mktemp("trained_grasp") / "runs"
+    cmd = command(
+        "train",
+        "config=train_headless",
+        "train.saveFrequency=4",
+        task="BlindGrasping",
+        maxIterations=8,
+        numEnvs=8,
+        runsDir=runs,
+    )
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"training failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return (runs / "latest_train").resolve()

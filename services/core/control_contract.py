@@ -64,6 +64,8 @@ STATUS_FIELDS = (
     "rendering",
     "view3d_url",
     "view3d_port",
+    "view3d_error",
+    "clips_error",
 )
 # Status fields the streamer does not pass on to the dashboard: where to reach the tester, and the
 # tester's own reader count (the streamer shows the count it knows, its viewers included).

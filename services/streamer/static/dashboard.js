@@ -39,9 +39,11 @@ function makeTile(t) {
     ev.stopPropagation();
     if (view3d.dataset.url) window.open(view3d.dataset.url, "_blank", "noopener");
   });
-  a.append(img, view3d, meta);
+  const view3dError = document.createElement("span");  // in the button's place when the view cannot start
+  view3dError.className = "view3d-error hidden";
+  a.append(img, view3d, view3dError, meta);
   grid.append(a);
-  return { a, meta, view3d };
+  return { a, meta, view3d, view3dError };
 }
 
 function fillMeta(tile, t) {
@@ -65,6 +67,9 @@ function fillMeta(tile, t) {
   // it opens in a new tab rather than inside this page.
   tile.view3d.dataset.url = t.view3d_url || "";
   tile.view3d.classList.toggle("hidden", !t.view3d_url || !t.online);
+  tile.view3dError.textContent = t.view3d_error ? "3D view unavailable: " + t.view3d_error : "";
+  tile.view3dError.title = tile.view3dError.textContent;
+  tile.view3dError.classList.toggle("hidden", !t.view3d_error || !!t.view3d_url || !t.online);
   if (!t.online) {
     const forget = document.createElement("button");
     forget.className = "forget";

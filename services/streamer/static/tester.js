@@ -24,6 +24,8 @@ function show(s) {
   $("training").textContent = trainingText(s.training);
   if (s.view3d_url) $("view3d").href = s.view3d_url;
   $("view3d").classList.toggle("hidden", !s.view3d_url || !s.online);
+  $("view3d-error").textContent = s.view3d_error ? "3D view unavailable: " + s.view3d_error : "";
+  $("view3d-error").classList.toggle("hidden", !s.view3d_error || !!s.view3d_url || !s.online);
   drawTerms(s.reward_terms);
 }
 
