@@ -19,7 +19,7 @@ STACK := $(PYTHON) -m services.stack --port $(STREAM_PORT)
 
 # `make reload-interval=60` with no target sets every tester's interval live (and remembers it).
 .DEFAULT_GOAL := $(if $(reload-interval),reload-interval,help)
-.PHONY: help setup test up up-remote down deploy undeploy logs ps images testers reload-interval
+.PHONY: help setup lock test up up-remote down deploy undeploy logs ps images testers reload-interval
 
 help:
 	@echo "make setup                       install system packages (apt) and the Python env in $(VENV)"
@@ -36,17 +36,32 @@ help:
 	@echo "                                 on a swarm of several nodes); make undeploy removes it (volumes kept); ps, logs,"
 	@echo "                                 testers and reload-interval then act on the swarm (README \"Scaling out\")"
 	@echo "make test                        run the test suite"
+	@echo "make lock [PKG=name]             re-resolve uv.lock within pyproject's ranges, export constraints.txt; then make test"
 	@echo "Without a Docker engine, make up runs the same services as local processes (Ctrl+C stops all)."
 
-$(STAMP): pyproject.toml scripts/install-system-deps.sh
+# Every Python package at the lock's version: constraints.txt is uv.lock exported for pip (`make lock`).
+# PIP_CONSTRAINT, not -c: it reaches pip's isolated build of this project (its setuptools) too. pip itself,
+# the installer, is pinned here. torch==2.13.0 named in the same command: the local CPU wheel
+# (2.13.0+cpu satisfies the lock's ==2.13.0), or a CUDA host's own 2.13.0 already installed, is kept.
+PIP_VERSION := 26.3
+PIP_LOCKED := PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PYTHON) -m pip install -q
+$(STAMP): pyproject.toml constraints.txt scripts/install-system-deps.sh
 	scripts/install-system-deps.sh
 	test -x $(PYTHON) || $(PY) -m venv $(VENV)
-	$(PYTHON) -m pip install -q --upgrade pip
-	# torch pinned in the same command, or rl-games pulls a CUDA build of several GB
-	$(PYTHON) -m pip install -q torch==2.13.0 -e '.[dev]'
+	$(PYTHON) -m pip install -q pip==$(PIP_VERSION)
+	$(PIP_LOCKED) torch==2.13.0 -e '.[dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# Re-resolve uv.lock within pyproject.toml's ranges (newest allowed releases), export constraints.txt,
+# and say what moved; then `make test` (README "Installs"). PKG=name moves that package only.
+lock: setup
+	$(VENV)/bin/uv lock --upgrade$(if $(PKG),-package $(PKG))
+	$(VENV)/bin/uv export --frozen --no-hashes --all-extras --no-emit-project --format requirements-txt \
+	  --output-file constraints.txt >/dev/null
+	@git diff --stat -- uv.lock constraints.txt 2>/dev/null || true
+	@echo "make lock: the lock moved as above; now run: make test"
 
 test: setup
 	$(PYTHON) -m pytest $(PYTEST_ARGS)

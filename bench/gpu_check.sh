@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The GPU figures in the README, as one script for a lent GPU machine that reaches no registry.
-#   bash bench/gpu_check.sh install WHEEL_DIR     # join and install the bundle of shared/tools/device-wheels.sh
+#   bash bench/gpu_check.sh install WHEEL_DIR     # join and install the bundle of bench/gpu_wheels.py (the lock's
+#                                                 # versions; a wheel at any other version is refused)
 #   bash bench/gpu_check.sh bench OUT_DIR         # MuJoCo Warp physics + env, and PPO throughput
 #   bash bench/gpu_check.sh train OUT_DIR [SECONDS] [NUM_ENVS] ["name key=value ..." ...]
 #       BlindGrasping on the GPU, one run per variant (all at once), logs and checkpoints to OUT_DIR
-# Run from the repository root; the machine's own python3 and torch are used (never the project's torch pin).
+# Run from the repository root; the machine's own python3 and torch are used (never the project's torch pin):
+# the lock governs every package but torch and the image's own (bench/gpu_wheels.py).
 set -uo pipefail
 cmd=${1:?usage: gpu_check.sh install|bench|train DIR ...}
 dir=${2:?usage: gpu_check.sh install|bench|train DIR ...}
@@ -14,7 +16,7 @@ PY=${PY:-python3}; DEVICE=${DEVICE:-cuda:0}
 case "$cmd" in
 install)
   cat "$dir"/bundle.part-* | tar -C "$dir" -xf - || exit 1
-  $PY -m pip install -q --no-index --no-deps "$dir"/wheels/*.whl || exit 1
+  $PY -m pip install -q --no-index --no-deps -c constraints.txt "$dir"/wheels/*.whl || exit 1
   $PY -c "import torch, mujoco, mujoco_warp, warp, rl_games, hydra, flask; print('torch', torch.__version__, \
 '| mujoco', mujoco.__version__, '| warp', warp.__version__, '| cuda', torch.cuda.get_device_name(0))"
   ;;

@@ -31,8 +31,10 @@ CA=${HOST_CA:-/etc/ssl/certs/ca-certificates.crt}
 
 label() { $DOCKER image inspect -f "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev/null || true; }
 
-# --- base: requirements from pyproject.toml + a CPU torch wheel from pip's find-links, if this host has one
+# --- base: requirements from pyproject.toml at the lock's versions (constraints.txt, `make lock`) + a CPU
+# torch wheel from pip's find-links, if this host has one
 mkdir -p "$CTX/wheelhouse"
+cp constraints.txt "$CTX/constraints.txt"
 "$PY" - "$CTX/requirements.txt" "${EXTRAS:-}" <<'PYEOF'
 import sys, tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
@@ -53,7 +55,8 @@ if [ "${USE_HOST_WHEELS:-1}" = 1 ] && [ "$TORCH" != torch ]; then
     done
   done
 fi
-base_hash=$( (echo "$BASE ${TORCH_INDEX_URL:-}"; cat docker/Dockerfile "$CTX/requirements.txt"; ls "$CTX/wheelhouse") | sha256sum | cut -c1-16)
+base_hash=$( (echo "$BASE ${TORCH_INDEX_URL:-}"; cat docker/Dockerfile "$CTX/requirements.txt" "$CTX/constraints.txt"
+  ls "$CTX/wheelhouse") | sha256sum | cut -c1-16)
 if [ "$(label "policycast-base:$TAG" policycast.hash)" = "$base_hash" ]; then
   echo "build: policycast-base:$TAG is up to date"
 else
