@@ -10,6 +10,8 @@ run_viewer_loop, plugins, messages, `WebViewer.port`, `sync_idle`). What this mo
   pages read the state stream, i.e. whether anyone is watching (render on demand).
 - `WebViewer._web_server.drop_queue`: set to None, so models dropped onto a page are discarded at once
   rather than queued, written to a temp dir and offered to the sim (which would refuse them anyway).
+- `web_viewer._print_url_banner`: the viewer prints a box with its own URLs (localhost, the machine's
+  name) on stdout; the tester logs the one to open (its relay's, in the stack), so the box is dropped.
 
 A MuJoCo release that changes these raises here, at start: the tester logs one line and runs on without
 its 3D view (view3d.py), naming the installed version and the one this was written for.
@@ -22,6 +24,7 @@ import time
 from mujoco.studio import web_viewer
 
 WRITTEN_FOR = "4.0.1"
+web_viewer._print_url_banner = lambda host, port: None
 IDLE_POLL_S = 0.1  # with no page open the viewer loop runs at 10 Hz instead of its 60
 
 
@@ -30,8 +33,11 @@ class Viewer(web_viewer.WebViewer):
 
     def __init__(self, config, endpoint, plugins, host: str, fps: float = 30):
         self._bind_host, self._period, self._last_frame = host, 1.0 / fps, 0.0
-        super().__init__(config, endpoint, plugins=plugins)
-        self._web_server.drop_queue = None  # the server then discards what a page drops
+        try:
+            super().__init__(config, endpoint, plugins=plugins)
+            self._web_server.drop_queue = None  # the server then discards what a page drops
+        except (AttributeError, TypeError) as e:  # the internals above moved in this MuJoCo
+            raise RuntimeError(f"{e} (policycast's web-viewer adapter was written for MuJoCo {WRITTEN_FOR})") from e
 
     # WebViewer assigns self._host = '::' before it binds: this property keeps ours.
     @property
