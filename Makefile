@@ -88,7 +88,7 @@ testers: setup
 	@$(STACK) testers --experiment "$(EXPERIMENT)" -n $(N)
 
 tensorboard: setup
-	@$(STACK) tensorboard $(if $(TB_PORT),--tb-port $(TB_PORT))
+	@$(STACK) tensorboard --runtime $(RUNTIME) $(if $(TB_PORT),--tb-port $(TB_PORT))
 
 reload-interval: setup
 	@test -n "$(reload-interval)" || { echo "usage: make reload-interval=SECONDS" >&2; exit 2; }

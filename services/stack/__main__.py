@@ -351,8 +351,11 @@ def cmd_reload_interval(a) -> int:
 
 
 def cmd_tensorboard(a) -> int:
-    """The running stack's runtime; with none running, the runs here, else a stopped compose stack's volumes."""
-    if supervisor.running_pid():
+    """RUNTIME=auto: the running stack's runtime; with none running, the runs here, else a stopped compose
+    stack's volumes."""
+    if a.runtime != "auto":
+        rt = a.runtime
+    elif supervisor.running_pid():
         rt = "local"
     elif compose.engine_running() and (
         compose.project_running() or swarm.deployed() or not tensorboard.local_logdir().is_dir()
@@ -425,6 +428,7 @@ def main(argv=None) -> int:
     tb.add_argument(
         "--tb-port", type=int, default=int(os.environ.get("TB_PORT", tensorboard.DEFAULT_PORT)), help="its port"
     )
+    tb.add_argument("--runtime", choices=["auto", "docker", "local"], default=os.environ.get("RUNTIME", "auto"))
     r = sub.add_parser("reload-interval", help="set every tester's reload interval live and remember it")
     r.set_defaults(func=cmd_reload_interval)
     r.add_argument("seconds")

@@ -68,6 +68,11 @@ def run(runtime: str, port: int) -> int:
                 file=sys.stderr,
             )
             return 1
+        if not settings.ENV_FILE.exists():
+            print(
+                f"error: make tensorboard: no compose stack was started here (no {settings.ENV_FILE})", file=sys.stderr
+            )
+            return 1
         print(f"tensorboard: {url}   (the stack's runs and every tester's evaluation; Ctrl+C stops it)", flush=True)
         done = compose.compose(
             ["run", "--rm", "--service-ports", "tensorboard"], settings.ENV_FILE, {"TB_PORT": str(port)}

@@ -265,9 +265,9 @@ def test_each_tester_is_a_tensorboard_run_of_its_own_beside_the_training(stack):
     tb_port = free_port()
     tb = Service(
         "tensorboard",
-        [sys.executable, "-m", "services.stack", "tensorboard", "--tb-port", tb_port],
+        [sys.executable, "-m", "services.stack", "tensorboard", "--runtime", "local", "--tb-port", tb_port],
         stack["home"] / "logs",
-        cwd=stack["home"],  # POLICYCAST_HOME: runs-shared/ here, no stack running: the local runtime
+        cwd=stack["home"],  # POLICYCAST_HOME: the local runtime's runs-shared/ is here
         env={"PYTHONPATH": str(ROOT)},
     )
     try:
