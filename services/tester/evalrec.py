@@ -127,7 +127,8 @@ class EvalRecorder:
 
     def _load(self) -> None:
         """What this tester recorded here before (it restarted): the eval chart and last() carry on."""
-        for line in read_jsonl(self.dir / "episodes.jsonl"):
+        older = read_jsonl(self.dir / "episodes.1.jsonl")  # where a bounded episodes.jsonl rolls over, if it does
+        for line in older + read_jsonl(self.dir / "episodes.jsonl"):
             if line.get("spans_reload") or "return" not in line:
                 continue
             key = (line.get("checkpoint"), line.get("epoch"))
