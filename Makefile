@@ -19,7 +19,7 @@ STACK := $(PYTHON) -m services.stack --port $(STREAM_PORT)
 
 # `make reload-interval=60` with no target sets every tester's interval live (and remembers it).
 .DEFAULT_GOAL := $(if $(reload-interval),reload-interval,help)
-.PHONY: help setup lock test up up-remote down deploy undeploy logs ps images testers reload-interval
+.PHONY: help setup lock test up up-remote down deploy undeploy logs ps images testers reload-interval tensorboard
 
 help:
 	@echo "make setup                       install system packages (apt) and the Python env in $(VENV)"
@@ -31,6 +31,7 @@ help:
 	@echo "make up-remote SYNC_SOURCE=user@server:/path/runs   sync + tester + streamer here, the trainer on a server"
 	@echo "make reload-interval=60          set every running tester's reload interval now, and for the next make up"
 	@echo "make testers EXPERIMENT=latest N=2   run N testers for an experiment (name, substring or latest)"
+	@echo "make tensorboard [TB_PORT=6006]  TensorBoard on 127.0.0.1: the training runs and every tester's evaluation"
 	@echo "make down | logs | ps | images   stop everything (runs are kept) | follow logs | list services | build images (GPU=1: + MuJoCo Warp)"
 	@echo "make deploy TASK=Reach           the same stack on this engine's Docker Swarm (options as make up; REGISTRY=host:port"
 	@echo "                                 on a swarm of several nodes); make undeploy removes it (volumes kept); ps, logs,"
@@ -100,6 +101,9 @@ images: setup
 
 testers: setup
 	@$(STACK) testers --experiment "$(EXPERIMENT)" -n $(N)
+
+tensorboard: setup
+	@$(STACK) tensorboard --runtime $(RUNTIME) $(if $(TB_PORT),--tb-port $(TB_PORT))
 
 reload-interval: setup
 	@test -n "$(reload-interval)" || { echo "usage: make reload-interval=SECONDS" >&2; exit 2; }

@@ -41,6 +41,7 @@ from services.core.checkpoints import epoch_of, list_checkpoints  # noqa: E402
 from services.core.cli import command  # noqa: E402
 
 EVAL_SEED = 1000
+EVALUATOR_ID = "learning-curve"  # the evaluator's test.id: its rows are <experiment>/eval/<this>/evaluations.jsonl
 START_TIMEOUT_S = 300  # trainer start-up (imports, env, compile on a GPU) before latest_train appears
 STOP_TIMEOUT_S = 120  # SIGTERM -> final checkpoint saved and exited
 FINAL_EVAL_TIMEOUT_S = 300  # the final checkpoint's evaluation, after training stopped
@@ -148,6 +149,7 @@ def run_seed(a, seed: int, work: Path, rows: list[dict], on_points) -> None:
                 "test.realtime=false",
                 f"test.numEnvs={min(a.episodes, 64)}",
                 f"test.outDir={work / 'tester'}",
+                f"test.id={EVALUATOR_ID}",
                 "test.clips.enabled=false",  # no rendering: each eval's time is the policy's episodes only
                 task=a.task,
                 checkpoint=experiment,
@@ -159,7 +161,7 @@ def run_seed(a, seed: int, work: Path, rows: list[dict], on_points) -> None:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        evaluations = experiment / "eval" / "evaluations.jsonl"
+        evaluations = experiment / "eval" / EVALUATOR_ID / "evaluations.jsonl"  # the evaluator's own folder
         deadline = time.monotonic() + 60 * a.minutes
         while time.monotonic() < deadline and trainer.poll() is None:
             if new := _new_rows(evaluations, rows, seed, started):

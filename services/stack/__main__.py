@@ -1,5 +1,5 @@
 """python -m services.stack COMMAND — the stack behind `make up/down/deploy/undeploy/ps/logs/images/testers/
-reload-interval`.
+reload-interval/tensorboard`.
 
 Runtime: Docker Compose when an engine runs (RUNTIME=docker), else local processes (RUNTIME=local);
 `deploy` puts the same services on the Docker Swarm this engine manages (services/stack/swarm.py).
@@ -24,7 +24,7 @@ from services.core.auth import bearer
 from services.core.cli import command
 from services.core.config import choices
 
-from . import compose, settings, supervisor, swarm
+from . import compose, settings, supervisor, swarm, tensorboard
 from .supervisor import Spec, Supervisor
 
 ROOT = compose.ROOT
@@ -350,6 +350,22 @@ def cmd_reload_interval(a) -> int:
     return 0
 
 
+def cmd_tensorboard(a) -> int:
+    """RUNTIME=auto: the running stack's runtime; with none running, the runs here, else a stopped compose
+    stack's volumes."""
+    if a.runtime != "auto":
+        rt = a.runtime
+    elif supervisor.running_pid():
+        rt = "local"
+    elif compose.engine_running() and (
+        compose.project_running() or swarm.deployed() or not tensorboard.local_logdir().is_dir()
+    ):
+        rt = "docker"
+    else:
+        rt = "local"
+    return tensorboard.run(rt, a.tb_port)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m services.stack", description=__doc__.splitlines()[0])
     p.add_argument("--port", type=int, default=int(os.environ.get("STREAM_PORT", 58080)), help="streamer port")
@@ -407,6 +423,12 @@ def main(argv=None) -> int:
     t.set_defaults(func=cmd_testers)
     t.add_argument("--experiment", default="latest")
     t.add_argument("-n", type=int, default=2)
+    tb = sub.add_parser("tensorboard", help="TensorBoard over the training runs and every tester's evaluation")
+    tb.set_defaults(func=cmd_tensorboard)
+    tb.add_argument(
+        "--tb-port", type=int, default=int(os.environ.get("TB_PORT", tensorboard.DEFAULT_PORT)), help="its port"
+    )
+    tb.add_argument("--runtime", choices=["auto", "docker", "local"], default=os.environ.get("RUNTIME", "auto"))
     r = sub.add_parser("reload-interval", help="set every tester's reload interval live and remember it")
     r.set_defaults(func=cmd_reload_interval)
     r.add_argument("seconds")

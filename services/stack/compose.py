@@ -86,6 +86,28 @@ def experiment_containers(experiment: str) -> list[str]:
     return _containers(f"policycast.experiment={experiment}")
 
 
+def slots(containers: list[str]) -> dict[str, int]:
+    """{container: its slot} (the `policycast.slot` label `set_testers` gives each one-off tester; 0: none)."""
+    if not containers:
+        return {}
+    out = subprocess.run(
+        ["docker", "inspect", "-f", '{{index .Config.Labels "policycast.slot"}}', *containers],
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()  # one line per container, in order
+    return {c: int(v) if v.strip().isdigit() else 0 for c, v in zip(containers, out + [""] * len(containers))}
+
+
+def free_slots(used, n: int) -> list[int]:
+    """The n lowest slot numbers (1, 2, ...) not in `used`: a new tester takes the place of one removed."""
+    out, slot = [], 1
+    while len(out) < n:
+        if slot not in used:
+            out.append(slot)
+        slot += 1
+    return out
+
+
 def _containers(label: str, check: bool = True) -> list[str]:
     """Ids of this project's running containers that carry `label` (key=value)."""
     out = subprocess.run(
@@ -104,10 +126,25 @@ def set_testers(experiment: str, n: int, task: str, env_file: Path) -> None:
         compose(["up", "-d", "--no-deps", "--no-recreate", "--scale", f"tester={n}", "tester"], env_file, check=True)
         return
     running = experiment_containers(experiment)
+    slot_of = slots(running)
+    running.sort(key=lambda c: slot_of.get(c, 0))  # scaling down removes the highest slots
     env = {"CHECKPOINT": experiment, "TESTER_TASK": task, "TESTER_PREFIX": experiment[:50]}
-    for _ in range(n - len(running)):
+    # each one-off container gets a slot, its id's number (<experiment>-1, -2...): run containers have no
+    # replica number in their name
+    for slot in free_slots(set(slot_of.values()), max(0, n - len(running))):
         started = compose(
-            ["run", "-d", "--no-deps", "-l", f"policycast.experiment={experiment}", "tester"],
+            [
+                "run",
+                "-d",
+                "--no-deps",
+                "-l",
+                f"policycast.experiment={experiment}",
+                "-l",
+                f"policycast.slot={slot}",
+                "-e",
+                f"TESTER_SLOT={slot}",
+                "tester",
+            ],
             env_file,
             env,
             check=True,

@@ -111,6 +111,7 @@ def build(cfg, hub=None) -> Service:
     from .control import ControlServer
     from .evaluation import Evaluation
     from .frames import FrameMaker
+    from .identity import expand as expand_id
     from .publish import HttpPublisher
     from .reloader import HotReloader
     from .taskkit import KitFactory
@@ -139,7 +140,7 @@ def build(cfg, hub=None) -> Service:
         follow_latest=bool(cfg.train.followLatest),
         watch_events=bool(t.watchEvents),
     )
-    tester_id = t.id or f"{cfg.task.name}-{os.getpid()}"
+    tester_id = expand_id(str(t.id)) if t.id else f"{cfg.task.name}-{os.getpid()}"  # {replica}: identity.py
     r = t.render
     tester = Tester(
         tester_id,

@@ -3,7 +3,7 @@
 After each swap the tester records world 0's next *complete* episode under the new weights (the episode
 running at the swap began under the old ones; when the swap resets the worlds, as the first checkpoint
 and seeded evaluation do, that is the episode starting now), at the stream's size, with the epoch, the
-running return and success drawn on it. It becomes `<eval dir>/clips/<tester id>/epoch_<E>.<mp4|webm>`
+running return and success drawn on it. It becomes `eval/<tester id>/clips/epoch_<E>.<mp4|webm>`
 and a sidecar `epoch_<E>.json` (epoch, checkpoint, return, success, length, per-term rewards). A swap
 during the recording ends it without a file. `every=episode` records every episode of world 0 instead,
 to `<test experiment>/videos/episode_<N>_epoch_<E>.*` (the seed's `config=test_record`).
@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from services.core.experiments import temp_sibling, write_text_atomic
+
+from .evalrec import safe_name
 
 log = logging.getLogger("tester.clips")
 
@@ -161,9 +163,7 @@ class ClipRecorder:
         folder = (
             self.videos_dir
             if self.every == "episode"
-            else (
-                Path(eval_recorder.dir) / "clips" / safe_name(self.id) if getattr(eval_recorder, "dir", None) else None
-            )
+            else (Path(eval_recorder.dir) / "clips" if getattr(eval_recorder, "dir", None) else None)
         )
         if folder != self.dir:
             self._guard(self._use, folder)
@@ -229,10 +229,10 @@ class ClipRecorder:
             return
         folder.mkdir(parents=True, exist_ok=True)
         # A killed tester's half-written clip (never listed) goes now: in this folder, and in this tester's
-        # folders of other experiments (a restarted container writes to a new test experiment).
+        # folders of other experiments (<root>/<experiment>/eval/<tester id>/clips).
         stale = list(folder.glob(".*.tmp"))
         if self.every == "checkpoint":
-            stale += folder.parents[2].glob(f"*/eval/clips/{folder.name}/.*.tmp")
+            stale += folder.parents[3].glob(f"*/eval/{folder.parent.name}/clips/.*.tmp")
         for path in stale:
             path.unlink(missing_ok=True)
         log.info("clips -> %s (%s, at most %d)", folder, self.fmt, self.keep)
@@ -365,8 +365,3 @@ def _tensorboard_videos_work() -> bool:
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     _, error = start("TensorBoard clip videos", lambda: __import__("moviepy.editor"), "moviepy")
     return error is None
-
-
-def safe_name(text: str) -> str:
-    """A tester id as a folder name: letters, digits, '_', '.', '-' only."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(text)) or "tester"

@@ -1,7 +1,10 @@
-"""Per-checkpoint evaluation: every finished episode to `eval/episodes.jsonl`, aggregates to TensorBoard,
-and in eval mode one row per evaluated checkpoint to `eval/evaluations.jsonl` (what learning curves read).
+"""Per-checkpoint evaluation, one folder per tester (`eval/<tester id>/`): every finished episode to
+`episodes.jsonl`, aggregates to TensorBoard, and in eval mode one row per evaluated checkpoint to
+`evaluations.jsonl` (what learning curves read).
 
-Users see eval return vs checkpoint epoch next to the training curves (same experiment, `eval/`).
+Users see each tester's eval return vs checkpoint epoch as a TensorBoard run of its own next to the training
+curves (`<experiment>/summaries` and `<experiment>/eval/<tester id>`); two testers of one run never share a
+file. A tester restarted under the same id finds its folder again and carries on with its history.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,14 +20,27 @@ from pathlib import Path
 log = logging.getLogger("tester.eval")
 
 
-def eval_dir_for(train_experiment, test_experiment) -> Path | None:
-    """The training run's `eval/` when writable (local runs), else the test experiment's (read-only mounts)."""
-    for exp in (train_experiment, test_experiment):
-        if exp is None:
-            continue
-        d = Path(exp) / "eval"
+def safe_name(text: str) -> str:
+    """A tester id as a folder name: letters, digits, '_', '.', '-' only."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(text)).lstrip(".") or "tester"
+
+
+def eval_dir_for(train_experiment, test_experiment, tester_id: str) -> Path | None:
+    """Where a tester's evaluation of `train_experiment` goes: `<that run>/eval/<tester id>/` when it is
+    writable (local runs), else `<the tester's out dir>/<that run's name>/eval/<tester id>/` (runs mounted
+    read-only: the same relative path in the testers' own folder, so TensorBoard over both roots lines them up,
+    and a restarted tester finds it again), else its test experiment's `eval/<tester id>/`."""
+    name = safe_name(tester_id)
+    candidates = []
+    if train_experiment is not None:
+        candidates.append(Path(train_experiment) / "eval" / name)
+        if test_experiment is not None:
+            candidates.append(Path(test_experiment).parent / Path(train_experiment).name / "eval" / name)
+    if test_experiment is not None:
+        candidates.append(Path(test_experiment) / "eval" / name)
+    for d in candidates:
         try:
-            d.mkdir(exist_ok=True)
+            d.mkdir(parents=True, exist_ok=True)
             if os.access(d, os.W_OK):
                 return d
         except OSError:
@@ -59,18 +76,70 @@ class EpisodeStats:
         """Mean per-episode sum of each (scaled) reward term."""
         return {k: v / self.episodes for k, v in self.term_sums.items()} if self.episodes else None
 
+    @classmethod
+    def of_row(cls, row: dict) -> EpisodeStats:
+        """The sums behind an evaluation row (`evaluations.jsonl`): its means times its episodes."""
+        n = int(row.get("episodes") or 0)
+        return cls(
+            episodes=n,
+            return_sum=(row.get("mean_return") or 0.0) * n,
+            successes=round((row.get("success_rate") or 0.0) * n),
+            length_sum=round((row.get("mean_length") or 0.0) * n),
+            term_sums={k: v * n for k, v in (row.get("reward_terms") or {}).items()},
+        )
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The JSON objects of a JSONL file; a torn last line (a killed writer) and a missing file are skipped."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            out.append(value)
+    return out
+
 
 class EvalRecorder:
     def __init__(self, eval_dir):
         self.dir = Path(eval_dir) if eval_dir else None
         self.rows: dict[tuple, EpisodeStats] = {}  # (checkpoint name, epoch) -> aggregate, in order seen
         self.facts: dict[tuple, dict] = {}  # (checkpoint name, epoch) -> frame, and an evaluation's seed, time...
+        self.evaluated_keys: list[tuple] = []  # seeded evaluations completed, in order
+        self.last_key: tuple | None = None  # the row an episode was last credited to
         self.writer = None
         if self.dir is not None:
             from torch.utils.tensorboard import SummaryWriter  # heavy import: only when recording
 
+            self._load()
             self.writer = SummaryWriter(log_dir=str(self.dir), flush_secs=5)
-            log.info("eval episodes -> %s", self.dir / "episodes.jsonl")
+            log.info(
+                "eval episodes -> %s%s",
+                self.dir / "episodes.jsonl",
+                f" (carrying on: {len(self.rows)} checkpoints recorded before)" if self.rows else "",
+            )
+
+    def _load(self) -> None:
+        """What this tester recorded here before (it restarted): the eval chart and last() carry on."""
+        older = read_jsonl(self.dir / "episodes.1.jsonl")  # where a bounded episodes.jsonl rolls over, if it does
+        for line in older + read_jsonl(self.dir / "episodes.jsonl"):
+            if line.get("spans_reload") or "return" not in line:
+                continue
+            key = (line.get("checkpoint"), line.get("epoch"))
+            self.rows.setdefault(key, EpisodeStats()).add(line)
+            self.facts.setdefault(key, {"frame": line.get("frame")})
+            self.last_key = key
+        for row in read_jsonl(self.dir / "evaluations.jsonl"):
+            key = (row.get("checkpoint"), row.get("epoch"))
+            self.rows[key] = EpisodeStats.of_row(row)  # the evaluation's own figures, not every episode seen
+            self.facts[key] = {k: row[k] for k in ("frame", "seed", "eval_s", "saved_at") if k in row}
+            self.evaluated_keys.append(key)
 
     def record(self, episode: dict, checkpoint: str, epoch, frame=None, credit: bool = True) -> None:
         """One finished episode. `credit=False`: it began under the previous checkpoint (it spans a
@@ -82,6 +151,8 @@ class EvalRecorder:
             "length": int(episode["length"]),
             "success": bool(episode.get("success", False)),
         }
+        if frame is not None:
+            line["frame"] = int(frame)  # env-steps trained: the history read back after a restart keeps it
         if episode.get("reward_terms"):
             line["reward_terms"] = {k: round(float(v), 6) for k, v in episode["reward_terms"].items()}
         if not credit:
@@ -90,6 +161,7 @@ class EvalRecorder:
             row = self.rows.setdefault((checkpoint, epoch), EpisodeStats())
             row.add(episode)
             self.facts.setdefault((checkpoint, epoch), {"frame": frame})
+            self.last_key = (checkpoint, epoch)
         if self.dir is None:
             return
         with open(self.dir / "episodes.jsonl", "a") as f:
@@ -111,6 +183,7 @@ class EvalRecorder:
     def evaluated(self, checkpoint: str, epoch, **facts) -> dict:
         """The evaluation of this checkpoint is complete: its row, with `facts`, to `evaluations.jsonl`."""
         self.facts[(checkpoint, epoch)] = facts
+        self.evaluated_keys.append((checkpoint, epoch))
         row = self._row(checkpoint, epoch)
         if self.dir is not None:
             with open(self.dir / "evaluations.jsonl", "a") as f:
@@ -132,6 +205,21 @@ class EvalRecorder:
 
     def history(self) -> list[dict]:
         return [self._row(checkpoint, epoch) for checkpoint, epoch in self.rows]
+
+    def last(self) -> dict | None:
+        """The last evaluation: the last seeded evaluation completed, else (playing on) the checkpoint an
+        episode was last credited to — the one playing once it finished an episode, until then the one
+        before. `{"epoch", "episodes", "mean_return", "success_rate"}`, or None before any."""
+        key = self.evaluated_keys[-1] if self.evaluated_keys else self.last_key
+        if key is None or key not in self.rows:
+            return None
+        r = self.rows[key]
+        return {
+            "epoch": key[1],
+            "episodes": r.episodes,
+            "mean_return": r.mean_return(),
+            "success_rate": r.success_rate(),
+        }
 
     def close(self) -> None:
         if self.writer is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 
-from services.core.checkpoints import epoch_of, list_checkpoints
+from .reloader import passed_over
 
 log = logging.getLogger("tester.eval")
 
@@ -27,6 +27,7 @@ class Evaluation:
         self.counted = [0] * num_envs
         self.checkpoint = None  # the reloader.Loaded under evaluation
         self.started = self.seconds = None
+        self.completed_at: float | None = None  # Unix time the last evaluation completed (reload latency)
 
     @property
     def complete(self) -> bool:
@@ -46,7 +47,7 @@ class Evaluation:
 
     def start(self, env, loaded):
         """Reset every world from the evaluation seed for `loaded`; returns the first observations."""
-        skipped = self._skipped(self.checkpoint, loaded)
+        skipped = passed_over(self.checkpoint, loaded)
         self.checkpoint, self.counted = loaded, [0] * len(self.quota)
         self.started, self.seconds = time.monotonic(), None
         log.info(
@@ -70,6 +71,7 @@ class Evaluation:
         self.counted[w] += 1
         if self.complete:
             self.seconds = time.monotonic() - self.started
+            self.completed_at = time.time()
         return True
 
     def facts(self) -> dict:
@@ -81,14 +83,6 @@ class Evaluation:
             "eval_s": round(self.seconds, 3),
             "saved_at": cp.key[1] / 1e9 if cp.key else None,
         }  # the file's mtime: when training wrote it
-
-    @staticmethod
-    def _skipped(old, new) -> list[int]:
-        """Epochs of the periodic checkpoints between the last evaluated one and the new one."""
-        if old is None or new.experiment is None or new.experiment != old.experiment or None in (old.epoch, new.epoch):
-            return []
-        epochs = (epoch_of(p) for p in list_checkpoints(new.experiment))
-        return sorted({e for e in epochs if e is not None and old.epoch < e < new.epoch})
 
 
 def _count(n) -> str:

@@ -6,7 +6,8 @@ CHECKPOINT is what `checkpoint=` takes (latest, an experiment directory or a uni
 Every chosen checkpoint plays the same seeded episode of world 0 (`env.reset(seed=...)`, the mean action),
 so the segments differ only by the policy. `sequence`: each segment opens with a title card and carries
 its label; `grid`: the episodes side by side, each tile labelled, a finished one holding its last frame.
-A sidecar JSON beside the video lists the segments (epoch, checkpoint, return, success, start and end).
+It goes to `<experiment>/eval/montage/` unless `--out` says otherwise;
+a sidecar JSON beside the video lists the segments (epoch, checkpoint, return, success, start and end).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 from .clips import VideoFile, clip_rate
 
 TITLE_S = 0.8  # a title card's length in the sequence
+MONTAGE_ID = "montage"  # its folder under eval/, beside each tester's (eval/<tester id>/)
 
 
 def choose(checkpoints: list, count: int | None = None, every: int | None = None) -> list:
@@ -91,7 +93,7 @@ def run(args) -> int:
             frames_of[path] = play_episode(env, model, args.seed, render, stride)
     finally:
         env.close()
-    out = Path(args.out or experiment / "eval" / f"montage_{args.layout}.{args.format}")
+    out = Path(args.out or experiment / "eval" / MONTAGE_ID / f"montage_{args.layout}.{args.format}")
     out.parent.mkdir(parents=True, exist_ok=True)
     maker = FrameMaker(cfg.task.name, width, height)
     segments = (sequence if args.layout == "sequence" else grid)(frames_of, maker, out, rate, args.format)
@@ -191,7 +193,7 @@ def main(argv=None) -> int:
     which.add_argument("--count", type=int, default=6, help="N checkpoints spread evenly (default 6)")
     which.add_argument("--every", type=int, help="every Nth periodic checkpoint (and the newest)")
     p.add_argument("--layout", choices=("sequence", "grid"), default="sequence")
-    p.add_argument("--out", help="the video file (default <experiment>/eval/montage_<layout>.<format>)")
+    p.add_argument("--out", help="the video file (default <experiment>/eval/montage/montage_<layout>.<format>)")
     p.add_argument("--format", choices=("mp4", "webm"), default="mp4")
     p.add_argument("--runs-dir", default="runs", help="the runs root (default runs)")
     p.add_argument("--seed", type=int, default=1000, help="the episode's reset seed (default 1000)")

@@ -12,6 +12,13 @@ A look resolves `checkpoint=` again, loads anything new through `load_checkpoint
 calls `take()` between two steps: the swap is one reference assignment there.
 
 A file that failed is remembered by (path, mtime, size) and retried only once it changes.
+
+What operators chart (the status carries it to the streamer's /metrics): reloads by result — `reloads`
+(swapped in), `refused` (file versions that failed to load or validate), `skipped` (periodic checkpoints a
+swap passed over: they landed while the current one was held, by the reload interval or a seeded
+evaluation) — and `latency`, a histogram of the seconds from a checkpoint landing to its weights acting.
+A hold the tester was told to keep is not latency: the clock starts when the checkpoint landed or when
+the hold ended (the interval ran out, the user asked, the evaluation under way finished), whichever is later.
 """
 
 from __future__ import annotations
@@ -34,11 +41,14 @@ from services.core.checkpoints import (
     epoch_of,
     inside,
     is_checkpoint_name,
+    list_checkpoints,
     load_checkpoint,
     resolve,
 )
 
 log = logging.getLogger("tester.reload")
+# Reload latency buckets (s): ~40 ms with filesystem events, up to a poll interval without (bench/reload_latency.py).
+LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 WAITING_POLL_S = 1.0  # how often to look while nothing is loaded yet, whatever the interval
 BURST_S, BURST_POLL_S = 1.0, 0.02  # after a filesystem event: look every 20 ms for 1 s
 
@@ -50,6 +60,44 @@ def file_key(path: Path) -> tuple | None:
     except OSError:
         return None
     return (str(path), st.st_mtime_ns, st.st_size)
+
+
+class LatencyHistogram:
+    """Seconds from a checkpoint landing to its weights acting, in Prometheus' cumulative buckets."""
+
+    def __init__(self, buckets=LATENCY_BUCKETS_S):
+        self.le = tuple(buckets)
+        self.counts = [0] * len(self.le)  # per bucket (not cumulative); the +Inf bucket is `count`
+        self.sum, self.count = 0.0, 0
+
+    def observe(self, seconds: float) -> None:
+        seconds = max(0.0, float(seconds))  # clocks of another host (a synced run) may run ahead
+        self.sum += seconds
+        self.count += 1
+        for i, bound in enumerate(self.le):
+            if seconds <= bound:
+                self.counts[i] += 1
+                break
+
+    def snapshot(self) -> dict:
+        """`{"le": [...], "counts": [cumulative, ...], "sum", "count"}` (JSON: +Inf is `count`)."""
+        cumulative, running = [], 0
+        for n in self.counts:
+            running += n
+            cumulative.append(running)
+        return {"le": list(self.le), "counts": cumulative, "sum": round(self.sum, 6), "count": self.count}
+
+
+def passed_over(old: Loaded | None, new: Loaded) -> list[int]:
+    """Epochs of the run's periodic checkpoints between two swapped-in ones (same run, both with epochs)."""
+    if old is None or new.experiment is None or new.experiment != old.experiment or None in (old.epoch, new.epoch):
+        return []
+    epochs = (epoch_of(p) for p in list_checkpoints(new.experiment))
+    return sorted({e for e in epochs if e is not None and old.epoch < e < new.epoch})
+
+
+def _wall(monotonic_t: float) -> float:
+    return time.time() - (time.monotonic() - monotonic_t)
 
 
 @dataclass
@@ -65,6 +113,7 @@ class Loaded:
     ready_at: float = field(default_factory=time.monotonic)  # parked for the loop (benchmarks read it)
     frame: int | None = None  # env-steps trained (rl_games' `frame`): where it sits on a learning curve
     kit: object = None  # taskkit.TaskKit its network fits: the loop adopts it when it is not its own
+    landed_at: float = 0.0  # Unix time it landed, or its hold ended if later (the reload latency's start)
 
 
 class _Wake(FileSystemEventHandler):
@@ -116,11 +165,15 @@ class HotReloader:
         self.pinned: Path | None = None
         self.experiment: Path | None = None  # the experiment watched now
         self.reloads = 0
+        self.refused = 0  # file versions refused (each is retried only once it changes)
+        self.skipped = 0  # periodic checkpoints swaps passed over (passed_over)
+        self.latency = LatencyHistogram()
         self.looks = 0  # completed looks for a new checkpoint (tests wait on it)
         self.loaded_at: float | None = None  # monotonic time the current checkpoint was loaded
         self.last_reload_time: float | None = None
         self.last_error: str | None = None
         self._force = False
+        self._asked_at = 0.0  # Unix time of the user's last reload/pin/unpin
         self.burst_until = 0.0
         self._observer = None
         self._watched: tuple = ()
@@ -138,6 +191,7 @@ class HotReloader:
         self._unwatch()
 
     def reload_now(self) -> None:
+        self._asked_at = time.time()
         self._force = True
         self.wake.set()
 
@@ -217,7 +271,7 @@ class HotReloader:
             key = file_key(candidate)
             if key is None or key == self.current_key or key in self.failed:
                 return None
-            return self._load(candidate, key, experiment)
+            return self._load(candidate, key, experiment, self._hold_ended(force))
         finally:
             self.looks += 1
 
@@ -247,7 +301,15 @@ class HotReloader:
         self.experiment = res.experiment
         return res.checkpoint, res.experiment
 
-    def _load(self, path: Path, key: tuple, experiment) -> Loaded | None:
+    def _hold_ended(self, forced: bool) -> float:
+        """Unix time from which this look was allowed: the user's request, or the end of the interval."""
+        if forced:
+            return self._asked_at
+        if self.loaded_at is None or self.current_key is None:
+            return 0.0
+        return _wall(self.loaded_at + self.interval)
+
+    def _load(self, path: Path, key: tuple, experiment, hold_ended: float = 0.0) -> Loaded | None:
         t0 = time.perf_counter()
         try:
             state = load_checkpoint(path)
@@ -260,7 +322,17 @@ class HotReloader:
             return self._fail(key, f"incompatible checkpoint {path.name}: {type(e).__name__}: {e}")
         epoch = state.get("epoch") if isinstance(state.get("epoch"), int) else epoch_of(path)
         frame = state.get("frame") if isinstance(state.get("frame"), int) else None
-        loaded = Loaded(path, key, epoch, model, (time.perf_counter() - t0) * 1000, experiment, frame=frame, kit=kit)
+        loaded = Loaded(
+            path,
+            key,
+            epoch,
+            model,
+            (time.perf_counter() - t0) * 1000,
+            experiment,
+            frame=frame,
+            kit=kit,
+            landed_at=max(key[1] / 1e9, hold_ended),  # key[1]: mtime (ns), i.e. when it was renamed into place
+        )
         with self.lock:
             self.mailbox = loaded
             self.current_key = key
@@ -269,16 +341,20 @@ class HotReloader:
 
     def _fail(self, key, message: str) -> None:
         if key is not None:
+            self.refused += key not in self.failed
             self.failed[key] = message
         if message != self.last_error:
             log.warning("refused: %s (keeping the current weights)", message)
         self.last_error = message
         return None
 
-    def swapped(self, old: Loaded | None, new: Loaded) -> None:
-        """The loop reports a swap; one log line per reload."""
+    def swapped(self, old: Loaded | None, new: Loaded, ready_since: float | None = None) -> None:
+        """The loop reports a swap; one log line per reload. `ready_since`: Unix time the loop became ready
+        for a new checkpoint, when it had kept the old one on purpose (a seeded evaluation under way)."""
         if old is not None:  # the first checkpoint is a start, not a reload
             self.reloads += 1
+            self.skipped += len(passed_over(old, new))
+            self.latency.observe(time.time() - max(new.landed_at, ready_since or 0.0))
         self.last_reload_time = time.time()
         self.last_error = None
         old_name = old.path.name if old else "nothing"

@@ -104,7 +104,11 @@ class Tester:
             "experiment": exp.name if exp else None,
             "checkpoint": self._show_path(cur.path) if cur else None,
             "epoch": cur.epoch if cur else None,
+            "checkpoint_env_steps": cur.frame if cur else None,
             "reloads": r.reloads,
+            "reloads_refused": r.refused,
+            "reloads_skipped": r.skipped,
+            "reload_latency": r.latency.snapshot(),
             "last_reload_time": r.last_reload_time,
             "last_reload_error": r.last_error,
             "reload_interval": r.interval,
@@ -112,17 +116,22 @@ class Tester:
             "paused": self.paused,
             "pinned": self._show_path(r.pinned) if r.pinned else None,
             "episodes": self.episodes,
+            "successes": self.totals.successes,
             "mean_return": ck.mean_return(),
             "success_rate": ck.success_rate(),
             "reward_terms": ck.reward_terms(),
+            "last_eval": self.recorder.last(),
             "fps": round(fps, 1),
+            "frames_rendered": self.frames_published,
             "training": self.training.of(exp),
+            "last_checkpoint_time": self.training.last_checkpoint_time(exp),
             "state": self._state(cur),
             "control_url": self.control_url,
             "readers": self.readers.count(),
             "rendering": self.readers.wanted(self.publisher is not None),
             "view3d_url": self.view3d.url if self.view3d else None,
             "view3d_port": self.view3d.port if self.view3d else None,
+            "view3d_viewers": self.view3d.viewers if self.view3d else None,
             "view3d_error": self.view3d_error,
             "clips_error": self.clips_error,
         }
@@ -247,13 +256,13 @@ class Tester:
             self.retask(loaded.kit)
         old, self.current = self.current, loaded
         fresh = self.evaluation is not None or self.obs is None  # every world starts an episode now
-        self.reloader.swapped(old, loaded)
+        self.reloader.swapped(old, loaded, ready_since=self.evaluation.completed_at if self.evaluation else None)
         self.per_ckpt = EpisodeStats()
         if self.frames is not None and old is not None:
             self.frames.flash()
         if loaded.experiment != self._recorder_for:  # first checkpoint, or latest_train moved
             self.recorder.close()
-            self.recorder = EvalRecorder(eval_dir_for(loaded.experiment, self.test_experiment))
+            self.recorder = EvalRecorder(eval_dir_for(loaded.experiment, self.test_experiment, self.id))
             self._recorder_for = loaded.experiment
         if self.evaluation is not None:  # every world starts over from the evaluation seed
             self.obs, self.ep_return, self.spanning = self.evaluation.start(self.env, loaded), 0.0, set()

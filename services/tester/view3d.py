@@ -129,6 +129,11 @@ class View3D:
         return f"http://{host}:{self.port}/"
 
     @property
+    def viewers(self) -> int:
+        """Pages reading the state stream now."""
+        return self.viewer.viewers
+
+    @property
     def watched(self) -> bool:
         """A page reads the state stream now."""
         return self.viewer.viewers > 0

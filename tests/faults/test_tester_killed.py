@@ -10,6 +10,8 @@ import textwrap
 
 from tests.faults.helpers import ROOT, argv_streamer, argv_tester, free_port, tiles_live, tiles_of, wait_for
 
+FIELDS = {"checkpoint", "epoch", "frame", "return", "length", "success", "reward_terms", "spans_reload"}
+
 
 def eval_lines(path):
     """Every line of episodes.jsonl parsed; fails on a torn or partial line."""
@@ -18,7 +20,7 @@ def eval_lines(path):
     rows = [json.loads(line) for line in text.splitlines()]
     for row in rows:
         assert {"checkpoint", "epoch", "return", "length", "success"} <= set(row), row
-        assert set(row) <= {"checkpoint", "epoch", "return", "length", "success", "reward_terms", "spans_reload"}, row
+        assert set(row) <= FIELDS, row
     return rows
 
 
@@ -41,7 +43,7 @@ def test_a_killed_tester_is_restarted_its_tile_returns_and_its_eval_file_stays_v
     )
     stack = services("stack", [sys.executable, home / "stack.py"], tmp_path, cwd=home)
     state_file = home / ".policycast" / "local-stack.json"
-    episodes = next(trained_runs.glob("*_train_*")) / "eval" / "episodes.jsonl"
+    episodes = next(trained_runs.glob("*_train_*")) / "eval" / "tester-1" / "episodes.jsonl"  # its own folder
 
     def tester_proc():
         try:

@@ -202,7 +202,8 @@ def e2e_flow(stack: Stack, shared_checkpoints):
         lambda: (ts := stack.online()) and len(ts) == 2 and all(t["reload_interval"] == 60 for t in ts),
         timeout=60,
     )
-    assert len({t["id"] for t in two}) == 2
+    # friendly ids, the replica's number (the local runtime's process names; compose's container names)
+    assert sorted(t["id"] for t in two) == ["tester-1", "tester-2"], [t["id"] for t in two]
     # each replica has a 3D view of its own that opens from here
     links = stack.wait(
         "both testers' 3D links",
@@ -233,6 +234,7 @@ def e2e_flow(stack: Stack, shared_checkpoints):
     )
     named = [t for t in three if t["id"].startswith(experiment)]
     assert len(named) == 1 and named[0]["experiment"] == experiment
+    assert named[0]["id"] == f"{experiment[:50]}-1", named[0]["id"]
 
 
 def free_range(n: int) -> str:

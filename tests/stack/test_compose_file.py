@@ -65,7 +65,8 @@ def test_hand_and_budget_reach_the_trainer_and_testers_only_when_given(tmp_path)
     assert trainer[:3] == ["-m", "services.trainer", "task=BlindGrasping"]
     assert not [a for a in trainer + tester if a.startswith(("task.hand", "maxIterations"))]
     assert tester[:3] == ["-m", "services.tester", "task=BlindGrasping"]
-    assert "test.id=tester-localhost" in tester and "checkpoint=latest" in tester
+    # tester-1, tester-2...: the replica's number, filled in by the tester at start (services/tester/identity.py)
+    assert "test.id=tester-{replica}" in tester and "checkpoint=latest" in tester
 
     given = compose_config(tmp_path, TASK="BlindGrasping", HAND="adroit", MAX_ITERATIONS="50", TESTER_TASK="Reach")
     trainer, tester = argv(tmp_path, given["trainer"]), argv(tmp_path, given["tester"])
@@ -118,6 +119,37 @@ def test_gpu_training_reserves_a_gpu_on_both_engines(tmp_path, docker_cli):
     assert stacked["deploy"]["placement"]["constraints"] == ["node.labels.policycast.train == true"]
 
 
+def test_swarm_testers_are_numbered_by_their_task_slot(docker_cli):
+    tester = stack_config("compose.yaml", "compose.deploy.yaml")["services"]["tester"]
+    assert tester["environment"]["TESTER_SLOT"] == "{{.Task.Slot}}"
+
+
+def test_sync_metrics_and_tensorboard_are_published_on_127_0_0_1_only(tmp_path):
+    """Prometheus scrapes sync where it is reachable (docs/prometheus.yml); `make tensorboard` runs a service
+    of its own (a profile: `make up` does not start it) over the mirror and the testers' volume."""
+    services = compose_config(tmp_path, STREAM_BIND="0.0.0.0", SYNC_PORT="40090", TB_PORT="40006")
+    assert [(p["host_ip"], p["published"], p["target"]) for p in services["sync"]["ports"]] == [
+        ("127.0.0.1", "40090", 58090)
+    ]
+    assert "tensorboard" not in services  # not in `make up`'s services
+    env_file = tmp_path / "tb.env"
+    env_file.write_text("TB_PORT=40006\n")
+    done = compose.compose(
+        ["--profile", "tensorboard", "config", "--format", "json"],
+        env_file,
+        {"TB_PORT": "40006"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    tb = json.loads(done.stdout)["services"]["tensorboard"]
+    assert [(p["host_ip"], p["published"], p["target"]) for p in tb["ports"]] == [("127.0.0.1", "40006", 6006)]
+    assert sorted((v["source"], v["target"], v.get("read_only")) for v in tb["volumes"]) == [
+        ("runs", "/tb/train", True),
+        ("tester-runs", "/tb/testers", True),
+    ]
+
+
 def test_the_base_file_alone_is_a_valid_stack_file(docker_cli):
     """`docker stack deploy` validates each -c file on its own: compose.yaml must pass by itself."""
     assert set(stack_config("compose.yaml")["services"]) == {"trainer", "sync", "tester", "streamer"}
@@ -143,7 +175,8 @@ def test_experiment_testers_are_the_tester_service_with_that_experiment(tmp_path
     unescaped = yaml.safe_load(yaml.safe_dump(service).replace("$$", "$"))
     args = argv(tmp_path, unescaped)
     assert args[2] == "task=Reach" and "checkpoint=Reach_train_20261125_205530" in args
-    assert "test.id=Reach_train_20261125_205530-localhost" in args
+    assert "test.id=Reach_train_20261125_205530-{replica}" in args
+    assert unescaped["environment"]["TESTER_SLOT"] == "{{.Task.Slot}}"  # Swarm's slot: <experiment>-1, -2
     assert swarm.service_name("Reach_train_20261125_205530") == "tester-reach-train-20261125-205530"
 
 

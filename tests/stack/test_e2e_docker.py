@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1500)]
 def eval_files(volume) -> dict:
     """{path: (lines, lines that parse as JSON, ends with a newline)} of every eval file in a volume."""
     code = (
-        "import glob, json\nout = {}\nfor p in glob.glob('/v/*_test_*/eval/episodes.jsonl'):\n"
+        "import glob, json\nout = {}\nfor p in glob.glob('/v/*_train_*/eval/*/episodes.jsonl'):\n"
         "    t = open(p).read(); ok = 0\n"
         "    for line in t.splitlines():\n"
         "        try: json.loads(line); ok += 1\n"
@@ -29,9 +29,10 @@ def eval_files(volume) -> dict:
 
 def kill_a_tester_and_see_it_return(stack, project):
     """A tester's process SIGKILLed inside its container (as the OOM killer would): compose's restart
-    policy starts it again, its tile (named after the container) returns, and no eval file is torn."""
-    tile = stack.online()[0]
-    container = tile["id"].rsplit("-", 1)[1]  # tester ids end with the container's hostname
+    policy starts it again, its tile returns under the same id (tester-N: the N of its container's name), and
+    no eval file is torn."""
+    tile = next(t for t in stack.online() if t["id"] == "tester-1")
+    container = f"{project}-tester-1"  # compose names the replica <project>-tester-1
     init_pid = int(docker("inspect", "-f", "{{.State.Pid}}", container).stdout)
     python_pid = int(open(f"/proc/{init_pid}/task/{init_pid}/children").read().split()[0])  # under tini
     os.kill(python_pid, signal.SIGKILL)
@@ -72,9 +73,11 @@ def test_make_up_docker_end_to_end(tmp_path):
         left = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").stdout.split()
         assert left == [], "containers outlived `make down`"
         assert volume_checkpoints(f"{project}_runs"), "the runs volume lost its checkpoints"
-        # testers read runs read-only; their own log and per-checkpoint eval land in their volume
+        # testers read runs read-only; their own log lands in their volume, and their evaluation of the run
+        # under its name there, one folder per tester (what `make tensorboard` shows beside the training)
         assert volume_files(f"{project}_tester-runs", "*_test_*/test.log"), "no tester log in tester-runs"
-        assert volume_files(f"{project}_tester-runs", "*_test_*/eval/episodes.jsonl"), "no eval in tester-runs"
+        evals = volume_files(f"{project}_tester-runs", "*_train_*/eval/*/episodes.jsonl")
+        assert {p.split("/")[-2] for p in evals} >= {"tester-1", "tester-2"}, evals
     finally:
         subprocess.run(["make", "-s", "-C", str(ROOT), "down"], env=stack.env, capture_output=True, timeout=300)
         for v in ("runs", "trainer-runs", "tester-runs"):

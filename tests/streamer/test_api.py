@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.core.cli import command
 from services.streamer import PortInUseError, start_in_process
@@ -205,10 +206,15 @@ def test_metrics_are_prometheus_text_per_tester(registered):
     with requests.get(f"{url}/stream/{tester.id}", stream=True, timeout=10) as resp:
         next(resp.iter_content(1024))
         text = requests.get(f"{url}/metrics").text
-    assert f'policycast_stream_viewers{{tester="{tester.id}"}} 1.0' in text
-    assert f'policycast_stream_frames_in_total{{tester="{tester.id}"}} 1.0' in text
-    assert f'policycast_stream_frames_out_total{{tester="{tester.id}"}} 1.0' in text
-    assert f'policycast_stream_frames_dropped_total{{tester="{tester.id}"}} 0.0' in text
+    mine = {
+        s.name: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.labels.get("tester") == tester.id and s.labels.get("experiment") == tester.experiment
+    }
+    assert mine["policycast_stream_viewers"] == 1 and mine["policycast_stream_frames_in_total"] == 1
+    assert mine["policycast_stream_frames_out_total"] == 1 and mine["policycast_stream_frames_dropped_total"] == 0
+    assert mine["policycast_tester_checkpoint_epoch"] == 9  # what the tester's status says
 
 
 def test_port_in_use_is_one_clear_error():

@@ -78,7 +78,7 @@ def two_clips(reach_run, tmp_path_factory):
         )
         assert r.ok, r.text
         wait_for(lambda: len(clips()) == 2, 120, step=0.3, what="the pinned checkpoint's clip")
-        folder = exp / "eval" / "clips" / "clips"
+        folder = exp / "eval" / "clips" / "clips"  # eval/<tester id "clips">/clips/
         yield url, "clips", {epoch_of(c): folder / f"epoch_{epoch_of(c)}.mp4" for c in (oldest, newest)}
     finally:
         for p in reversed(procs):

@@ -17,7 +17,7 @@ from tests.tester.helpers import wait_for
 from tests.waiting import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST = ["numEnvs=2", "test.realtime=false", "test.render.width=160", "test.render.height=120"]
+FAST = ["numEnvs=2", "test.realtime=false", "test.render.width=160", "test.render.height=120", "test.id=cli"]
 
 
 def get_status(port):
@@ -48,10 +48,10 @@ def test_n_games_then_a_summary_and_exit_0(runs_dir, reach_checkpoints, new_run)
     assert "success rate" in summary[0] and reach_checkpoints[-1].name in summary[0]
     assert f"(epoch {epoch})" in summary[0]
 
-    episodes = [json.loads(line) for line in (exp / "eval" / "episodes.jsonl").read_text().splitlines()]
+    episodes = [json.loads(line) for line in (exp / "eval" / "cli" / "episodes.jsonl").read_text().splitlines()]
     assert len(episodes) == 3 and {e["epoch"] for e in episodes} == {epoch}
     assert all(e["length"] > 0 for e in episodes)
-    assert list((exp / "eval").glob("events.out.tfevents.*")), "no TensorBoard eval scalars"
+    assert list((exp / "eval" / "cli").glob("events.out.tfevents.*")), "no TensorBoard eval scalars"
     test_exp = (runs_dir / "latest_test").resolve()
     assert test_exp.name.startswith("Reach_test_") and (test_exp / "test.log").is_file()
     assert "reload nothing -> " + reach_checkpoints[-1].name in (test_exp / "test.log").read_text()
@@ -78,7 +78,7 @@ def test_waits_for_the_first_checkpoint_then_plays_until_sigterm(runs_dir, reach
         status = wait_for(lambda: get_status(port), 60)  # it is up, and says it waits
         assert status["state"] == "waiting" and status["checkpoint"] is None
         exp = new_run(reach_checkpoints[0])
-        wait_for(lambda: (exp / "eval" / "episodes.jsonl").is_file(), 90)
+        wait_for(lambda: (exp / "eval" / "cli" / "episodes.jsonl").is_file(), 90)
         assert proc.poll() is None, "a forever tester exited by itself"
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
@@ -125,7 +125,7 @@ def test_viewer_window_under_xvfb(runs_dir, reach_checkpoints, new_run):
 def test_out_dir_takes_the_test_experiment_when_the_runs_are_not_writable(
     runs_dir, reach_checkpoints, new_run, tmp_path
 ):
-    """The stack mounts runs read-only: the tester's log and eval go to test.outDir instead."""
+    """The stack mounts runs read-only: the tester's log and its eval of the run go to test.outDir instead."""
     exp = new_run(reach_checkpoints[-1])
     (exp / "eval").write_text("")  # no eval/ can be made in the training run (root ignores file modes)
     out = tmp_path / "tester-out"
@@ -139,7 +139,8 @@ def test_out_dir_takes_the_test_experiment_when_the_runs_are_not_writable(
     assert done.returncode == 0, done.stderr[-2000:]
     test_exp = (out / "latest_test").resolve()
     assert test_exp.name.startswith("Reach_test_") and (test_exp / "test.log").is_file()
-    assert len((test_exp / "eval" / "episodes.jsonl").read_text().splitlines()) == 2
+    # its evaluation of the run: the run's name in the tester's own folder, so TensorBoard lines them up
+    assert len((out / exp.name / "eval" / "cli" / "episodes.jsonl").read_text().splitlines()) == 2
     assert not (runs_dir / "latest_test").exists()
 
 

@@ -120,11 +120,11 @@ def test_a_swap_during_the_recording_ends_it_without_a_file_and_the_next_checkpo
     clips = complete_clips(rec.dir)
     assert [c["checkpoint"] for c in clips] == [second.name] == [c["checkpoint"] for c in tester.clips()]
     clip = clips[0]
-    assert rec.dir == exp / "eval" / "clips" / "swapclip" and clip["name"] == f"epoch_{clip['epoch']}.mp4"
+    assert rec.dir == exp / "eval" / "swapclip" / "clips" and clip["name"] == f"epoch_{clip['epoch']}.mp4"
     assert clip["length"] == EPISODE and clip["frames"] == EPISODE // 2 and clip["fps"] == 25.0
     assert set(clip["reward_terms"]) == {"distance", "closeBonus", "actionRate"}
     # the clip's figures are those of the pinned checkpoint's first whole episode, as eval recorded it
-    episodes = [json.loads(line) for line in (exp / "eval" / "episodes.jsonl").read_text().splitlines()]
+    episodes = [json.loads(line) for line in (exp / "eval" / "swapclip" / "episodes.jsonl").read_text().splitlines()]
     whole = next(e for e in episodes if e["checkpoint"] == second.name and not e.get("spans_reload"))
     assert (clip["return"], clip["success"]) == (pytest.approx(whole["return"], abs=1e-5), whole["success"])
     assert [p.name for p in rec.dir.iterdir() if p.name.startswith(".")] == []
@@ -166,7 +166,7 @@ def test_test_record_saves_every_episode_bounded_with_tensorboard_videos(tmp_pat
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    events = EventAccumulator(str(exp / "eval"), size_guidance={"images": 0})
+    events = EventAccumulator(str(exp / "eval" / "rec"), size_guidance={"images": 0})
     events.Reload()
     gifs = events.Images("clips/rec")
     assert [g.step for g in gifs] == [1, 2, 3, 4, 5]
@@ -178,7 +178,7 @@ def test_a_killed_tester_never_leaves_a_partial_clip(tmp_path, reach_run):
     restarted (same id, as the stack restarts it) sweeps it away and records the clip whole."""
     runs = tmp_path / "runs"
     exp = copy_run(reach_run, runs)
-    folder = exp / "eval" / "clips" / "killed"
+    folder = exp / "eval" / "killed" / "clips"
     cmd = command(
         "tester",
         "test.id=killed",

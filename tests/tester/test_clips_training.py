@@ -68,7 +68,7 @@ def test_training_with_a_tester_in_the_loop_leaves_a_clip_per_loaded_checkpoint(
 
         def evaluated():
             assert tester.poll() is None, (tmp_path / "tester.log").read_text()[-3000:]
-            rows = exp / "eval" / "evaluations.jsonl"
+            rows = exp / "eval" / "loop" / "evaluations.jsonl"
             epochs = [json.loads(line)["epoch"] for line in rows.read_text().splitlines()] if rows.exists() else []
             return LAST in epochs and epochs
 
@@ -88,11 +88,11 @@ def test_training_with_a_tester_in_the_loop_leaves_a_clip_per_loaded_checkpoint(
     recorded = [int(e) for e in re.findall(r"clip epoch_(\d+)\.mp4", log)]
     assert len(loaded) >= 3 and loaded == epochs == recorded, (loaded, epochs, recorded)
 
-    folder = exp / "eval" / "clips" / "loop"
+    folder = exp / "eval" / "loop" / "clips"
     clips = complete_clips(folder)  # each decodes whole, frame count as its sidecar says
     kept = sorted(c["epoch"] for c in clips)
     assert kept == [loaded[0], LAST], (kept, loaded)  # keep=2 of >= 3: the first and the newest
-    lines = (exp / "eval" / "evaluations.jsonl").read_text().splitlines()
+    lines = (exp / "eval" / "loop" / "evaluations.jsonl").read_text().splitlines()
     rows = {row["epoch"]: row for row in map(json.loads, lines)}
     for c in clips:  # the recorded episode is the evaluated one: its figures are the row's
         assert c["length"] == EPISODE and c["frames"] == EPISODE // 2 and c["tester"] == "loop"

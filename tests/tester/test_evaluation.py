@@ -12,6 +12,7 @@ from services.tester import build
 from tests.tester.helpers import config_for, land, play_then_close_env, wait_for
 
 K = 6  # episodes per checkpoint: 3 per world on 2 worlds
+ID = "seeded"  # the tester's id: its eval folder is eval/seeded/
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ def tester_on(runs_dir):
     started = []
 
     def start(*extra):
-        cfg = config_for(runs_dir, "checkpoint=latest", "numEnvs=2", "reloadInterval=0.2", *extra)
+        cfg = config_for(runs_dir, "checkpoint=latest", "numEnvs=2", "reloadInterval=0.2", f"test.id={ID}", *extra)
         service = build(cfg)
         stop = threading.Event()
         loop = threading.Thread(target=play_then_close_env, args=(service.tester, stop), daemon=True)
@@ -37,12 +38,12 @@ def tester_on(runs_dir):
 
 
 def rows(exp):
-    path = exp / "eval" / "evaluations.jsonl"
+    path = exp / "eval" / ID / "evaluations.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def lines(exp):
-    return [json.loads(line) for line in (exp / "eval" / "episodes.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (exp / "eval" / ID / "episodes.jsonl").read_text().splitlines()]
 
 
 def same_result(a, b):

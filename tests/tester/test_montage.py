@@ -34,7 +34,7 @@ def test_a_sequence_and_a_grid_of_chosen_checkpoints(tmp_path, reach_run):
     done = montage(exp.name[:12], "--runs-dir", str(runs), "--count", str(len(epochs) - 1))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "100%" in done.stderr  # the progress bar ran to its end
-    video = exp / "eval" / "montage_sequence.mp4"
+    video = exp / "eval" / "montage" / "montage_sequence.mp4"
     meta = json.loads(video.with_suffix(".json").read_text())
     chosen = [s["epoch"] for s in meta["segments"]]
     assert len(chosen) == len(epochs) - 1 and chosen[0] == epochs[0] and chosen[-1] == epochs[-1]  # first, last

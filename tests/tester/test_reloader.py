@@ -237,3 +237,35 @@ def test_a_refused_file_is_retried_when_it_changes(builder, reach_checkpoints, n
         assert reloader.last_error is None
     finally:
         reloader.stop()
+
+
+def test_reloads_are_counted_by_result_and_timed_from_landing_or_hold_end(
+    builder, reach_checkpoints, new_run, runs_dir
+):
+    """What /metrics charts: a swap is `loaded`, checkpoints it passed over (they landed while the current one
+    was held by the interval) `skipped`, a bad file `refused`; the latency starts when the hold ended, not
+    when the checkpoint landed seconds before it."""
+    first, passed, newest = reach_checkpoints[0], reach_checkpoints[1], reach_checkpoints[2]
+    exp = new_run(first)
+    interval = 2.0
+    reloader = reloader_for(builder, runs_dir, interval=interval)
+    try:
+        old = take_next(reloader)
+        land(passed, exp / "nn" / passed.name)  # both land at once, while `first` is held
+        time.sleep(0.01)
+        land(newest, exp / "nn" / newest.name)
+        new = wait_for(reloader.take, interval + 10)
+        reloader.swapped(old, new)
+        assert new.path.name == newest.name
+        assert (reloader.reloads, reloader.skipped, reloader.refused) == (1, 1, 0)
+        latency = reloader.latency.snapshot()
+        assert latency["count"] == 1 and latency["counts"][-1] == 1
+        assert latency["sum"] < interval, latency  # landed ~2 s before the hold ended: not counted
+
+        bad = exp / "nn" / "last_Reach_ep_999_rew_0.00.pth"
+        bad.write_bytes(newest.read_bytes()[:1000])
+        wait_for(lambda: bad.name in (reloader.last_error or ""), interval + 10, what="the bad file refused")
+        reloader.check()  # looked at again: the same version is not refused twice
+        assert (reloader.reloads, reloader.skipped, reloader.refused) == (1, 1, 1)
+    finally:
+        reloader.stop()

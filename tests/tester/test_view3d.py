@@ -176,9 +176,11 @@ def _state_on_demand(runs_dir):
     try:
         wait_for(lambda: tester.episodes >= 1, timeout=60, what="episodes played")
         assert not tester.view3d.watched and sent == [] and tester.view3d.overlay.lines == ()
+        assert tester.status()["view3d_viewers"] == 0  # what /metrics exports as policycast_tester_view3d_viewers
         with WireViewer(tester.view3d.url) as page:
             wait_for(lambda: page.payloads >= 30, timeout=60, what="state payloads on the page")
             assert tester.view3d.watched and len(sent) > 0
+            assert tester.status()["view3d_viewers"] == 1
             assert tester.view3d.overlay.lines[0].startswith("Reach  Reach_train_")
             assert any(line.startswith("epoch ") for line in tester.view3d.overlay.lines)
         wait_for(lambda: not tester.view3d.watched, timeout=10, what="the view unwatched")
