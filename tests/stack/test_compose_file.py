@@ -36,6 +36,13 @@ def stack_config(*files, **env):
     return yaml.safe_load(done.stdout)
 
 
+def composed_config(args):
+    """The config the tester composes from these arguments (as `python -m services.tester` would)."""
+    from services.core.config import load_config
+
+    return load_config([a for a in args[2:] if "=" in a], "test")
+
+
 def argv(tmp_path, service):
     """What the container runs after `python`: the entrypoint shell run with the service's environment."""
     fake = tmp_path / "bin"
@@ -66,7 +73,7 @@ def test_hand_and_budget_reach_the_trainer_and_testers_only_when_given(tmp_path)
     assert not [a for a in trainer + tester if a.startswith(("task.hand", "maxIterations"))]
     assert tester[:3] == ["-m", "services.tester", "task=BlindGrasping"]
     # tester-1, tester-2...: the replica's number, filled in by the tester at start (services/tester/identity.py)
-    assert "test.id=tester-{replica}" in tester and "checkpoint=latest" in tester
+    assert composed_config(tester).test.id == "tester-{replica}" and "checkpoint=latest" in tester
 
     given = compose_config(tmp_path, TASK="BlindGrasping", HAND="adroit", MAX_ITERATIONS="50", TESTER_TASK="Reach")
     trainer, tester = argv(tmp_path, given["trainer"]), argv(tmp_path, given["tester"])
@@ -175,7 +182,7 @@ def test_experiment_testers_are_the_tester_service_with_that_experiment(tmp_path
     unescaped = yaml.safe_load(yaml.safe_dump(service).replace("$$", "$"))
     args = argv(tmp_path, unescaped)
     assert args[2] == "task=Reach" and "checkpoint=Reach_train_20261125_205530" in args
-    assert "test.id=Reach_train_20261125_205530-{replica}" in args
+    assert composed_config(args).test.id == "Reach_train_20261125_205530-{replica}"
     assert unescaped["environment"]["TESTER_SLOT"] == "{{.Task.Slot}}"  # Swarm's slot: <experiment>-1, -2
     assert swarm.service_name("Reach_train_20261125_205530") == "tester-reach-train-20261125-205530"
 
