@@ -120,7 +120,7 @@ def test_the_tester_page_timeline_plays_seeks_and_compares_two_clips(two_clips, 
 
     url, tid, files = two_clips
     old, new = sorted(files)
-    browser.get(f"{url}/tester/{tid}")
+    browser.get(f"{url}/tester/{tid}?token={TOKEN}")
     cards = until(
         browser,
         lambda d: (
