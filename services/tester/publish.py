@@ -77,8 +77,11 @@ class HttpPublisher:
             r.raise_for_status()
         except requests.RequestException as e:
             if not self.failing:
-                why = _refusal(e) or type(e).__name__
-                log.warning("streamer unreachable at %s (%s); retrying quietly", self.base, why)
+                refused = _refusal(e)  # e.g. our tester id held by another process
+                if refused:
+                    log.warning("streamer at %s refused our push (%s); retrying quietly", self.base, refused)
+                else:
+                    log.warning("streamer unreachable at %s (%s); retrying quietly", self.base, type(e).__name__)
             self.failing = True
             return False
         if self.failing:

@@ -94,7 +94,7 @@ def test_javascript_urls_are_refused_where_they_enter(served):
     for url in ("javascript:alert(document.domain)", "data:text/html,<script>alert(1)</script>", "//evil", 3):
         r = requests.post(f"{served.url}/ingest/js-1/status", json={"view3d_url": url}, timeout=5)
         assert (r.status_code, r.json()["field"]) == (400, "view3d_url"), url
-    r = requests.post(f"{served.url}/ingest/js-1/status", json={"control_url": "http://10.0.0.1:58100"}, timeout=5)
+    r = requests.post(f"{served.url}/ingest/js-1/status", json={"control_url": "http://tester.internal:1"}, timeout=5)
     assert (r.status_code, r.json()["field"]) == (400, "control_url")  # no token: loopback only
     assert "js-1" not in requests.get(f"{served.url}/api/testers", timeout=5).text
 

@@ -274,3 +274,34 @@ def test_only_an_offline_tester_can_be_removed(registered):
     assert api.delete(f"{url}/api/testers/{tester.id}").status_code == 200
     assert requests.get(f"{url}/api/testers").json() == []
     assert api.delete(f"{url}/api/testers/{tester.id}").status_code == 404
+
+
+def test_a_tester_id_belongs_to_the_process_that_registered_it(streamer, standin):
+    server, hub, url = streamer
+    tester, ctl = standin
+    token = {"Authorization": f"Bearer {server.token}"}
+    first = requests.post(f"{url}/ingest/a/status", json={"control_url": ctl.url}, timeout=5).json()
+    secret = {"Authorization": f"Bearer {first['secret']}"}
+    assert requests.post(f"{url}/ingest/a/status", json={}, timeout=5).status_code == 403  # another process
+    assert requests.post(f"{url}/ingest/a/status", json={}, headers=secret, timeout=5).json().get("secret") is None
+    jpeg = {"Content-Type": "image/jpeg"}
+    assert requests.post(f"{url}/ingest/a/frame", data=jpeg_of(0), headers=jpeg, timeout=5).status_code == 403
+    assert requests.post(f"{url}/ingest/a/frame", data=jpeg_of(0), headers={**jpeg, **secret}).status_code == 200
+    assert requests.post(f"{url}/ingest/nobody/frame", data=jpeg_of(0), headers=jpeg).status_code == 404
+    # control calls carry back what the tester proved: its secret
+    control_session(server.token).post(f"{url}/api/testers/a/reload", timeout=5).raise_for_status()
+    assert ctl.auth_seen[-1] == secret["Authorization"]
+
+    # a restarted tester takes back an id once its old process has been silent (offline)
+    hub.channel("a").last_seen -= 60
+    again = requests.post(f"{url}/ingest/a/status", json={"control_url": ctl.url}, timeout=5).json()
+    assert again["secret"] != first["secret"]
+
+    # the token makes a tester trusted; its id then needs the token, even offline
+    requests.post(f"{url}/ingest/t/status", json={"control_url": ctl.url}, headers=token, timeout=5).raise_for_status()
+    control_session(server.token).post(f"{url}/api/testers/t/reload", timeout=5).raise_for_status()
+    assert ctl.auth_seen[-1] == token["Authorization"]
+    hub.channel("t").last_seen -= 60
+    assert requests.post(f"{url}/ingest/t/status", json={}, timeout=5).status_code == 403
+    r = requests.post(f"{url}/ingest/t/status", json={"control_url": "http://tester-7:58100"}, headers=token)
+    assert r.status_code == 200  # the stack's own network: any http URL for a tester with the token
