@@ -165,6 +165,8 @@ class Guard:
             raise ApiError(415, f"Content-Type must be {body.mimetype} (got {got})", "Content-Type")
         request.max_content_length = body.max_bytes  # a chunked body is cut at the limit too
         raw = request.get_data()  # read now, within the server's read deadline
+        if request.content_length is None and len(raw) >= body.max_bytes:  # chunked: cut at the limit
+            raise ApiError(413, f"body larger than {body.max_bytes} bytes", "body")
         http.request_read()
         g.json_body = parse_json(raw) if raw and body.mimetype == "application/json" else None
 

@@ -147,6 +147,9 @@ def test_a_17_mb_body_is_refused_before_it_is_read(served):
                 answer += chunk
         head = answer.decode()
         assert head.startswith("HTTP/1.1 413 ") and "application/json" in head and "body larger than" in head, head
+        # sent chunked, with no size up front: cut at the limit
+        r = control_session(TOKEN).post(base + path, data=(b" " * 8192 for _ in range(3)), timeout=10)
+        assert (r.status_code, r.json()["field"]) == (413, "body")
 
 
 def test_every_tile_and_the_tester_live_on(served):

@@ -203,6 +203,10 @@ def test_an_in_process_tester_serves_its_clip_files_with_ranges(runs_dir, reach_
         part = requests.get(server.url + listed[0]["url"], headers={"Range": "bytes=10-19"}, timeout=10)
         assert part.status_code == 206 and part.content == path.read_bytes()[10:20]
         assert part.headers["Content-Range"] == f"bytes 10-19/{path.stat().st_size}"
+        size = path.stat().st_size
+        beyond = requests.get(server.url + listed[0]["url"], headers={"Range": f"bytes={size}-"}, timeout=10)
+        assert beyond.status_code == 416 and beyond.json()["error"]  # JSON, as every error
+        assert beyond.headers["Content-Range"] == f"bytes */{size}"
     finally:
         stop.set()
         loop.join(timeout=20)
