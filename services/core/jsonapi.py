@@ -145,8 +145,9 @@ class Guard:
         return bool(other) and authorized(value, other)
 
     def check(self, app: Flask):
-        if not self.hosts.allows(request.host):
-            raise ApiError(403, self.hosts.refusal(request.host), "Host")
+        host = request.headers.get("Host")  # none: an HTTP/1.0 client, no browser (browsers always send it)
+        if host is not None and not self.hosts.allows(host):
+            raise ApiError(403, self.hosts.refusal(host), "Host")
         if request.method in OPEN_METHODS or request.routing_exception is not None:
             http.request_read()  # no body to wait for (or a 404/405 to answer): the read deadline ends here
             return

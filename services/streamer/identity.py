@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
 from urllib.parse import urlsplit
 
 from services.core.hosts import is_loopback
@@ -22,10 +23,17 @@ from services.core.jsonapi import TOKEN_ERROR, ApiError
 
 from .hub import Channel, Hub
 
+_LOCK = threading.Lock()  # two first registrations of one id at once: one of them gets the id
+
 
 def admit(hub: Hub, tester_id: str, presented: str | None, token: str, anonymous_ok: bool, register: bool):
     """The channel `tester_id` may push to, and the secret to hand over (new registrations without the
     token); ApiError (one line) otherwise. `register`: a status (it may register); frames may not."""
+    with _LOCK:
+        return _admit(hub, tester_id, presented, token, anonymous_ok, register)
+
+
+def _admit(hub: Hub, tester_id: str, presented: str | None, token: str, anonymous_ok: bool, register: bool):
     with_token = bool(presented) and hmac.compare_digest(presented.encode(), token.encode())
     ch = hub.channel(tester_id)
     fresh = ch is None or (not ch.online() and not ch.trusted and _remote(ch)) or (not ch.online() and with_token)
