@@ -176,7 +176,7 @@ class HotReloader:
                 reason = str(e) if isinstance(e, CheckpointError) else f"{type(e).__name__}: {e}"
                 self.failed[key] = reason
         if reason is not None:
-            raise ValueError(f"{checkpoint}: cannot be pinned: {reason}")
+            raise ValueError(f"{shown}: cannot be pinned: {reason}")
         self.pinned = path
         self.reload_now()
         return path
