@@ -33,6 +33,7 @@ def test_and_stream(cfg) -> int:
         server, hub = start_in_process(port=cfg.stream.port, bind_all=cfg.stream.bindAll, token=stream_token(cfg))
     except PortInUseError as e:
         raise ConfigError(f"streamPort={cfg.stream.port}: {e.strerror}") from None
+    cfg.stream.token = server.token  # one token for the dashboard and the tester's own control API
     try:
         return test(cfg, hub=hub)
     finally:

@@ -7,6 +7,7 @@ file + os.replace, loads use torch's weights_only unpickler.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -297,8 +298,10 @@ def inside(root, path) -> Path:
     p = Path(path)
     try:
         resolved = (p if p.is_absolute() else root / p).resolve()
-    except (OSError, RuntimeError):
+    except RuntimeError:
         raise ValueError(f"{path}: a symlink that loops") from None
+    except OSError as e:
+        raise ValueError(f"{path}: {'a symlink that loops' if e.errno == errno.ELOOP else e.strerror}") from None
     if resolved != root and root not in resolved.parents:
-        raise ValueError(f"{path} is outside the runs root {root}")
+        raise ValueError(f"{path} is outside the runs root")  # the root's own path is not the caller's business
     return resolved

@@ -58,14 +58,17 @@ def _number(lo=0):
     ), f"a number >= {lo}"
 
 
-def reload_interval(value) -> float:
-    """A reload interval in seconds, checked the same at every entry (CLI, tester API, streamer, make).
+MIN_LIVE_INTERVAL = 0.5  # the least interval a running tester is given: shorter ones only spin its reloader
 
-    A finite number >= 0 (0 = keep the current checkpoint); ValueError says what is expected.
+
+def reload_interval(value) -> float:
+    """A reload interval set on a running tester, checked the same at every entry (tester API, streamer,
+    make): 0 (keep the current checkpoint) or a finite number >= MIN_LIVE_INTERVAL; ValueError says what
+    is expected. (`reloadInterval=` at start takes any number >= 0: tests reload fast on purpose.)
     """
-    check, what = RULES["train.reloadInterval"]
-    if not check(value):
-        raise ValueError(f"expects {what} of seconds (0 keeps the current checkpoint)")
+    check, _ = RULES["train.reloadInterval"]
+    if not check(value) or 0 < value < MIN_LIVE_INTERVAL:
+        raise ValueError(f"expects 0 (keep the current checkpoint) or a number >= {MIN_LIVE_INTERVAL} of seconds")
     return float(value)
 
 

@@ -40,6 +40,11 @@ def streamer_url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def dashboard_url(port: int, saved) -> str:
+    """The URL to open once, as Jupyter prints its own: the page keeps the token and drops it from the bar."""
+    return f"{streamer_url(port)}/?token={saved['POLICYCAST_TOKEN']}"
+
+
 def streamer_up(port: int) -> bool:
     try:
         return requests.get(streamer_url(port) + "/healthz", timeout=2).ok
@@ -114,7 +119,8 @@ def announce(port: int, saved, note: str = "") -> int:
         print(f"stack: the streamer did not answer on {streamer_url(port)}/healthz; see `make logs`", file=sys.stderr)
         return 1
     print(
-        f"\n  dashboard: {streamer_url(port)}   (control token: POLICYCAST_TOKEN in {settings.ENV_FILE})\n{note}"
+        f"\n  dashboard: {dashboard_url(port, saved)}   (its control token: POLICYCAST_TOKEN in {settings.ENV_FILE})"
+        f"\n{note}"
         f"  testers keep each checkpoint at least {saved['RELOAD_INTERVAL']} s; change it live with "
         "`make reload-interval=N`\n",
         flush=True,
@@ -230,14 +236,15 @@ def up_local(a, saved) -> int:
     Path(a.runs_dir).mkdir(parents=True, exist_ok=True)  # sync refuses a missing source
     supervisor.TESTERS_FILE.write_text(json.dumps({"latest": a.testers}))
     sup = Supervisor(env, tester_spec)
+    tail = (
+        f"   (testers keep each checkpoint at least {saved['RELOAD_INTERVAL']} s; "
+        "`make reload-interval=N` changes it live)"
+    )
     threading.Thread(
         target=lambda: (
             wait_for_streamer(a.port)
-            and sup.say(
-                "stack",
-                f"dashboard: {url}   (testers keep each checkpoint at least {saved['RELOAD_INTERVAL']} s; "
-                "`make reload-interval=N` changes it live)",
-            )
+            # the token on the terminal only, as Jupyter prints it; the log file gets the bare URL
+            and sup.say("stack", f"dashboard: {dashboard_url(a.port, saved)}{tail}", logged=f"dashboard: {url}{tail}")
         ),
         daemon=True,
     ).start()

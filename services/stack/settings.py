@@ -45,11 +45,11 @@ def write_private(path: Path, text: str) -> None:
 
 
 def parse_interval(text: str) -> str:
-    """A reload interval from the command line: a number >= 0, else one line naming the key."""
+    """A reload interval from the command line: 0 or a number >= 0.5, else one line naming the key."""
     try:
         value = reload_interval(float(text))
     except ValueError:
         raise SystemExit(
-            f"error: reload-interval={text!r}: expects a number of seconds >= 0 (0 = keep the first checkpoint)"
+            f"error: reload-interval={text!r}: expects 0 (keep the first checkpoint) or a number of seconds >= 0.5"
         ) from None
     return f"{value:g}"

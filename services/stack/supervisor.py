@@ -65,7 +65,8 @@ class Supervisor:
         self._testers_mtime = None
 
     # --- output --------------------------------------------------------------------------------
-    def say(self, name: str, line: str) -> None:
+    def say(self, name: str, line: str, logged: str | None = None) -> None:
+        """`line` to the terminal; to the log file `logged` instead when given (a line holding the token)."""
         width = max([8] + [len(c.spec.name) for c in self.children])
         idx = sum(ord(ch) for ch in name) % len(COLOURS)
         prefix = f"{name:<{width}} | "
@@ -73,7 +74,7 @@ class Supervisor:
             self.out.write((f"{COLOURS[idx]}{prefix}{RESET}" if self.colour else prefix) + line + "\n")
             self.out.flush()
             if self.log:
-                self.log.write(prefix + line + "\n")
+                self.log.write(prefix + (line if logged is None else logged) + "\n")
                 self.log.flush()
 
     def _pump(self, child: Child, proc: subprocess.Popen) -> None:

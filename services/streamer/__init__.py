@@ -1,6 +1,6 @@
 """Streamer: MJPEG dashboard on :58080 — testers push JPEG frames once, every viewer gets the same bytes.
 
-server, hub = start_in_process(port=58080, bind_all=False, token=None)
+server, hub = start_in_process(port=58080, bind_all=False, token=None)   # server.token: the control token
 publisher = hub.local_publisher("Reach-1", tester)   # tester: the control methods of docs/design.md
 publisher.publish_status(tester.status()); publisher.publish_frame(jpeg_bytes)
 server.stop()
@@ -30,18 +30,19 @@ def start_in_process(
 ) -> tuple[StreamerServer, Hub]:
     """Serve the dashboard from a background thread; returns (server, hub). Raises PortInUseError.
 
-    bind_all: listen on 0.0.0.0 (warned) and require `Authorization: Bearer <token>` on every non-GET;
-    with no token given one is generated and printed once. A token without bind_all is only forwarded to
-    testers' control URLs. view3d_relay: ports to relay testers' 3D views through (view3d_relay.py).
+    Every control call needs `Authorization: Bearer <token>`, on loopback too (a web page or another user
+    of this machine reaches 127.0.0.1 as well); with no token given one is generated, and (`announce`)
+    the dashboard's URL with it is printed once, as Jupyter does; `server.token` holds it.
+    bind_all: listen on 0.0.0.0 (warned); testers then register only with the token.
+    view3d_relay: ports to relay testers' 3D views through (view3d_relay.py).
     """
-    generated = bind_all and not token
-    if generated:
-        token = secrets.token_urlsafe(18)
+    generated = not token
+    token = token or secrets.token_urlsafe(18)
     # each viewer holds a worker thread: leave a few for the API and ingest
     hub = Hub(max_viewers=max(1, threads - 8))
     host = "0.0.0.0" if bind_all else "127.0.0.1"
     relay = Relay(view3d_relay, bind=host) if view3d_relay else None
-    app = create_app(hub, token=token, require_token=bind_all, relay=relay)
+    app = create_app(hub, token=token, bind=host, relay=relay)
 
     def on_stop():
         hub.close()
@@ -49,19 +50,18 @@ def start_in_process(
             relay.close()
 
     server = StreamerServer(app, host, port, threads=threads, on_stop=on_stop)
+    server.token = token
     if bind_all:
         log.warning(
             "streamer listens on ALL interfaces (port %d): anyone who can reach this machine can "
             "watch; control and ingest calls need the bearer token",
             server.port,
         )
-        if generated:
-            # printed once, on stdout, so a user can copy it; never logged again
-            print(
-                f"policycast streamer token: {token}\n"
-                f"  dashboard with controls: http://<this-host>:{server.port}/?token={token}",
-                flush=True,
-            )
     if announce:
         log.info("dashboard on %s", server.url)
+        if generated:
+            # printed once, on stdout, so a user can copy it; never logged
+            where = "<this-host>" if bind_all else "127.0.0.1"
+            url = f"http://{where}:{server.port}/?token={token}"
+            print(f"policycast dashboard (with its control token): {url}", flush=True)
     return server, hub

@@ -22,12 +22,13 @@ def main(argv=None) -> int:
     p.add_argument(
         "--bind-all",
         action="store_true",
-        help="listen on all interfaces (default 127.0.0.1); every non-GET then needs the token",
+        help="listen on all interfaces (default 127.0.0.1); testers then register only with the token",
     )
     p.add_argument(
         "--token",
         default=os.environ.get("POLICYCAST_TOKEN"),
-        help="bearer token (default $POLICYCAST_TOKEN; generated and printed with --bind-all)",
+        help="bearer token every control call needs (default $POLICYCAST_TOKEN; else generated and printed "
+        "once with the dashboard's URL); names beside 127.0.0.1/localhost: $POLICYCAST_ALLOWED_HOSTS",
     )
     p.add_argument(
         "--threads",

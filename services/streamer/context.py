@@ -12,7 +12,8 @@ from .hub import Channel, Hub
 @dataclass
 class Streamer:
     hub: Hub
-    token: str | None = None  # forwarded to testers' control URLs
+    token: str  # every state-changing call proves it; control calls carry it to trusted testers only
+    anonymous_testers: bool = True  # a tester without the token may register (a loopback streamer)
     relay: object = None  # view3d_relay.Relay: testers' 3D views are reached through it (the stack)
     registry: object = None  # the Prometheus registry reading the hub
 

@@ -21,6 +21,8 @@ class ControlError(ApiError):
 class RemoteControl:
     """A tester reached over HTTP (the stack). Short timeouts: a hung tester must not hang the page.
 
+    `token` is what the tester proved when it registered (identity.py): the streamer's token, or its secret.
+
     A method per JSON operation of the contract; a clip's video (`clip_file`) is streamed through by
     clips.py instead.
     """
@@ -64,8 +66,10 @@ class RemoteControl:
 
     def _call(self, method: str, path: str, body: dict | None = None):
         headers = bearer(self.token)
+        # every state-changing call is JSON (the tester refuses others: cross-site requests cannot be)
+        json = body if body is not None or method == "GET" else {}
         try:
-            r = requests.request(method, self.url + path, json=body, headers=headers, timeout=self.timeout)
+            r = requests.request(method, self.url + path, json=json, headers=headers, timeout=self.timeout)
         except requests.RequestException as e:
             raise ControlError(502, f"tester unreachable at {self.url}: {type(e).__name__}") from None
         try:
@@ -75,8 +79,10 @@ class RemoteControl:
         if r.status_code >= 400:
             error = data.get("error", f"tester answered {r.status_code}") if isinstance(data, dict) else str(data)
             field = data.get("field") if isinstance(data, dict) else None
-            # 400/401/403/404 mean something to the caller; anything else is the tester's failure
-            raise ControlError(r.status_code if r.status_code in (400, 401, 403, 404) else 502, error, field)
+            if r.status_code == 401:  # the browser's token was fine: the tester refused ours
+                raise ControlError(502, f"the tester at {self.url} refused the streamer's credential: {error}")
+            # 400/403/404/409 mean something to the caller; anything else is the tester's failure
+            raise ControlError(r.status_code if r.status_code in (400, 403, 404, 409) else 502, error, field)
         return data
 
 

@@ -9,6 +9,7 @@ counted as dropped). Memory is one frame per tester, whatever the number or spee
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 import time
 from collections import deque
@@ -29,6 +30,10 @@ class Channel:
     def __init__(self, tester_id: str, control=None):
         self.id = tester_id
         self.control = control  # in-process tester object, or a RemoteControl proxy
+        # who may push as this tester (identity.py): the holder of `secret`, given to the process that
+        # registered the id without the token, or (`trusted`) a process that proved the token
+        self.secret = secrets.token_urlsafe(18)
+        self.trusted = False
         self.cond = threading.Condition()
         self.seq = 0
         self.jpeg: bytes | None = None

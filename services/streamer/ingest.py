@@ -1,7 +1,8 @@
 """What testers push: their status (which also registers them and their control URL) and their frames.
 
-Both answer who reads the tester's frames (it renders only then); a status answer also carries its 3D
-link when the streamer relays its viewer.
+Who may push as a tester id is identity.py's rule; a first registration without the token is answered
+with the tester's secret. Both answer who reads the tester's frames (it renders only then); a status
+answer also carries its 3D link when the streamer relays its viewer.
 """
 
 from __future__ import annotations
@@ -10,34 +11,46 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, jsonify, request
 
+from services.core.jsonapi import ApiError, accepts, bearer_of, json_body
+
+from . import identity
 from .context import streamer
-from .control import ControlError, RemoteControl
+from .control import RemoteControl
 
 bp = Blueprint("ingest", __name__)
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+MAX_STATUS_BYTES = 64 * 1024  # a status is ~2 KB; reward terms and training progress make it grow a little
 
 
-def _channel(tester_id: str):
-    try:
-        return streamer().hub.channel(tester_id, create=True)  # registers a new tester; the hub checks the id
-    except ValueError as e:
-        raise ControlError(400, str(e), "id") from None
+def _admit(tester_id: str, register: bool):
+    s = streamer()
+    return identity.admit(s.hub, tester_id, bearer_of(request), s.token, s.anonymous_testers, register)
 
 
 @bp.post("/ingest/<tester_id>/status")
+@accepts("application/json", MAX_STATUS_BYTES, auth="view")
 def ingest_status(tester_id):
-    body = request.get_json(silent=True, force=True)
+    body = json_body()
     if not isinstance(body, dict):
-        raise ControlError(400, "body must be a JSON object (the tester's status)", "body")
-    url = body.get("control_url")
-    if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
-        raise ControlError(400, "control_url must be an http(s) URL", "control_url")
-    ch = _channel(tester_id)
+        raise ApiError(400, "body must be a JSON object (the tester's status)", "body")
+    identity.check_link(body, "view3d_url")
+    ch, secret = _admit(tester_id, register=True)
+    try:
+        url = identity.check_control_url(body.get("control_url"), ch.trusted)
+    except ApiError:
+        if secret:  # registered by this very call: leave no empty tile behind
+            streamer().hub.forget(tester_id)
+        raise
     control = None
     in_process = ch.control is not None and not isinstance(ch.control, RemoteControl)
-    if url and not in_process and getattr(ch.control, "url", None) != url.rstrip("/"):
-        control = RemoteControl(url, streamer().token)  # registered, or the tester came back on a new port
+    wanted = identity.credential(ch, streamer().token)
+    known = (getattr(ch.control, "url", None), getattr(ch.control, "token", None))
+    if url and not in_process and known != (url, wanted):
+        control = RemoteControl(url, wanted)  # registered, came back on a new port, or proved the token
     ch.put_status(body, control)
     reply = {"ok": True, "id": tester_id, "readers": ch.readers()}
+    if secret:
+        reply["secret"] = secret  # what this tester's later pushes carry, and what its control API accepts
     view3d = _relayed_view3d(tester_id, body)
     if view3d:
         reply["view3d_url"] = view3d
@@ -56,12 +69,11 @@ def _relayed_view3d(tester_id: str, status: dict) -> str | None:
 
 
 @bp.post("/ingest/<tester_id>/frame")
+@accepts("image/jpeg", MAX_FRAME_BYTES, auth="view")
 def ingest_frame(tester_id):
-    if request.mimetype != "image/jpeg":
-        raise ControlError(400, f"Content-Type must be image/jpeg (got {request.mimetype or 'none'})", "Content-Type")
-    jpeg = request.get_data(cache=False)
+    ch, _ = _admit(tester_id, register=False)
+    jpeg = request.get_data()
     if not jpeg.startswith(b"\xff\xd8"):
-        raise ControlError(400, "body is not a JPEG image", "body")
-    ch = _channel(tester_id)
+        raise ApiError(400, "body is not a JPEG image", "body")
     ch.put_frame(jpeg)
     return jsonify({"ok": True, "readers": ch.readers()})

@@ -5,10 +5,12 @@ reload interval at once. The clip operations are clips.py's (a video streams thr
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
+from services.core.config import MIN_LIVE_INTERVAL
 from services.core.config import reload_interval as check_interval
 from services.core.control_contract import OPERATIONS, Operation
+from services.core.jsonapi import json_body
 
 from .context import channel_or_404, streamer
 from .control import ControlError, invoke
@@ -18,7 +20,7 @@ SERVED_BY_CLIPS = ("clips", "clip_file")
 
 
 def _json_object() -> dict:
-    body = request.get_json(silent=True, force=True)
+    body = json_body()
     return body if isinstance(body, dict) else {}
 
 
@@ -28,7 +30,9 @@ def _seconds() -> float:
         check_interval(value)
     except ValueError:
         raise ControlError(
-            400, 'body must be JSON {"seconds": N} with N a number >= 0 (0 keeps the current checkpoint)', "seconds"
+            400,
+            f'body must be JSON {{"seconds": N}} with N = 0 (keep the current checkpoint) or >= {MIN_LIVE_INTERVAL}',
+            "seconds",
         ) from None
     return value
 

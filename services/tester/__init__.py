@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,20 +163,23 @@ def build(cfg, hub=None) -> Service:
         tester.clip_recorder, tester.clips_error = optional.start(
             "clips", lambda: _clip_recorder(tester, t.clips, r.fps, test_exp), "av"
         )
-    # Off loopback the control API is reachable by others: control calls then need the token.
-    token = stream_token(cfg) if t.control.bind not in ("127.0.0.1", "localhost") else None
-    if t.control.bind not in ("127.0.0.1", "localhost") and not token:
-        log.warning(
-            "control API on %s without a token: anyone who reaches it can steer this tester "
-            "(set streamToken= or POLICYCAST_TOKEN)",
-            t.control.bind,
-        )
-    control = ControlServer(tester, t.control.bind, int(t.control.port), token)
+    # Every control call needs a token, on loopback too (other users and web pages reach 127.0.0.1); the
+    # streamer's secret for us is accepted as well (publish.py)
+    token = stream_token(cfg)
+    control = ControlServer(
+        tester,
+        t.control.bind,
+        int(t.control.port),
+        token or secrets.token_urlsafe(18),
+        also=lambda: getattr(tester.publisher, "secret", None),
+    )
     tester.control_url = t.control.advertiseUrl or control.url
+    if not token:  # printed once, on stdout (never logged), as the streamer prints its own
+        print(f"tester {tester_id} control API: {control.url} (control token: {control.token})", flush=True)
     if hub is not None:
         tester.publisher = hub.local_publisher(tester_id, tester)
     elif t.streamerUrl:
-        tester.publisher = HttpPublisher(t.streamerUrl, tester_id, token=stream_token(cfg))
+        tester.publisher = HttpPublisher(t.streamerUrl, tester_id, token=token)
         log.info("frames -> %s", t.streamerUrl)
     if tester.publisher is not None:  # its answers say how many read our frames (render on demand)
         tester.publisher.on_reply = tester.streamer_said

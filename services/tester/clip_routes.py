@@ -21,12 +21,13 @@ def blueprint(tester) -> Blueprint:
 
     @bp.route(op.path, methods=[op.method])
     def clip(name):
-        path = tester.clip_file(name)
         try:
+            path = tester.clip_file(name)
             if path is not None:
                 return send_file(path, mimetype=MIMETYPES[path.suffix], conditional=True, max_age=0)
-        except FileNotFoundError:  # thinned away since it was listed
+        except OSError:  # thinned away since it was listed; a name too long for the filesystem
             pass
-        return fail(404, f"no clip {name!r} (GET /clips lists them)", "name")
+        shown = name if len(name) <= 80 else name[:77] + "..."
+        return fail(404, f"no clip {shown!r} (GET /clips lists them)", "name")
 
     return bp

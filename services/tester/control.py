@@ -2,18 +2,21 @@
 
 A route per operation of the control contract (services/core/control_contract.py), each calling the
 tester's method of the same name. Every call answers the new status (or the list); bad bodies are 400
-`{"error", "field"}`; with a token, every call that is not a GET needs `Authorization: Bearer <token>`.
+`{"error", "field"}`. The streamer's guard applies (services/core/jsonapi.py): the Host must name this
+server, and every call that is not a GET must be same-site JSON with `Authorization: Bearer <token>` —
+the tester's token, or the secret its streamer gave it when it registered without one.
 """
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify
 
 from services.core.control_contract import OPERATIONS, Operation
+from services.core.hosts import HostRule
 from services.core.http import WsgiServer
-from services.core.jsonapi import fail, json_api
+from services.core.jsonapi import Guard, fail, json_api, json_body
 
 from . import clip_routes
 
@@ -22,8 +25,9 @@ log = logging.getLogger("tester.control")
 PIN_EXPECTS = "checkpoint: expects a path to a .pth file inside the runs root"
 
 
-def create_app(tester, token: str | None = None) -> Flask:
-    app = json_api(Flask("policycast-tester"), token)
+def create_app(tester, token: str, bind: str = "127.0.0.1", also=None) -> Flask:
+    """`also`: a callable giving another credential accepted beside `token` (the streamer's secret)."""
+    app = json_api(Flask("policycast-tester"), Guard(HostRule(bind), token, also))
     app.register_blueprint(clip_routes.blueprint(tester))  # the "file" answers: videos, not JSON
     app.add_url_rule("/healthz", "healthz", lambda: jsonify(ok=True))
     for op in OPERATIONS.values():
@@ -38,7 +42,7 @@ def _view(tester, op: Operation):
         return lambda: jsonify(getattr(tester, op.name)())
 
     def view():
-        data = request.get_json(silent=True)
+        data = json_body()
         value = data.get(op.body) if isinstance(data, dict) else None
         if op.body == "checkpoint" and (not isinstance(value, str) or not value):
             return fail(400, PIN_EXPECTS, op.body)
@@ -53,6 +57,7 @@ def _view(tester, op: Operation):
 class ControlServer(WsgiServer):
     """The control app on cheroot, serving from a thread; `url` and `port` once started, `stop()` to end."""
 
-    def __init__(self, tester, bind: str = "127.0.0.1", port: int = 0, token: str | None = None):
-        super().__init__(create_app(tester, token), bind, port, threads=4, name="control")
+    def __init__(self, tester, bind: str, port: int, token: str, also=None):
+        super().__init__(create_app(tester, token, bind, also), bind, port, threads=8, name="control")
+        self.token = token
         log.info("control API on http://%s:%d", bind, self.port)

@@ -4,6 +4,8 @@
 thread posts it with one requests.Session. A slow or absent streamer costs dropped frames, never a
 stall. Errors are logged once (and once more when the streamer is back), and retried on the next item.
 The streamer's JSON answer (`{"readers": N, ...}`) goes to `on_reply`, on the publisher's thread.
+A tester without the streamer's token is given a secret by its first answer: every later push carries it
+(`secret`; the control API accepts it too, from the streamer's control calls).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class HttpPublisher:
         self.frame: bytes | None = None
         self.status: dict | None = None
         self.failing = False
+        self.secret: str | None = None  # given by the streamer when we registered without its token
         self.sent_frames = 0
         self.stopping = False
         self.on_reply = None  # callable(dict): the streamer's answer to each post (the tester's readers)
@@ -74,17 +77,31 @@ class HttpPublisher:
             r.raise_for_status()
         except requests.RequestException as e:
             if not self.failing:
-                log.warning("streamer unreachable at %s (%s); retrying quietly", self.base, type(e).__name__)
+                refused = _refusal(e)  # e.g. our tester id held by another process
+                if refused:
+                    log.warning("streamer at %s refused our push (%s); retrying quietly", self.base, refused)
+                else:
+                    log.warning("streamer unreachable at %s (%s); retrying quietly", self.base, type(e).__name__)
             self.failing = True
             return False
         if self.failing:
             log.info("streamer reachable again at %s", self.base)
         self.failing = False
-        if self.on_reply is not None:
-            try:
-                reply = r.json()
-            except ValueError:
-                reply = None  # an older streamer answering something else: nothing to learn
-            if isinstance(reply, dict):
-                self.on_reply(reply)
+        try:
+            reply = r.json()
+        except ValueError:
+            reply = None  # an older streamer answering something else: nothing to learn
+        if isinstance(reply, dict) and isinstance(reply.get("secret"), str):
+            self.secret = reply["secret"]
+            self.session.headers.update(bearer(self.secret))
+        if self.on_reply is not None and isinstance(reply, dict):
+            self.on_reply(reply)
         return True
+
+
+def _refusal(e: requests.RequestException) -> str | None:
+    """The streamer's one-line JSON error, when it answered one (e.g. a tester id held by another)."""
+    try:
+        return f"{e.response.status_code}: {e.response.json()['error']}" if e.response is not None else None
+    except (ValueError, KeyError, TypeError):
+        return None

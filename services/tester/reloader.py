@@ -172,6 +172,7 @@ class HotReloader:
         self.loaded_at: float | None = None  # monotonic time the current checkpoint was loaded
         self.last_reload_time: float | None = None
         self.last_error: str | None = None
+        self.note: str | None = None  # said in the status after a swap (a fallback from a refused newest file)
         self._force = False
         self._asked_at = 0.0  # Unix time of the user's last reload/pin/unpin
         self.burst_until = 0.0
@@ -209,10 +210,26 @@ class HotReloader:
         return max(0.0, self.loaded_at + self.interval - time.monotonic())
 
     def pin(self, checkpoint) -> Path:
-        """Run exactly this file (inside the runs root) until unpin(); ValueError when refused."""
+        """Run exactly this file (inside the runs root) until unpin(); ValueError (with the reason) when
+        refused: outside the root, not a checkpoint, or a file that does not load into this network."""
+        shown = checkpoint if len(checkpoint) <= 120 else checkpoint[:117] + "..."
         path = inside(self.runs_dir, checkpoint)
-        if not path.is_file() or not is_checkpoint_name(path.name):
-            raise ValueError(f"{checkpoint}: not a checkpoint file (.pth) in {self.runs_dir}")
+        try:
+            is_file = path.is_file()
+        except OSError as e:  # e.g. a name too long for the filesystem
+            raise ValueError(f"{shown}: {e.strerror}") from None
+        if not is_file or not is_checkpoint_name(path.name):
+            raise ValueError(f"{shown}: not a checkpoint file (.pth) in the runs root")
+        key = file_key(path)
+        reason = self.failed.get(key)
+        if reason is None:
+            try:  # loaded here once, so a refusal is the answer and not a status line later
+                self._build(path)
+            except Exception as e:
+                reason = str(e) if isinstance(e, CheckpointError) else f"{type(e).__name__}: {e}"
+                self.failed[key] = reason
+        if reason is not None:
+            raise ValueError(f"{shown}: cannot be pinned: {reason}")
         self.pinned = path
         self.reload_now()
         return path
@@ -253,7 +270,7 @@ class HotReloader:
         burst = time.monotonic() < self.burst_until  # a file event: a rename is about to land
         if self.current_key is None:
             return BURST_POLL_S if burst else WAITING_POLL_S
-        return BURST_POLL_S if burst else self.interval
+        return BURST_POLL_S if burst else max(self.interval, BURST_POLL_S)  # never a spin
 
     def check(self) -> Loaded | None:
         """One look, if one is due or asked for: resolve, and load the candidate if it is new.
@@ -269,11 +286,28 @@ class HotReloader:
             if candidate is None:
                 return None
             key = file_key(candidate)
-            if key is None or key == self.current_key or key in self.failed:
+            if key is None or key == self.current_key:
                 return None
-            return self._load(candidate, key, experiment, self._hold_ended(force))
+            loaded = None if key in self.failed else self._load(candidate, key, experiment, self._hold_ended(force))
+            if loaded is None and self.current_key is None and self.pinned is None and experiment is not None:
+                loaded = self._fall_back(candidate, experiment)
+            return loaded
         finally:
             self.looks += 1
+
+    def _fall_back(self, refused: Path, experiment) -> Loaded | None:
+        """Nothing runs yet and the newest file is refused: the newest older one that loads, said once."""
+        for older in reversed(list_checkpoints(experiment)):
+            key = file_key(older)
+            if older == refused or key is None or key in self.failed:
+                continue
+            loaded = self._load(older, key, experiment)
+            if loaded is not None:
+                why = self.failed.get(file_key(refused))
+                self.note = f"newest {refused.name} refused ({why}): playing {older.name}"
+                log.warning("%s, the newest checkpoint that loads", self.note)
+                return loaded
+        return None
 
     def _candidate(self) -> tuple[Path | None, Path | None]:
         if self.pinned is not None:
@@ -309,13 +343,17 @@ class HotReloader:
             return 0.0
         return _wall(self.loaded_at + self.interval)
 
+    def _build(self, path: Path):
+        """(state, model, kit) of a checkpoint file; CheckpointError or the network's own error when refused."""
+        state = load_checkpoint(path)
+        kit = self.kit
+        check_compatible(state["model"], kit.builder.reference, path)
+        return state, kit.builder.from_state(state["model"]), kit
+
     def _load(self, path: Path, key: tuple, experiment, hold_ended: float = 0.0) -> Loaded | None:
         t0 = time.perf_counter()
         try:
-            state = load_checkpoint(path)
-            kit = self.kit
-            check_compatible(state["model"], kit.builder.reference, path)
-            model = kit.builder.from_state(state["model"])
+            state, model, kit = self._build(path)
         except CheckpointError as e:
             return self._fail(key, str(e))
         except Exception as e:  # e.g. load_state_dict dtype trouble: refuse the file, keep running
@@ -356,7 +394,7 @@ class HotReloader:
             self.skipped += len(passed_over(old, new))
             self.latency.observe(time.time() - max(new.landed_at, ready_since or 0.0))
         self.last_reload_time = time.time()
-        self.last_error = None
+        self.last_error, self.note = self.note, None
         old_name = old.path.name if old else "nothing"
         log.info("reload %s -> %s (epoch %s, load %.0f ms)", old_name, new.path.name, new.epoch, new.load_ms)
 

@@ -36,14 +36,14 @@ def routes(app) -> set[tuple[str, str]]:
 
 
 def test_the_tester_serves_every_operation_and_nothing_else():
-    assert routes(tester_control.create_app(Recorder())) - {("GET", "/healthz")} == {
+    assert routes(tester_control.create_app(Recorder(), "t")) - {("GET", "/healthz")} == {
         (op.method, op.path) for op in OPERATIONS.values()
     }
 
 
 def test_the_streamer_proxies_every_operation_under_the_tester():
     base = "/api/testers/<tester_id>"
-    served = {(m, rule[len(base) :]) for m, rule in routes(streamer_app(Hub())) if rule.startswith(base + "/")}
+    served = {(m, rule[len(base) :]) for m, rule in routes(streamer_app(Hub(), "t")) if rule.startswith(base + "/")}
     assert served == {(op.method, op.path) for op in OPERATIONS.values() if op.proxied}
 
 
@@ -64,7 +64,7 @@ def test_remote_control_has_a_method_per_json_operation():
 def test_remote_control_reaches_the_testers_routes():
     """RemoteControl against the tester's own control app: each call lands on the method of its name."""
     tester = Recorder()
-    server = tester_control.ControlServer(tester, port=0, token="s3cret")
+    server = tester_control.ControlServer(tester, "127.0.0.1", 0, "s3cret")
     try:
         remote = RemoteControl(server.url, token="s3cret")
         for op in OPERATIONS.values():

@@ -174,11 +174,14 @@ def e2e_flow(stack: Stack, shared_checkpoints):
     )
     assert training["state"] in ("training", "finished") and training["max_epochs"] == 300 and training["env_steps"] > 0
 
-    # the streamer listens on all interfaces (in its container, or STREAM_BIND=0.0.0.0): controls need the token
+    # controls need the token (every streamer, in every mode), sent as the dashboard sends it: JSON
     tester_id = stack.online()[0]["id"]
-    assert requests.post(f"{stack.url}/api/testers/{tester_id}/reload", timeout=10).status_code == 401
+    assert requests.post(f"{stack.url}/api/testers/{tester_id}/reload", json={}, timeout=10).status_code == 401
     r = requests.post(
-        f"{stack.url}/api/testers/{tester_id}/reload", timeout=10, headers={"Authorization": f"Bearer {stack.token()}"}
+        f"{stack.url}/api/testers/{tester_id}/reload",
+        json={},
+        timeout=10,
+        headers={"Authorization": f"Bearer {stack.token()}"},
     )
     assert r.status_code == 200, r.text
 

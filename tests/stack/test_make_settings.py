@@ -38,10 +38,12 @@ def test_reload_interval_without_a_stack_is_remembered(tmp_path):
 
 
 def test_bad_reload_interval_is_refused_naming_the_key(tmp_path):
-    for bad in ("-5", "soon"):
+    for bad in ("-5", "soon", "0.1"):  # 0.1: below the floor (it would only spin the testers' reloaders)
         done = make(tmp_path, f"reload-interval={bad}")
         assert done.returncode != 0
-        assert f"reload-interval='{bad}': expects a number of seconds >= 0" in done.stderr
+        assert f"reload-interval='{bad}': expects 0 (keep the first checkpoint) or a number of seconds >= 0.5" in (
+            done.stderr
+        )
     assert not (tmp_path / ".policycast.env").exists()
 
 
@@ -73,7 +75,8 @@ def test_reload_interval_sets_every_online_tester_and_names_a_stale_tile(tmp_pat
     from tests.streamer.standin import ControlServer, Pusher, StandInTester
 
     monkeypatch.setattr(hub_module, "OFFLINE_AFTER_S", 1.0)
-    server, hub = start_in_process(0, bind_all=False, token=None, announce=False)
+    (tmp_path / ".policycast.env").write_text("POLICYCAST_TOKEN=the-stacks-token\n")  # what `make up` wrote
+    server, hub = start_in_process(0, bind_all=False, token="the-stacks-token", announce=False)
     online, gone = StandInTester("tester-1"), StandInTester("tester-2")
     online_ctl, gone_ctl = ControlServer(online), ControlServer(gone)
     pusher = Pusher(server.url, online, control_url=online_ctl.url, fps=5).start()

@@ -15,6 +15,7 @@ import requests
 
 from services.core.control_contract import OPERATIONS
 from services.streamer.mjpeg import read_parts
+from tests.api import control_session  # noqa: F401 (re-exported for this area)
 from tests.waiting import wait_for  # noqa: F401 (re-exported for this area)
 
 
@@ -186,7 +187,10 @@ class ControlServer:
 
 
 class Pusher:
-    """Pushes status (with control_url) and frames to a streamer over the real ingest API."""
+    """Pushes status (with control_url) and frames to a streamer over the real ingest API.
+
+    Without the token, the streamer's first answer gives it a secret, which every later push carries
+    (as the real tester's publisher does)."""
 
     def __init__(
         self,
@@ -216,6 +220,10 @@ class Pusher:
         body = {**self.tester.status(), **({"control_url": self.control_url} if self.control_url else {})}
         r = self.session.post(self.base + "/status", json=body, timeout=5)
         r.raise_for_status()
+        self.secret = r.json().get("secret") or getattr(self, "secret", None)
+        if r.json().get("secret"):
+            self.session.headers["Authorization"] = f"Bearer {self.secret}"
+        return r.json()
 
     def push_frame(self, jpeg):
         self.sent.append(jpeg)  # before the POST: a viewer may see it before the POST returns

@@ -11,7 +11,7 @@ def test_dashboard_tile_is_live_and_reload_now_counts(browser, streamer, standin
     tester, ctl = standin
     pusher = Pusher(url, tester, control_url=ctl.url, fps=10).start()
     try:
-        browser.get(url + "/")
+        browser.get(f"{url}/?token={server.token}")  # the URL the streamer prints
         tile = until(browser, lambda d: d.find_elements(By.ID, f"tile-{tester.id}"), what="tile appears")[0]
         until(
             browser,
@@ -78,7 +78,7 @@ def test_offline_tile_shows_placeholder_and_can_be_removed(browser, streamer):
         Pusher(url, StandInTester("goes"), fps=10).start(),
     )
     try:
-        browser.get(url + "/")
+        browser.get(f"{url}/?token={server.token}")  # the URL the streamer prints
         until(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".tile")) == 2, what="two tiles")
         goes.stop()
         until(

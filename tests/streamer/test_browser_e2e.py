@@ -2,6 +2,7 @@
 from a short Reach run) -> dashboard tile -> tester page -> "Reload now" loads the newer checkpoint."""
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -66,7 +67,8 @@ def test_real_tester_reload_now_from_the_browser(browser, reach_run, tmp_path):
         reloadInterval=0,
     )
     log = open(tmp_path / "tester.log", "w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MUJOCO_GL": "egl"})
+    env = {**{k: v for k, v in os.environ.items() if k != "POLICYCAST_TOKEN"}, "MUJOCO_GL": "egl"}  # generated
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
 
         def running():
@@ -79,7 +81,9 @@ def test_real_tester_reload_now_from_the_browser(browser, reach_run, tmp_path):
 
         wait_for(running, timeout=120, what="the tester running the oldest checkpoint")
 
-        browser.get(url + "/")
+        # opened as a user does: the dashboard's URL with its token, as the process printed it
+        printed = (tmp_path / "tester.log").read_text()
+        browser.get(re.search(r"control token\): (http://\S+)", printed).group(1))
         tile = until(browser, lambda d: d.find_elements(By.ID, "tile-e2e"), what="tile appears")[0]
         live_pixels(browser, "#tile-e2e img", "the simulation moves in the tile")
         tile.click()

@@ -15,11 +15,13 @@ from services.core.checkpoints import epoch_of, list_checkpoints
 from services.core.cli import command
 from services.streamer import start_in_process
 from services.tester import build
+from tests.api import control_session
 from tests.streamer.browsing import click, until
 from tests.tester.helpers import config_for, copy_run, play_then_close_env
 from tests.waiting import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "clips-test-token"
 pytestmark = pytest.mark.slow
 
 
@@ -36,7 +38,7 @@ def two_clips(reach_run, tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     procs = [
         subprocess.Popen(
-            command("streamer", "--port", port),
+            command("streamer", "--port", port, "--token", TOKEN),
             cwd=ROOT,
             stdout=open(tmp / "streamer.log", "w"),
             stderr=subprocess.STDOUT,
@@ -73,7 +75,7 @@ def two_clips(reach_run, tmp_path_factory):
 
     try:
         wait_for(lambda: clips() and len(clips()) == 1, 120, step=0.3, what="the first clip listed")
-        r = requests.post(
+        r = control_session(TOKEN).post(
             f"{url}/api/testers/clips/pin", json={"checkpoint": str(oldest.relative_to(tmp / "runs"))}, timeout=10
         )
         assert r.ok, r.text
@@ -106,7 +108,8 @@ def test_clips_are_listed_and_served_with_range_requests_through_the_tester(two_
     tail = requests.get(url + listed[0]["url"], headers={"Range": "bytes=-64"}, timeout=10)
     assert tail.status_code == 206 and tail.content == data[-64:]
     beyond = requests.get(url + listed[0]["url"], headers={"Range": f"bytes={len(data)}-"}, timeout=10)
-    assert beyond.status_code == 416
+    assert beyond.status_code == 416 and beyond.json()["error"]  # JSON, as every error
+    assert beyond.headers["Content-Range"] == f"bytes */{len(data)}"
     for name in ("epoch_999.mp4", "..%2Fconfig.yaml", "epoch_4.json"):
         r = requests.get(f"{url}/api/testers/{tid}/clips/{name}", timeout=10)
         assert r.status_code == 404 and "error" in r.json()
@@ -117,7 +120,7 @@ def test_the_tester_page_timeline_plays_seeks_and_compares_two_clips(two_clips, 
 
     url, tid, files = two_clips
     old, new = sorted(files)
-    browser.get(f"{url}/tester/{tid}")
+    browser.get(f"{url}/tester/{tid}?token={TOKEN}")
     cards = until(
         browser,
         lambda d: (
@@ -200,6 +203,10 @@ def test_an_in_process_tester_serves_its_clip_files_with_ranges(runs_dir, reach_
         part = requests.get(server.url + listed[0]["url"], headers={"Range": "bytes=10-19"}, timeout=10)
         assert part.status_code == 206 and part.content == path.read_bytes()[10:20]
         assert part.headers["Content-Range"] == f"bytes 10-19/{path.stat().st_size}"
+        size = path.stat().st_size
+        beyond = requests.get(server.url + listed[0]["url"], headers={"Range": f"bytes={size}-"}, timeout=10)
+        assert beyond.status_code == 416 and beyond.json()["error"]  # JSON, as every error
+        assert beyond.headers["Content-Range"] == f"bytes */{size}"
     finally:
         stop.set()
         loop.join(timeout=20)

@@ -44,6 +44,7 @@ def test_a_new_viewer_of_an_idle_tester_waits_for_a_fresh_frame(streamer):
     tester = StandInTester("idle")
     pusher = Pusher(url, tester, frames=0)
     old, fresh = jpeg_of(1), jpeg_of(99)
+    pusher.push_status()  # registers it (a frame for an unknown id is refused)
     pusher.push_frame(old)
     pusher.session.post(pusher.base + "/status", json={**tester.status(), "rendering": False}).raise_for_status()
     got = []

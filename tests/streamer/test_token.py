@@ -106,4 +106,4 @@ def test_every_token_source_guards_the_controls(how, tmp_path):
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
     assert TOKEN not in out  # a given token is never printed (only a generated one is, once)
-    assert "policycast streamer token:" not in out
+    assert "?token=" not in out

@@ -13,6 +13,7 @@ from services.core.control_contract import STATUS_FIELDS
 from services.core.experiments import write_progress
 from services.core.jsonapi import TOKEN_ERROR
 from services.tester import build
+from tests.api import control_session
 from tests.tester.helpers import config_for, land, play_then_close_env, wait_for
 
 
@@ -35,12 +36,21 @@ def running(runs_dir, reach_checkpoints, new_run, request):
     loop = threading.Thread(target=play_then_close_env, args=(service.tester, stop), daemon=True)
     loop.start()
     url = service.control.url
+    TOKENS[url] = service.control.token
     wait_for(lambda: requests.get(f"{url}/status", timeout=5).json()["state"] == "running", 30)
     yield url, exp, service
     stop.set()
     loop.join(timeout=10)
     service.close()
     assert not loop.is_alive()
+
+
+TOKENS: dict[str, str] = {}  # control URL -> its tester's token
+
+
+def api(url):
+    """Control calls as the streamer makes them: the tester's token, JSON."""
+    return control_session(TOKENS[url])
 
 
 def status(url):
@@ -67,7 +77,7 @@ def test_status_has_every_documented_field(running, reach_checkpoints):
 def test_pin_unpin_and_paths_leaving_the_runs_root(running, reach_checkpoints, runs_dir, tmp_path):
     url, exp, service = running
     older = f"{exp.name}/nn/{reach_checkpoints[0].name}"
-    s = requests.post(f"{url}/pin", json={"checkpoint": older}, timeout=5).json()
+    s = api(url).post(f"{url}/pin", json={"checkpoint": older}, timeout=5).json()
     assert s["pinned"] == older
     s = wait_for(lambda: (st := status(url))["checkpoint"] == older and st, 20)
     assert s["epoch"] == load_checkpoint(reach_checkpoints[0])["epoch"] and s["reloads"] >= 1
@@ -75,7 +85,7 @@ def test_pin_unpin_and_paths_leaving_the_runs_root(running, reach_checkpoints, r
     # pinned: a newer save does not move it, not even a reload asked for after it landed
     land(reach_checkpoints[-1], exp / "nn" / reach_checkpoints[-1].name)
     looks = service.reloader.looks
-    requests.post(f"{url}/reload", timeout=5)
+    api(url).post(f"{url}/reload", timeout=5)
     wait_for(lambda: service.reloader.looks > looks, 10, what="the requested reload looked")
     wait_for(lambda: service.reloader.mailbox is None, 10, what="anything it parked swapped in")
     assert status(url)["checkpoint"] == older
@@ -91,17 +101,32 @@ def test_pin_unpin_and_paths_leaving_the_runs_root(running, reach_checkpoints, r
         f"{exp.name}/nn/missing.pth",
         f"{exp.name}/config.yaml",
     ):
-        r = requests.post(f"{url}/pin", json={"checkpoint": bad}, timeout=5)
+        r = api(url).post(f"{url}/pin", json={"checkpoint": bad}, timeout=5)
         assert r.status_code == 400 and r.json()["field"] == "checkpoint", bad
     for body in ({}, {"checkpoint": 3}, None):
-        r = requests.post(f"{url}/pin", json=body, timeout=5)
+        r = api(url).post(f"{url}/pin", json=body, timeout=5)
         assert r.status_code == 400 and r.json()["field"] == "checkpoint"
     assert status(url)["checkpoint"] == older
 
-    s = requests.delete(f"{url}/pin", timeout=5).json()
+    s = api(url).delete(f"{url}/pin", timeout=5).json()
     assert s["pinned"] is None
     newest = f"{exp.name}/nn/{reach_checkpoints[-1].name}"
     wait_for(lambda: status(url)["checkpoint"] == newest, 20)
+
+
+def test_a_pin_of_a_file_that_cannot_load_is_refused_with_the_reason(running, runs_dir):
+    url, exp, _ = running
+    before = status(url)["checkpoint"]
+    bad = exp / "nn" / "last_Reach_ep_1_rew_0.0.pth"
+    bad.write_bytes(b"not a checkpoint at all")
+    os.utime(bad, (1e9, 1e9))  # the oldest file: no automatic reload tries it
+    for _ in range(2):  # and again, once it is known to be bad
+        r = api(url).post(f"{url}/pin", json={"checkpoint": f"{exp.name}/nn/{bad.name}"}, timeout=5)
+        assert r.status_code == 400 and r.json()["field"] == "checkpoint", r.text
+        assert bad.name in r.json()["error"] and "corrupt" in r.json()["error"]
+        assert str(runs_dir.resolve()) not in r.json()["error"]  # paths are relative to the runs root
+        s = status(url)
+        assert s["pinned"] is None and s["checkpoint"] == before
 
 
 def test_bad_symlinks_in_nn_never_stop_good_checkpoints(running, reach_checkpoints, runs_dir, tmp_path):
@@ -122,7 +147,7 @@ def test_bad_symlinks_in_nn_never_stop_good_checkpoints(running, reach_checkpoin
     assert listed.status_code == 200
     assert [c["name"] for c in listed.json()] == [c.name for c in reach_checkpoints[:2]] + [newest.name]
     for link in ("loop.pth", "dangling.pth", "escape.pth"):
-        r = requests.post(f"{url}/pin", json={"checkpoint": f"{exp.name}/nn/{link}"}, timeout=5)
+        r = api(url).post(f"{url}/pin", json={"checkpoint": f"{exp.name}/nn/{link}"}, timeout=5)
         assert r.status_code == 400 and r.json()["field"] == "checkpoint", (link, r.text)
         assert link in r.json()["error"] and "\n" not in r.json()["error"]
     assert status(url)["pinned"] is None and status(url)["checkpoint"].endswith(newest.name)
@@ -130,26 +155,23 @@ def test_bad_symlinks_in_nn_never_stop_good_checkpoints(running, reach_checkpoin
 
 def test_interval_pause_resume(running):
     url, _, service = running
-    assert requests.put(f"{url}/reload-interval", json={"seconds": 7}, timeout=5).json()["reload_interval"] == 7
+    assert api(url).put(f"{url}/reload-interval", json={"seconds": 7}, timeout=5).json()["reload_interval"] == 7
     for body in ({"seconds": -1}, {"seconds": "soon"}, {"seconds": True}, {}):
-        r = requests.put(f"{url}/reload-interval", json=body, timeout=5)
+        r = api(url).put(f"{url}/reload-interval", json=body, timeout=5)
         assert r.status_code == 400 and r.json()["field"] == "seconds"
-    r = requests.put(
-        f"{url}/reload-interval",
-        data='{"seconds": Infinity}',  # JSON as Python writes it
-        headers={"Content-Type": "application/json"},
-        timeout=5,
-    )
-    assert r.status_code == 400 and r.json()["field"] == "seconds"
+    r = api(url).put(f"{url}/reload-interval", data='{"seconds": Infinity}', timeout=5)  # as Python writes it
+    assert r.status_code == 400 and r.json()["field"] == "body"
+    r = api(url).put(f"{url}/reload-interval", json={"seconds": 0.000001}, timeout=5)  # it would spin the reloader
+    assert r.status_code == 400 and r.json()["field"] == "seconds" and "0.5" in r.json()["error"]
     assert status(url)["reload_interval"] == 7
 
-    s = requests.post(f"{url}/pause", timeout=5).json()
+    s = api(url).post(f"{url}/pause", timeout=5).json()
     assert s["paused"] and s["state"] == "paused"
     threading.Event().wait(0.2)  # a step already under way when the call came may still finish
     frozen = service.tester.obs.clone()
     threading.Event().wait(0.3)
     assert bool((service.tester.obs == frozen).all())  # paused: the world does not move
-    s = requests.post(f"{url}/resume", timeout=5).json()
+    s = api(url).post(f"{url}/resume", timeout=5).json()
     assert not s["paused"] and s["state"] == "running"
     wait_for(lambda: not bool((service.tester.obs == frozen).all()), 10)
 
@@ -157,9 +179,9 @@ def test_interval_pause_resume(running):
 def test_a_huge_interval_keeps_hot_reload_alive(running, reach_checkpoints):
     """Any finite interval is accepted (the checkpoint is then kept); reload-now must still act at once."""
     url, exp, _ = running
-    assert requests.put(f"{url}/reload-interval", json={"seconds": 1e300}, timeout=5).status_code == 200
+    assert api(url).put(f"{url}/reload-interval", json={"seconds": 1e300}, timeout=5).status_code == 200
     newest = land(reach_checkpoints[-1], exp / "nn" / reach_checkpoints[-1].name)
-    requests.post(f"{url}/reload", timeout=5)
+    api(url).post(f"{url}/reload", timeout=5)
     wait_for(lambda: status(url)["checkpoint"].endswith(newest.name), 20)
     assert status(url)["last_reload_error"] is None
 
@@ -181,10 +203,10 @@ def test_status_says_where_the_followed_training_stands(running, reach_run):
 def test_a_configured_token_guards_control_calls(running):
     url, _, _ = running
     assert requests.get(f"{url}/status", timeout=5).status_code == 200  # reading is open
-    r = requests.post(f"{url}/pause", timeout=5)
+    r = requests.post(f"{url}/pause", json={}, timeout=5)
     assert r.status_code == 401 and not status(url)["paused"]
     assert r.json() == {"error": TOKEN_ERROR, "field": "Authorization"}  # the streamer's answer too
-    r = requests.post(f"{url}/pause", headers={"Authorization": "Bearer wrong"}, timeout=5)
+    r = requests.post(f"{url}/pause", json={}, headers={"Authorization": "Bearer wrong"}, timeout=5)
     assert r.status_code == 401
-    r = requests.post(f"{url}/pause", headers={"Authorization": "Bearer s3cret"}, timeout=5)
+    r = requests.post(f"{url}/pause", json={}, headers={"Authorization": "Bearer s3cret"}, timeout=5)
     assert r.status_code == 200 and r.json()["paused"]

@@ -11,6 +11,7 @@ from services.sim import make_env
 from services.tester import build
 from services.tester.frames import FrameMaker, RateLimiter, frame_comment
 from services.tester.publish import HttpPublisher
+from tests.api import control_session
 from tests.tester.helpers import config_for, land, play_then_close_env, wait_for
 
 
@@ -83,7 +84,7 @@ def streamer():
     from services.streamer import start_in_process
 
     server, hub = start_in_process(port=0, bind_all=False, token=None, announce=False)
-    yield f"http://127.0.0.1:{server.port}", hub
+    yield f"http://127.0.0.1:{server.port}", hub, server.token
     server.stop()
 
 
@@ -103,7 +104,7 @@ def run_tester(cfg, hub=None):
 
 @pytest.mark.parametrize("how", ["http", "in-process"])
 def test_frames_and_control_reach_a_real_streamer(streamer, runs_dir, reach_checkpoints, new_run, how):
-    url, hub = streamer
+    url, hub, token = streamer
     exp = new_run()  # no checkpoint yet: the stream shows the waiting frame first
     extra = [f"test.streamerUrl={url}"] if how == "http" else []
     cfg = config_for(
@@ -127,7 +128,9 @@ def test_frames_and_control_reach_a_real_streamer(streamer, runs_dir, reach_chec
         snap = requests.get(f"{url}/snapshot/t1", timeout=5)
         assert snap.status_code == 200 and decode(snap.content).shape == (120, 160, 3)
         # a control call through the streamer reaches this tester
-        r = requests.post(f"{url}/api/testers/t1/pause", timeout=10)
+        r = requests.post(f"{url}/api/testers/t1/pause", json={}, timeout=10)
+        assert r.status_code == 401  # on loopback too, a control call needs the token
+        r = control_session(token).post(f"{url}/api/testers/t1/pause", timeout=10)
         assert r.status_code == 200
         wait_for(lambda: service.tester.paused, 5)
     finally:

@@ -17,11 +17,16 @@ const TOKEN_KEY = "policycast-token";
 const TOKEN_HELP = "open this page once as /?token=<token> (the streamer printed it; the stack keeps it " +
                    "as POLICYCAST_TOKEN in .policycast.env)";
 
+// Every call that changes something is JSON (the streamer refuses other content types: that is what a
+// cross-site page could send without asking), with the token.
 async function api(method, path, body) {
   const headers = {};
   const token = localStorage.getItem(TOKEN_KEY);
   if (token) headers["Authorization"] = "Bearer " + token;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET") {
+    headers["Content-Type"] = "application/json";
+    if (body === undefined) body = {};
+  }
   const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const data = await resp.json().catch(() => ({}));
   if (resp.status === 401) {
@@ -30,6 +35,11 @@ async function api(method, path, body) {
   }
   if (!resp.ok) throw new Error(data.error || (method + " " + path + ": " + resp.status));
   return data;
+}
+
+// A URL a status gives to be opened (the 3D view): http(s) only, whatever the streamer let through.
+function webLink(url) {
+  try { return ["http:", "https:"].includes(new URL(url).protocol) ? url : ""; } catch (e) { return ""; }
 }
 
 function fmt(value, digits) {

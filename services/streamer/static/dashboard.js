@@ -65,11 +65,11 @@ function fillMeta(tile, t) {
   tile.a.classList.toggle("offline", !t.online);
   // MuJoCo's viewer page wants an origin of its own (its WASM threads need cross-origin isolation):
   // it opens in a new tab rather than inside this page.
-  tile.view3d.dataset.url = t.view3d_url || "";
-  tile.view3d.classList.toggle("hidden", !t.view3d_url || !t.online);
+  tile.view3d.dataset.url = webLink(t.view3d_url);
+  tile.view3d.classList.toggle("hidden", !tile.view3d.dataset.url || !t.online);
   tile.view3dError.textContent = t.view3d_error ? "3D view unavailable: " + t.view3d_error : "";
   tile.view3dError.title = tile.view3dError.textContent;
-  tile.view3dError.classList.toggle("hidden", !t.view3d_error || !!t.view3d_url || !t.online);
+  tile.view3dError.classList.toggle("hidden", !t.view3d_error || !!tile.view3d.dataset.url || !t.online);
   if (!t.online) {
     const forget = document.createElement("button");
     forget.className = "forget";

@@ -22,10 +22,11 @@ function show(s) {
   $("fps").textContent = fmt(s.fps, 1);
   $("viewers").textContent = fmt(s.viewers);
   $("training").textContent = trainingText(s.training);
-  if (s.view3d_url) $("view3d").href = s.view3d_url;
-  $("view3d").classList.toggle("hidden", !s.view3d_url || !s.online);
+  const view3d = webLink(s.view3d_url);
+  if (view3d) $("view3d").href = view3d;
+  $("view3d").classList.toggle("hidden", !view3d || !s.online);
   $("view3d-error").textContent = s.view3d_error ? "3D view unavailable: " + s.view3d_error : "";
-  $("view3d-error").classList.toggle("hidden", !s.view3d_error || !!s.view3d_url || !s.online);
+  $("view3d-error").classList.toggle("hidden", !s.view3d_error || !!view3d || !s.online);
   drawTerms(s.reward_terms);
 }
 
