@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from .archive import archive_dir
+
 TEMP_SUFFIX = ".tmp"
 LATEST_LINKS = ("latest_train", "latest_test")
 LATEST_SPECS = ("latest",) + LATEST_LINKS  # checkpoint= values that follow a link (latest = latest_train)
@@ -266,7 +268,7 @@ def resolve(spec: str, runs_dir) -> Resolution:
         exp = resolve_latest(runs_dir, link)
         return Resolution(exp, newest_checkpoint(exp), follows=link)
     path = Path(spec).expanduser()
-    candidates = [path] if path.is_absolute() else [path, runs_dir / path]
+    candidates = [path] if path.is_absolute() else [path, runs_dir / path, archive_dir(runs_dir) / path]
     for p in candidates:
         if p.is_file():
             if not p.name.endswith(".pth"):
@@ -276,10 +278,16 @@ def resolve(spec: str, runs_dir) -> Resolution:
         if p.is_dir():
             exp = p.resolve()
             return Resolution(exp, newest_checkpoint(exp))
+    # runs/ first: a name part that matches there means the experiment a user sees, not an archived one
     matches = [e for e in list_experiments(runs_dir) if spec in e.name]
+    if not matches:
+        matches = [e for e in list_experiments(archive_dir(runs_dir)) if spec in e.name]
     if len(matches) == 1:
         return Resolution(matches[0].resolve(), newest_checkpoint(matches[0]))
     found = ", ".join(e.name for e in list_experiments(runs_dir)) or "no experiments"
+    archived = len(list_experiments(archive_dir(runs_dir)))
+    if archived:
+        found += f"; {archived} more in {archive_dir(runs_dir).name}/"
     if not matches:
         raise ResolveError(f"checkpoint={spec}: no file, directory or experiment matches (in {runs_dir}: {found})")
     raise ResolveError(

@@ -10,7 +10,10 @@
    directory exists in DST. The snapshot was taken *before* step 2, so step 2 copied everything the
    target held when the link was read: a link never points at an experiment still arriving.
    A link whose target has not arrived yet stays as it was; the next pass comes soon after.
-4. **Deletions** (only with `--delete`), last, so a link is moved off an experiment before it goes.
+4. **The source's own removals and archive moves** (follow.py): checkpoints its retention removed and
+   experiments it moved to `runs_all/`, read from the records step 2 copied. Never more than that:
+   an empty or wrong source removes nothing.
+5. **Deletions** (only with `--delete`), last, so a link is moved off an experiment before it goes.
 
 Why not `--delay-updates`: it only delays regular files (symlinks and directories are created at
 once, so `latest_train` could still point into a half-copied experiment), its final renames are one
@@ -29,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.sync.follow import Followed, Follower
 from services.sync.rsync import Rsync, Stats
 
 log = logging.getLogger("sync")
@@ -61,13 +65,15 @@ class PassResult:
     links_updated: list[str] = field(default_factory=list)
     links_pending: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    followed: Followed = field(default_factory=Followed)
 
     @property
     def moved_anything(self) -> bool:
-        return bool(self.stats.files or self.stats.deleted or self.links_updated)
+        f = self.followed
+        return bool(self.stats.files or self.stats.deleted or self.links_updated or f.removed or f.archived)
 
 
-def sync_pass(rsync: Rsync, source: str, dest: Path, delete: bool) -> PassResult:
+def sync_pass(rsync: Rsync, source: str, dest: Path, delete: bool, follower: Follower | None = None) -> PassResult:
     t0 = time.monotonic()
     staging = dest / STAGING
     shutil.rmtree(staging, ignore_errors=True)  # a pass cut short may have left one
@@ -78,10 +84,11 @@ def sync_pass(rsync: Rsync, source: str, dest: Path, delete: bool) -> PassResult
         updated, pending = install_links(staging, dest, delete)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    followed = follower.follow() if follower is not None else Followed()
     if delete:
         # Transfers nothing (--existing + --ignore-existing); only removes what SRC no longer has.
         stats += rsync.run("--delete", "--existing", "--ignore-existing", *EXCLUDES, source, f"{dest}/")
-    return PassResult(stats, updated, pending, time.monotonic() - t0)
+    return PassResult(stats, updated, pending, time.monotonic() - t0, followed)
 
 
 def install_links(staging: Path, dest: Path, delete: bool) -> tuple[list[str], list[str]]:

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.core.logs import append_bounded
+
 log = logging.getLogger("tester.eval")
 
 
@@ -92,8 +94,7 @@ class EvalRecorder:
             self.facts.setdefault((checkpoint, epoch), {"frame": frame})
         if self.dir is None:
             return
-        with open(self.dir / "episodes.jsonl", "a") as f:
-            f.write(json.dumps(line) + "\n")
+        append_bounded(self.dir / "episodes.jsonl", json.dumps(line) + "\n")  # then episodes.1.jsonl
         if credit and self.writer is not None and epoch is not None:
             # Re-written as episodes accrue: the last point per epoch holds the full aggregate.
             self.writer.add_scalar("eval/mean_return", row.mean_return(), epoch)

@@ -26,6 +26,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
+from services.core.archive import archive_dir
 from services.core.checkpoints import (
     LATEST_SPECS,
     CheckpointError,
@@ -37,6 +38,7 @@ from services.core.checkpoints import (
     load_checkpoint,
     resolve,
 )
+from services.core.retention import removal_of
 
 log = logging.getLogger("tester.reload")
 WAITING_POLL_S = 1.0  # how often to look while nothing is loaded yet, whatever the interval
@@ -152,8 +154,22 @@ class HotReloader:
         return max(0.0, self.loaded_at + self.interval - time.monotonic())
 
     def pin(self, checkpoint) -> Path:
-        """Run exactly this file (inside the runs root) until unpin(); ValueError when refused."""
-        path = inside(self.runs_dir, checkpoint)
+        """Run exactly this file (inside the runs root or its archive) until unpin(); ValueError when refused."""
+        try:
+            path = inside(self.runs_dir, checkpoint)
+        except ValueError:
+            try:  # an experiment followed in runs_all/ lists its checkpoints there
+                path = inside(archive_dir(self.runs_dir), checkpoint)
+            except ValueError:
+                raise ValueError(f"{checkpoint} is outside the runs root {self.runs_dir.resolve()}") from None
+        if not path.exists() and path.parent.name == "nn" and is_checkpoint_name(path.name):
+            removal = removal_of(path.parent.parent, path.name)
+            if removal is not None:
+                when = time.strftime("%H:%M:%S", time.localtime(removal.get("removed_at") or 0))
+                raise ValueError(
+                    f"{checkpoint}: removed at {when} by the trainer's checkpoint retention (train.keep); "
+                    "GET /checkpoints lists the ones kept"
+                )
         if not path.is_file() or not is_checkpoint_name(path.name):
             raise ValueError(f"{checkpoint}: not a checkpoint file (.pth) in {self.runs_dir}")
         self.pinned = path
@@ -249,6 +265,10 @@ class HotReloader:
             check_compatible(state["model"], self.reference, path)
             model = self.make_model(state["model"])
         except CheckpointError as e:
+            if e.kind == "missing":  # removed (checkpoint retention) between listing and loading: look again
+                log.debug("%s went before it was loaded; looking again", path.name)
+                self._force = True
+                return None
             return self._fail(key, str(e))
         except Exception as e:  # e.g. load_state_dict dtype trouble: refuse the file, keep running
             return self._fail(key, f"incompatible checkpoint {path.name}: {type(e).__name__}: {e}")
