@@ -19,7 +19,7 @@ def setup_logging(level: str = "INFO", log_file=None) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(RotatingFileHandler(log_file, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS))
+        handlers.append(_rotating(log_file))
     logging.basicConfig(level=level, format=FORMAT, datefmt="%H:%M:%S", handlers=handlers, force=True)
     for noisy in ("watchdog", "urllib3", "cheroot", "werkzeug", "matplotlib", "PIL", "OpenGL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -27,16 +27,20 @@ def setup_logging(level: str = "INFO", log_file=None) -> None:
 
 def add_log_file(log_file) -> None:
     """Also write to an experiment's log file, once its directory exists."""
-    handler = RotatingFileHandler(log_file, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS)
+    handler = _rotating(log_file)
     handler.setFormatter(logging.Formatter(FORMAT, datefmt="%H:%M:%S"))
     logging.getLogger().addHandler(handler)
 
 
-def append_bounded(path, text: str, max_bytes: int = LOG_MAX_BYTES) -> None:
+def _rotating(log_file) -> RotatingFileHandler:
+    return RotatingFileHandler(log_file, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS)
+
+
+def append_bounded(path, text: str, max_bytes: int | None = None) -> None:
     """Append `text` (whole lines) to `path`; past `max_bytes` the file first becomes `<stem>.1<suffix>`
     (replacing the previous one), so at most twice `max_bytes` stay and a reader of `path` always finds
     whole lines."""
-    path = Path(path)
+    path, max_bytes = Path(path), max_bytes or LOG_MAX_BYTES
     try:
         if path.stat().st_size + len(text) > max_bytes:
             os.replace(path, path.with_name(f"{path.stem}.1{path.suffix}"))

@@ -61,8 +61,8 @@ def plan(checkpoints: list[Checkpoint], policy: Policy, now: float | None = None
 
     Kept always: every non-periodic file (the best), the `newest` periodic ones. Kept while there is
     budget: every checkpoint of the last `recent_s`, and up to `history` older ones (the run's first
-    among them) thinned so that their density falls with age (`_thin`). Over the budget the history
-    thins further (the run's first goes last), then the recent window (thinned the same way).
+    among them) thinned so that their density falls with age (`_thin`). Over the budget the recent
+    window and the history thin together by that same measure (the run's first goes last).
     """
     now = time.time() if now is None else now
     fixed = [c for c in checkpoints if not periodic(c)]
@@ -87,10 +87,12 @@ def plan(checkpoints: list[Checkpoint], policy: Policy, now: float | None = None
         return sum(c.size for c in (*fixed, *history, *recent, *newest))
 
     history = thin_to(history, policy.history)
-    while total() > policy.budget_bytes and history:
-        history = thin_to(history, len(history) - 1)
-    while total() > policy.budget_bytes and recent:
-        recent = thin_to(recent, len(recent) - 1)
+    if total() > policy.budget_bytes:
+        # the recent window and the history thin together, by the same measure: the window's dense
+        # stretch goes first, and what stays still spans the whole run
+        history, recent = history + recent, []
+        while total() > policy.budget_bytes and history:
+            history = thin_to(history, len(history) - 1)
     kept = [*fixed, *history, *recent, *newest]
     return Plan(sorted(removed, key=lambda c: c.epoch), kept, total() > policy.budget_bytes)
 

@@ -36,6 +36,11 @@ class Followed:
     removed: list[str] = field(default_factory=list)  # files (relative to DST)
     archived: list[str] = field(default_factory=list)  # experiment names
 
+    def __iadd__(self, other: Followed) -> Followed:
+        self.removed += other.removed
+        self.archived += other.archived
+        return self
+
 
 class Follower:
     def __init__(self, dest: Path, archive: Path | None):

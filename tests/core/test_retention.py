@@ -55,12 +55,15 @@ def test_a_short_run_loses_nothing():
     assert epochs_of(files) == list(range(5, 601, 5))
 
 
-def test_the_budget_wins_over_history_then_over_the_recent_window_never_over_best_and_newest():
-    policy = Policy(newest=3, recent_s=600, history=50, budget_bytes=40 * MB)
+def test_over_budget_window_and_history_thin_together_still_spanning_the_run():
+    policy = Policy(newest=3, recent_s=600, history=50, budget_bytes=100 * MB)
     # 10 MB files, a save a second: the 10-minute window alone would be 6 GB
     files, peak = train(2000, 1, 1.0, policy, size=10 * MB)
-    assert epochs_of(files)[-3:] == [1998, 1999, 2000] and "Task.pth" in {c.name for c in files}
-    assert sum(c.size for c in files) <= 40 * MB and peak <= 40 * MB
+    kept = epochs_of(files)
+    assert kept[-3:] == [1998, 1999, 2000] and "Task.pth" in {c.name for c in files}
+    assert sum(c.size for c in files) <= 100 * MB and peak <= 100 * MB
+    assert len(kept) == 9 and kept[0] == 1  # 6 spread over the run, its first among them
+    assert sum(1 for e in kept if e < 1000) >= 2  # not all crowded at the end
     # over budget with only the best and the newest: they stay, and the plan says so
     p = plan([Checkpoint("Task.pth", None, 0, 30 * MB), periodic(1, 0, 30 * MB)], Policy(budget_bytes=40 * MB), 1)
     assert p.remove == [] and p.over_budget
