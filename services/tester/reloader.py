@@ -157,11 +157,11 @@ class HotReloader:
         """Run exactly this file (inside the runs root or its archive) until unpin(); ValueError when refused."""
         try:
             path = inside(self.runs_dir, checkpoint)
-        except ValueError:
+        except ValueError as refused:
             try:  # an experiment followed in runs_all/ lists its checkpoints there
                 path = inside(archive_dir(self.runs_dir), checkpoint)
             except ValueError:
-                raise ValueError(f"{checkpoint} is outside the runs root {self.runs_dir.resolve()}") from None
+                raise refused from None
         if not path.exists() and path.parent.name == "nn" and is_checkpoint_name(path.name):
             removal = removal_of(path.parent.parent, path.name)
             if removal is not None:

@@ -22,6 +22,9 @@ function show(s) {
   $("fps").textContent = fmt(s.fps, 1);
   $("viewers").textContent = fmt(s.viewers);
   $("training").textContent = trainingText(s.training);
+  const disk = diskText(s.training);
+  $("disk").textContent = disk.text;
+  $("disk").classList.toggle("low-disk", disk.low);
   if (s.view3d_url) $("view3d").href = s.view3d_url;
   $("view3d").classList.toggle("hidden", !s.view3d_url || !s.online);
   drawTerms(s.reward_terms);
