@@ -66,6 +66,8 @@ class Keeper:
         """The run begins: tidy the archive, measure the disk."""
         self.tidy()
         self.measure()
+        if self.low:
+            self._say_low()
 
     def saved(self, path: Path) -> None:
         """After every checkpoint save (rlgames_io's hook)."""

@@ -8,6 +8,7 @@ import requests
 from services.core.archive import archive_dir, move_experiment
 from services.core.checkpoints import epoch_of
 from services.core.retention import record_removal
+from tests.core.test_archive import experiment as old_experiment
 from tests.tester.helpers import land, wait_for
 from tests.tester.test_cli import ROOT, argv, get_status
 from tests.waiting import free_port
@@ -78,11 +79,14 @@ def test_checkpoints_removed_under_a_tester_keep_playing_and_a_later_pin_is_refu
     assert "Traceback" not in err and "refused:" not in err  # no load failed because of the removals
 
 
-def test_checkpoint_names_an_archived_experiment(runs_dir, reach_checkpoints, new_run):
+def test_checkpoint_names_an_archived_experiment_and_old_test_experiments_are_archived(
+    runs_dir, reach_checkpoints, new_run
+):
     exp = new_run(*reach_checkpoints)
     assert move_experiment(exp, archive_dir(runs_dir))  # what the archive does to an old run
+    old_tests = [old_experiment(runs_dir, f"Reach_test_202611{d:02d}_120000", 7200) for d in (1, 2)]
     done = subprocess.run(
-        argv(f"checkpoint={exp.name[6:]}", "testGamesNum=2", runs_dir=runs_dir),  # a part of its name
+        argv(f"checkpoint={exp.name[6:]}", "testGamesNum=2", "runs.keep=2", runs_dir=runs_dir),  # a part of its name
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -91,3 +95,6 @@ def test_checkpoint_names_an_archived_experiment(runs_dir, reach_checkpoints, ne
     assert done.returncode == 0, done.stderr[-2000:]
     assert "test summary: episodes 2," in done.stdout and reach_checkpoints[-1].name in done.stdout
     assert (runs_dir.parent / "runs_all" / exp.name / "eval" / "episodes.jsonl").is_file()
+    # the tester's own experiments are bounded the same way: its new one and the newest old one stay
+    assert not old_tests[0].exists() and (archive_dir(runs_dir) / old_tests[0].name).is_dir()
+    assert old_tests[1].is_dir() and (runs_dir / "latest_test").resolve().name.startswith("Reach_test_2026")

@@ -8,6 +8,7 @@ import pytest
 from services.core.archive import ARCHIVED_FILE, archive_dir
 from services.core.checkpoints import epoch_of, list_checkpoints, load_checkpoint
 from services.core.retention import REMOVED_FILE
+from services.trainer.keeper import Keeper
 from tests.core.test_archive import experiment as old_experiment
 from tests.trainer.test_training import leftovers, trainer
 
@@ -63,22 +64,43 @@ def test_a_fast_saving_run_keeps_best_newest_and_a_thinned_history(runs_dir):
 
 
 @pytest.mark.slow
-def test_retention_off_keeps_every_checkpoint(runs_dir):
+def test_low_disk_thins_harder_and_says_so(runs_dir):
+    # lowDiskPercent=100: any real disk is "low", so the harder rule applies from the first save
     proc = trainer(
         "task=Reach",
         "numEnvs=16",
-        "maxIterations=12",
+        "maxIterations=16",
         "train.saveFrequency=1",
-        "train.keep.enabled=false",
-        "train.keep.recentMinutes=0",
-        "train.keep.history=1",
+        "train.keep.lowDiskPercent=100",
+        "train.keep.history=8",
         f"runsDir={runs_dir}",
     )
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
     exp = (runs_dir / "latest_train").resolve()
     epochs = sorted(epoch_of(p) for p in list_checkpoints(exp) if p.name.startswith("last_"))
-    assert len(epochs) >= 9 and epochs[-1] == 12 and not (exp / REMOVED_FILE).exists()
+    # the 2 newest and a quarter of the history (2), no recent window, though the run is seconds old
+    assert epochs[-2:] == [15, 16] and len(epochs) <= 4
+    assert "disk low:" in err and "under train.keep.lowDiskPercent=100" in err
     progress = json.loads((exp / "progress.json").read_text())
-    assert progress["checkpoints"]["retention"] is False
-    assert progress["checkpoints"]["kept"] == len(list_checkpoints(exp))
+    assert progress["disk"]["low"] is True and progress["disk"]["low_percent"] == 100
+    records = [json.loads(line) for line in (exp / REMOVED_FILE).read_text().splitlines()]
+    assert records and all(r["why"] == "low disk" for r in records)
+
+
+def test_retention_off_removes_nothing(tmp_path):
+    exp = tmp_path / "runs" / "Reach_train_20261201_120000"
+    (exp / "nn").mkdir(parents=True)
+    for e in range(1, 40):
+        (exp / "nn" / f"last_Reach_ep_{e}_rew_1.00.pth").write_bytes(b"w")
+    keeper = Keeper(exp, tmp_path / "runs", policy=None)  # train.keep.enabled=false
+    keeper.saved(exp / "nn" / "last_Reach_ep_39_rew_1.00.pth")
+    keeper.measure()
+    assert len(list((exp / "nn").iterdir())) == 39 and not (exp / REMOVED_FILE).exists()
+    assert keeper.report()["checkpoints"] == {
+        "kept": 39,
+        "bytes": 39,
+        "removed": 0,
+        "budget_bytes": None,
+        "retention": False,
+    }
