@@ -7,8 +7,10 @@ in `--source`, a fresh trainer volume) wipes every mirror. Here DST changes only
   mtimes), i.e. the file it copied from that source — a file of the same name from elsewhere stays;
 - `archived.jsonl` in the runs root, written after an experiment moved to `runs_all/`: the mirror moves
   its copy whole into its own archive (`<dest>_all/` beside it) when it is that experiment (its
-  config.yaml of the same size and mtime) and no `latest_*` link in DST points at it. Nothing is
-  deleted: an archive that cannot be written leaves the experiment in place.
+  config.yaml of the same size and mtime) and the mirror has no reason of its own to keep it (the
+  archive's rules, applied to its copy: a `latest_*` link in DST, a tester here writing its eval into
+  it within the hour, `KEPT`): then it is looked at again each pass. Nothing is deleted: an archive
+  that cannot be written leaves the experiment in place.
 
 Both records reach DST by the pass's own copy (step 2), so an SSH source works like a local one. An
 empty or wrong source has no record of this mirror's files, and so removes nothing. Files are removed
@@ -20,10 +22,11 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from services.core.archive import ARCHIVED_FILE, linked, move_experiment, version
+from services.core.archive import ARCHIVED_FILE, linked, move_experiment, version, why_stays
 from services.core.checkpoints import is_checkpoint_name
 from services.core.retention import REMOVED_FILE, read_records
 
@@ -47,6 +50,7 @@ class Follower:
         self.dest, self.archive = Path(dest), archive
         self._offsets: dict[str, tuple[int, int]] = {}  # removed.jsonl -> (its size when read, bytes applied)
         self._archived_seen: tuple | None = None
+        self._to_archive: dict[str, dict | None] = {}  # experiment -> its config version, as the record says
         self._warned: set[str] = set()
 
     def follow(self) -> Followed:
@@ -100,26 +104,32 @@ class Follower:
         except OSError:
             return []
         seen = (st.st_size, st.st_mtime_ns, st.st_ino)
-        if seen == self._archived_seen:
-            return []
-        self._archived_seen = seen
-        records, _ = read_records(record)  # small (a line per experiment): read whole, moves are idempotent
-        links, moved = linked(self.dest), []
-        for r in records:
-            name = r.get("experiment")
-            if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
-                continue
+        if seen != self._archived_seen:  # small (a line per experiment): read whole, moves are idempotent
+            self._archived_seen = seen
+            self._to_archive = {
+                r["experiment"]: r.get("config")
+                for r in read_records(record)[0]
+                if isinstance(r.get("experiment"), str) and _plain_name(r["experiment"])
+            }
+        links, moved, now = linked(self.dest), [], time.time()
+        for name, config in list(self._to_archive.items()):
             exp = self.dest / name
-            if not exp.is_dir() or exp.is_symlink() or exp.resolve() in links:
+            if not exp.is_dir() or exp.is_symlink():
+                del self._to_archive[name]  # moved, or never copied here
                 continue
-            if not _same_experiment(version(exp), r.get("config")):
+            if not _same_experiment(version(exp), config):
                 self._warn_once(name, f"{name}: archived at the source, but this mirror's copy is another (kept)")
+                del self._to_archive[name]
                 continue
-            if self.archive is None:
-                self._warn_once("no-archive", f"{name}: archived at the source; this mirror has no archive (kept)")
+            # the mirror's own reasons to keep it for now (a tester here writing its eval into it, a link,
+            # `make keep`): looked at again next pass
+            if why_stays(exp, links, now) is not None or self.archive is None:
+                if self.archive is None:
+                    self._warn_once("no-archive", f"{name}: archived at the source; this mirror has no archive")
                 continue
             if move_experiment(exp, self.archive):
                 moved.append(name)
+                del self._to_archive[name]
             else:
                 self._warn_once(name, f"{name}: archived at the source but could not be moved to {self.archive}")
         return moved
@@ -128,6 +138,10 @@ class Follower:
         if key not in self._warned:
             self._warned.add(key)
             log.warning(message)
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and "/" not in name and not name.startswith(".")
 
 
 def _same_version(path: Path, record: dict) -> bool:

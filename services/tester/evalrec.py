@@ -68,6 +68,7 @@ class EvalRecorder:
         self.rows: dict[tuple, EpisodeStats] = {}  # (checkpoint name, epoch) -> aggregate, in order seen
         self.facts: dict[tuple, dict] = {}  # (checkpoint name, epoch) -> frame, and an evaluation's seed, time...
         self.writer = None
+        self._write_failed = False
         if self.dir is not None:
             from torch.utils.tensorboard import SummaryWriter  # heavy import: only when recording
 
@@ -94,7 +95,14 @@ class EvalRecorder:
             self.facts.setdefault((checkpoint, epoch), {"frame": frame})
         if self.dir is None:
             return
-        append_bounded(self.dir / "episodes.jsonl", json.dumps(line) + "\n")  # then episodes.1.jsonl
+        try:
+            append_bounded(self.dir / "episodes.jsonl", json.dumps(line) + "\n")  # then episodes.1.jsonl
+        except OSError as e:  # a full disk, the folder moved to the archive: the tester plays on
+            if not self._write_failed:
+                log.warning("eval episodes not written: %s", e)
+            self._write_failed = True
+            return
+        self._write_failed = False
         if credit and self.writer is not None and epoch is not None:
             # Re-written as episodes accrue: the last point per epoch holds the full aggregate.
             self.writer.add_scalar("eval/mean_return", row.mean_return(), epoch)

@@ -2,6 +2,7 @@
 empty or wrong source removes nothing, unlike `--delete`."""
 
 import os
+import time
 
 from services.core.archive import tidy
 from services.core.retention import REMOVED_FILE, record_removal
@@ -97,4 +98,23 @@ def test_healthz_reports_the_mirrors_size_free_space_and_what_it_followed(tmp_pa
     assert 0 < disk["free_percent"] <= 100
     assert not (dst / exp.name / "nn" / "last_Reach_ep_10_rew_1.00.pth").exists()
     assert "policycast_sync_files_deleted_total 1.0" in sync.metrics()
+    assert sync.stop()[0] == 0
+
+
+def test_a_mirror_copy_a_tester_writes_into_is_archived_only_once_idle(tmp_path, sync_process):
+    src, dst, exp, old = mirrored(tmp_path)
+    # a tester on this side follows the old run and writes its evaluation into the mirror's copy
+    (dst / old.name / "eval").mkdir()
+    (dst / old.name / "eval" / "episodes.jsonl").write_text('{"return": 1.0}\n')
+    sync = sync_process("--source", src, "--dest", dst, "--interval", "0.5")
+    assert tidy(src, "train", keep=1) == [old.name]
+    wait_for(lambda: sync.health()[1]["passes"]["ok"] >= 3, 30, what="passes after the archive record")
+    assert (dst / old.name / "eval" / "episodes.jsonl").is_file()  # written to within the hour: it stays
+
+    idle = time.time() - 7200  # the tester stopped two hours ago
+    for p in (dst / old.name / "eval" / "episodes.jsonl", dst / old.name / "eval", dst / old.name):
+        os.utime(p, (idle, idle))
+    wait_for(lambda: (tmp_path / "mirror_all" / old.name / "eval" / "episodes.jsonl").is_file(), 30, what="the move")
+    assert not (dst / old.name).exists()
+    wait_for(lambda: sync.health()[1]["experiments_archived"] == 1, 10, what="the pass recorded")
     assert sync.stop()[0] == 0
