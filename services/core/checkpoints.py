@@ -14,8 +14,6 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from .archive import archive_dir
 
 TEMP_SUFFIX = ".tmp"
@@ -54,6 +52,8 @@ def save_atomic(state: dict, path) -> Path:
     (disk full, quota, I/O error) raises the OSError naming `path`: torch wraps it in a RuntimeError
     that only says "unexpected pos 768 vs 662".
     """
+    import torch  # here, not at the top: sync and the stack list and resolve checkpoints without torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
@@ -112,6 +112,8 @@ def _numpy_safe_globals() -> list:
 
 def load_checkpoint(path, map_location="cpu") -> dict:
     """Load an rl_games checkpoint with weights_only=True, or raise one precise CheckpointError."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError("missing", path, "no such file")

@@ -294,7 +294,7 @@ def cmd_keep(a) -> int:
             file=sys.stderr,
         )
         return 1
-    from services.core.checkpoints import ResolveError, resolve  # torch: only for this command
+    from services.core.checkpoints import ResolveError, resolve
 
     for folder in ("runs", "runs-shared"):  # the trainer's, then the mirror (testers' own experiments)
         try:
