@@ -16,7 +16,7 @@ from pathlib import Path
 from services.core import archive
 from services.core.checkpoints import epoch_of, is_checkpoint_name
 from services.core.disk import size_text, tree_bytes, usage
-from services.core.retention import GB, Checkpoint, Policy, plan, record_removal
+from services.core.retention import GB, PERIODIC_PREFIX, Checkpoint, Policy, plan, record_removal
 
 log = logging.getLogger("trainer")
 DISK_PERIOD_S = 30.0  # how often the runs folder is measured (a walk of its files)
@@ -24,6 +24,9 @@ TIDY_PERIOD_S = 3600.0  # how often older experiments are looked at for the arch
 
 
 class Keeper:
+    """One run's housekeeping: `start()` once, `saved(path)` after each save, `tick()` once an epoch,
+    `report()` for progress.json."""
+
     def __init__(
         self,
         experiment,
@@ -71,7 +74,7 @@ class Keeper:
 
     def saved(self, path: Path) -> None:
         """After every checkpoint save (rlgames_io's hook)."""
-        if self.policy is not None and path.name.startswith("last_") and path.parent.resolve() == self._nn_real:
+        if self.policy is not None and path.name.startswith(PERIODIC_PREFIX) and path.parent.resolve() == self._nn_real:
             self.apply()
 
     def tick(self) -> None:
