@@ -101,8 +101,8 @@ def _thin(points: list[Checkpoint], keep: int, newest_epoch: int, span: int) -> 
     """The points to drop so that `keep` remain, the survivors' density falling with age.
 
     A point's position is log(1 + age / scale), age = epochs before the newest, scale = a tenth of the
-    run: the last tenth of the run keeps about as many points as the nine before it, and the oldest
-    stretch still has some. Each drop takes the point whose neighbours are closest in that measure (the
+    run: evenly spread positions put ~30 % of the points in the run's newest tenth and ~4 % in its
+    oldest, which still has some. Each drop takes the point whose neighbours are closest in that measure (the
     densest spot), the older one on a tie; the oldest point stays while another can go.
     """
     keep = max(keep, 0)
