@@ -19,7 +19,7 @@ STACK := $(PYTHON) -m services.stack --port $(STREAM_PORT)
 
 # `make reload-interval=60` with no target sets every tester's interval live (and remembers it).
 .DEFAULT_GOAL := $(if $(reload-interval),reload-interval,help)
-.PHONY: help setup lock test up up-remote down deploy undeploy logs ps images testers reload-interval tensorboard
+.PHONY: help setup lock test up up-remote down deploy undeploy logs ps images testers reload-interval tensorboard keep unkeep
 
 help:
 	@echo "make setup                       install system packages (apt) and the Python env in $(VENV)"
@@ -32,7 +32,8 @@ help:
 	@echo "make reload-interval=60          set every running tester's reload interval now, and for the next make up"
 	@echo "make testers EXPERIMENT=latest N=2   run N testers for an experiment (name, substring or latest)"
 	@echo "make tensorboard [TB_PORT=6006]  TensorBoard on 127.0.0.1: the training runs and every tester's evaluation"
-	@echo "make down | logs | ps | images   stop everything (runs are kept) | follow logs | list services | build images (GPU=1: + MuJoCo Warp)"
+	@echo "make down | logs | ps | images   stop everything (runs are kept) | follow logs | list services and disk use | build images (GPU=1: + MuJoCo Warp)"
+	@echo "make keep EXPERIMENT=name        never move that experiment to runs_all/ (runs/ keeps the newest 10); make unkeep undoes it"
 	@echo "make deploy TASK=Reach           the same stack on this engine's Docker Swarm (options as make up; REGISTRY=host:port"
 	@echo "                                 on a swarm of several nodes); make undeploy removes it (volumes kept); ps, logs,"
 	@echo "                                 testers and reload-interval then act on the swarm (README \"Scaling out\")"
@@ -104,6 +105,12 @@ testers: setup
 
 tensorboard: setup
 	@$(STACK) tensorboard --runtime $(RUNTIME) $(if $(TB_PORT),--tb-port $(TB_PORT))
+
+keep: setup
+	@$(STACK) keep --experiment "$(EXPERIMENT)"
+
+unkeep: setup
+	@$(STACK) keep --undo --experiment "$(EXPERIMENT)"
 
 reload-interval: setup
 	@test -n "$(reload-interval)" || { echo "usage: make reload-interval=SECONDS" >&2; exit 2; }

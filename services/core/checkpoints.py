@@ -15,7 +15,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+from .archive import archive_dir
 
 TEMP_SUFFIX = ".tmp"
 LATEST_LINKS = ("latest_train", "latest_test")
@@ -53,6 +53,8 @@ def save_atomic(state: dict, path) -> Path:
     (disk full, quota, I/O error) raises the OSError naming `path`: torch wraps it in a RuntimeError
     that only says "unexpected pos 768 vs 662".
     """
+    import torch  # here, not at the top: sync and the stack list and resolve checkpoints without torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
@@ -111,6 +113,8 @@ def _numpy_safe_globals() -> list:
 
 def load_checkpoint(path, map_location="cpu") -> dict:
     """Load an rl_games checkpoint with weights_only=True, or raise one precise CheckpointError."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError("missing", path, "no such file")
@@ -267,7 +271,7 @@ def resolve(spec: str, runs_dir) -> Resolution:
         exp = resolve_latest(runs_dir, link)
         return Resolution(exp, newest_checkpoint(exp), follows=link)
     path = Path(spec).expanduser()
-    candidates = [path] if path.is_absolute() else [path, runs_dir / path]
+    candidates = [path] if path.is_absolute() else [path, runs_dir / path, archive_dir(runs_dir) / path]
     for p in candidates:
         if p.is_file():
             if not p.name.endswith(".pth"):
@@ -277,10 +281,16 @@ def resolve(spec: str, runs_dir) -> Resolution:
         if p.is_dir():
             exp = p.resolve()
             return Resolution(exp, newest_checkpoint(exp))
+    # runs/ first: a name part that matches there means the experiment a user sees, not an archived one
     matches = [e for e in list_experiments(runs_dir) if spec in e.name]
+    if not matches:
+        matches = [e for e in list_experiments(archive_dir(runs_dir)) if spec in e.name]
     if len(matches) == 1:
         return Resolution(matches[0].resolve(), newest_checkpoint(matches[0]))
     found = ", ".join(e.name for e in list_experiments(runs_dir)) or "no experiments"
+    archived = len(list_experiments(archive_dir(runs_dir)))
+    if archived:
+        found += f"; {archived} more in {archive_dir(runs_dir).name}/"
     if not matches:
         raise ResolveError(f"checkpoint={spec}: no file, directory or experiment matches (in {runs_dir}: {found})")
     raise ResolveError(

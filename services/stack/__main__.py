@@ -20,11 +20,12 @@ from pathlib import Path
 
 import requests
 
+from services.core import archive
 from services.core.auth import bearer
 from services.core.cli import command
 from services.core.config import choices
 
-from . import compose, settings, supervisor, swarm, tensorboard
+from . import compose, disk, settings, supervisor, swarm, tensorboard
 from .supervisor import Spec, Supervisor
 
 ROOT = compose.ROOT
@@ -271,13 +272,44 @@ def cmd_ps(a) -> int:
     if supervisor.running_pid():
         for p in json.loads(supervisor.STATE_FILE.read_text())["procs"]:
             print(f"{p['name']:<24} pid {p['pid']:<8} {p['state']:<10} restarts {p['restarts']}")
+        print("\n".join(disk.local("runs", int(os.environ.get("SYNC_PORT", 58090)))))
         return 0
     if swarm.deployed():
         return swarm.ps()
     if compose.engine_running():
-        return compose.compose(["ps", "-a"], settings.ENV_FILE).returncode
+        code = compose.compose(["ps", "-a"], settings.ENV_FILE).returncode
+        if compose.project_running():
+            print("\n".join(disk.docker(streamer_url(a.port))))
+        return code
     print("stack: nothing runs (no local stack, no Docker engine)")
     return 0
+
+
+def cmd_keep(a) -> int:
+    """Mark an experiment kept (never moved to the archive), or no longer, where the trainer writes."""
+    verb = "unkeep" if a.undo else "keep"
+    if not supervisor.running_pid() and compose.engine_running() and compose.project_running():
+        return compose.compose(
+            ["run", "--rm", "--no-deps", "-T", "--entrypoint", "python", "trainer"]
+            + ["-m", "services.core.archive", verb, "/trainer-runs", a.experiment],
+            settings.ENV_FILE,
+        ).returncode
+    if swarm.deployed():
+        print(
+            "error: make keep: on a swarm, run it on the training node: docker exec <trainer container> "
+            f"python -m services.core.archive {verb} /trainer-runs {a.experiment}",
+            file=sys.stderr,
+        )
+        return 1
+    from services.core.checkpoints import ResolveError, resolve
+
+    for folder in ("runs", "runs-shared"):  # the trainer's, then the mirror (testers' own experiments)
+        try:
+            resolve(a.experiment, folder)
+        except ResolveError:
+            continue
+        return archive.main([verb, folder, a.experiment])
+    return archive.main([verb, "runs", a.experiment])  # its one-line refusal lists what exists
 
 
 def cmd_logs(a) -> int:
@@ -418,7 +450,11 @@ def main(argv=None) -> int:
     )
     sub.add_parser("down", help="stop everything (the runs volume and runs/ stay)").set_defaults(func=cmd_down)
     sub.add_parser("undeploy", help="remove the swarm stack (the volumes stay)").set_defaults(func=cmd_undeploy)
-    sub.add_parser("ps", help="what runs").set_defaults(func=cmd_ps)
+    sub.add_parser("ps", help="what runs, and the disk it uses").set_defaults(func=cmd_ps)
+    k = sub.add_parser("keep", help="never move an experiment to the archive (runs_all/); --undo: again allowed")
+    k.set_defaults(func=cmd_keep)
+    k.add_argument("--experiment", default="latest", help="name, unique part of it, or latest")
+    k.add_argument("--undo", action="store_true")
     logs = sub.add_parser("logs", help="the services' logs")
     logs.set_defaults(func=cmd_logs)
     logs.add_argument("--tail", type=int, default=200)

@@ -24,7 +24,8 @@ from services.core.signals import stop_on_signals
 STATE_DIR = Path(".policycast")
 STATE_FILE = STATE_DIR / "local-stack.json"  # pid + children, for `ps`/`down`
 TESTERS_FILE = STATE_DIR / "testers.json"  # {"<experiment|latest>": N}, for `testers`
-LOG_FILE = STATE_DIR / "stack.log"  # every child's lines, for `logs`
+LOG_FILE = STATE_DIR / "stack.log"  # every child's lines, for `logs`; past LOG_MAX_BYTES it becomes stack.log.1
+LOG_MAX_BYTES = 32 * 1024**2
 COLOURS = ["\033[36m", "\033[33m", "\033[35m", "\033[32m", "\033[34m", "\033[31m"]
 RESET = "\033[0m"
 STOP_GRACE_S = 10.0
@@ -76,6 +77,10 @@ class Supervisor:
             if self.log:
                 self.log.write(prefix + (line if logged is None else logged) + "\n")
                 self.log.flush()
+                if self.log.tell() > LOG_MAX_BYTES:  # days of output: keep the newest (`tail -F` follows)
+                    self.log.close()
+                    os.replace(LOG_FILE, LOG_FILE.with_name(LOG_FILE.name + ".1"))
+                    self.log = open(LOG_FILE, "a")
 
     def _pump(self, child: Child, proc: subprocess.Popen) -> None:
         for raw in proc.stdout:

@@ -9,6 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from services.core.archive import archive_dir
 from services.core.logs import setup_logging
 from services.sync.loop import Settings, SetupError, run
 from services.sync.source import SshOptions, is_remote, with_trailing_slash
@@ -30,7 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between passes (default 30); for a local source, file events also trigger a pass",
     )
     p.add_argument("--once", action="store_true", help="one pass, then exit (0 ok, 1 failed)")
-    p.add_argument("--delete", action="store_true", help="also delete what SRC no longer has (off by default)")
+    p.add_argument(
+        "--delete",
+        action="store_true",
+        help="also delete what SRC no longer has (off by default: only what the source's own records say "
+        "it removed or archived goes)",
+    )
+    p.add_argument(
+        "--archive",
+        help="where experiments the source moved to its archive go (default: DEST_all beside DEST)",
+    )
     p.add_argument(
         "--no-watch",
         action="store_true",
@@ -112,6 +122,7 @@ def parse_settings(argv=None) -> Settings:
         bwlimit=a.bwlimit,
         io_timeout=a.io_timeout,
         unhealthy_after=a.unhealthy_after,
+        archive=Path(a.archive).resolve() if a.archive else archive_dir(dest),
     )
 
 

@@ -16,7 +16,10 @@ from prometheus_client import (
     generate_latest,
 )
 
+from services.core.disk import tree_bytes, usage
 from services.sync.passes import PassResult
+
+DISK_PERIOD_S = 10.0
 
 disable_created_metrics()  # no `*_created` series: this process has only our registry
 
@@ -33,12 +36,19 @@ class SyncState:
         self.consecutive_failures = 0
         self.passes = {"ok": 0, "error": 0}
         self.files_total = self.bytes_total = self.wire_bytes_total = 0
+        self.removed_total = self.archived_total = 0  # what the source's records said (follow.py)
+        self.disk: dict | None = None
+        self._next_disk = 0.0
         r = self.registry = CollectorRegistry()  # private: only our series, no process/gc noise
         self._m_passes = Counter("policycast_sync_passes", "Sync passes by result", ["result"], registry=r)
         self._m_files = Counter("policycast_sync_files_transferred", "Files copied to DST", registry=r)
         self._m_bytes = Counter("policycast_sync_bytes_transferred", "Size of the files copied", registry=r)
         self._m_wire = Counter("policycast_sync_wire_bytes", "Bytes rsync moved over its pipe/network", registry=r)
-        self._m_deleted = Counter("policycast_sync_files_deleted", "Files removed from DST (--delete)", registry=r)
+        self._m_deleted = Counter(
+            "policycast_sync_files_deleted",
+            "Files removed from DST (as the source's retention removed them, or --delete)",
+            registry=r,
+        )
         self._m_links = Counter("policycast_sync_links_updated", "latest_* links moved", registry=r)
         self._m_last_ok = Gauge(
             "policycast_sync_last_success_timestamp_seconds",
@@ -58,15 +68,28 @@ class SyncState:
             self.files_total += s.files
             self.bytes_total += s.bytes
             self.wire_bytes_total += s.wire_bytes
+            self.removed_total += len(result.followed.removed)
+            self.archived_total += len(result.followed.archived)
         self._m_passes.labels("ok").inc()
         self._m_files.inc(s.files)
         self._m_bytes.inc(s.bytes)
         self._m_wire.inc(s.wire_bytes)
-        self._m_deleted.inc(s.deleted)
+        self._m_deleted.inc(s.deleted + len(result.followed.removed))
         self._m_links.inc(len(result.links_updated))
         self._m_last_ok.set(self.last_success)
         self._m_fails.set(0)
         self._m_seconds.set(result.seconds)
+
+    def measure_disk(self, dest, force: bool = False) -> None:
+        """The mirror's size and the room left where it lives, at most every DISK_PERIOD_S (a walk)."""
+        now = time.monotonic()
+        if not force and now < self._next_disk:
+            return
+        self._next_disk = now + DISK_PERIOD_S
+        room = usage(dest)
+        value = {"dest_bytes": tree_bytes(dest), **room} if room else None
+        with self._lock:
+            self.disk = value
 
     def record_failure(self, error: str) -> int:
         with self._lock:
@@ -95,6 +118,9 @@ class SyncState:
                 "files_transferred": self.files_total,
                 "bytes_transferred": self.bytes_total,
                 "wire_bytes": self.wire_bytes_total,
+                "files_removed": self.removed_total,
+                "experiments_archived": self.archived_total,
+                "disk": self.disk,
             }
         return (200 if healthy else 503), body
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.core.signals import stop_on_signals
+from services.sync.follow import Follower
 from services.sync.health import SyncState, serve
 from services.sync.passes import PassResult, base_args, sync_pass
 from services.sync.rsync import Rsync, RsyncError, Stopped
@@ -33,6 +34,7 @@ class Settings:
     bwlimit: int
     io_timeout: int
     unhealthy_after: int
+    archive: Path | None = None  # where experiments the source archived go (None: they stay in DST)
 
 
 def backoff(failures: int, interval: float) -> float:
@@ -55,6 +57,8 @@ def run(s: Settings) -> int:
     except OSError as e:
         raise SetupError(f"--metrics-port {s.metrics_port}: cannot listen on {s.metrics_bind}: {e.strerror}") from None
     rsync = Rsync(base_args(s.ssh_command, s.bwlimit, s.io_timeout))
+    follower = Follower(s.dest, s.archive)
+    state.measure_disk(s.dest)
     trigger = Trigger(s.debounce)
     observer = None
     if not (s.remote or s.once or s.no_watch):
@@ -82,7 +86,7 @@ def run(s: Settings) -> int:
         try:
             while trigger.wait(delay, use_events) != "stop":
                 try:
-                    result = sync_pass(rsync, s.source, s.dest, s.delete)
+                    result = sync_pass(rsync, s.source, s.dest, s.delete, follower)
                 except Stopped:
                     break
                 except (RsyncError, OSError) as e:
@@ -95,6 +99,7 @@ def run(s: Settings) -> int:
                     log.warning("pass failed (%d in a row): %s; retry in %gs", failures, e, delay)
                     continue
                 state.record_success(result)
+                state.measure_disk(s.dest)
                 _log_pass(result)
                 if s.once:
                     break
@@ -120,14 +125,16 @@ def _log_pass(r: PassResult) -> None:
     if not r.moved_anything:
         log.debug("pass: nothing new (%.2fs)", r.seconds)
         return
-    s = r.stats
+    s, f = r.stats, r.followed
     log.info(
-        "pass: %d files, %s (wire %s), %d deleted, links %s in %.2fs",
+        "pass: %d files, %s (wire %s), %d deleted, links %s%s%s in %.2fs",
         s.files,
         _size(s.bytes),
         _size(s.wire_bytes),
         s.deleted,
         ",".join(r.links_updated) or "-",
+        f", {len(f.removed)} removed as the source's retention did" if f.removed else "",
+        f", archived {', '.join(f.archived)}" if f.archived else "",
         r.seconds,
     )
 

@@ -222,12 +222,19 @@ def _clip_recorder(tester, c, fps: float, test_exp):
 
 
 def _test_experiment(out_dir: Path, cfg, create_experiment):
-    """<out>/<Task>_test_<stamp>/ (+ latest_test); a read-only one only costs the log and eval files."""
+    """<out>/<Task>_test_<stamp>/ (+ latest_test); a read-only one only costs the log and eval files.
+    Older test experiments past `runs.keep` move to the archive (services/core/archive.py)."""
+    from services.core.archive import tidy
+
     try:
-        return create_experiment(out_dir, cfg.task.name, "test", cfg)
+        experiment = create_experiment(out_dir, cfg.task.name, "test", cfg)
     except OSError as e:
         log.warning("no test experiment (%s): test.log and eval go nowhere unless the run is writable", e)
         return None
+    moved = tidy(out_dir, "test", cfg.runs.keep)
+    if moved:
+        log.info("archive: moved %d older test experiment(s) out of %s: %s", len(moved), out_dir, ", ".join(moved))
+    return experiment
 
 
 def _print_summary(s: dict) -> None:

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.core.logs import append_bounded
+
 log = logging.getLogger("tester.eval")
 
 
@@ -114,6 +116,7 @@ class EvalRecorder:
         self.evaluated_keys: list[tuple] = []  # seeded evaluations completed, in order
         self.last_key: tuple | None = None  # the row an episode was last credited to
         self.writer = None
+        self._write_failed = False
         if self.dir is not None:
             from torch.utils.tensorboard import SummaryWriter  # heavy import: only when recording
 
@@ -164,8 +167,14 @@ class EvalRecorder:
             self.last_key = (checkpoint, epoch)
         if self.dir is None:
             return
-        with open(self.dir / "episodes.jsonl", "a") as f:
-            f.write(json.dumps(line) + "\n")
+        try:
+            append_bounded(self.dir / "episodes.jsonl", json.dumps(line) + "\n")  # then episodes.1.jsonl
+        except OSError as e:  # a full disk, the folder moved to the archive: the tester plays on
+            if not self._write_failed:
+                log.warning("eval episodes not written: %s", e)
+            self._write_failed = True
+            return
+        self._write_failed = False
         if credit and self.writer is not None and epoch is not None:
             # Re-written as episodes accrue: the last point per epoch holds the full aggregate.
             self.writer.add_scalar("eval/mean_return", row.mean_return(), epoch)

@@ -27,12 +27,21 @@ MONTAGE_ID = "montage"  # its folder under eval/, beside each tester's (eval/<te
 
 
 def choose(checkpoints: list, count: int | None = None, every: int | None = None) -> list:
-    """Every `every`-th checkpoint (the newest always included), or `count` spread evenly (first and last)."""
+    """Every `every`-th checkpoint (the newest always included), or `count` spread evenly over the run's
+    epochs (the first and the last included). By epoch, not by position: checkpoint retention keeps a
+    run's older history sparse, and picks spread by position would crowd its recent end."""
     if every:
         picked = checkpoints[::every]
         return picked if picked[-1] is checkpoints[-1] else [*picked, checkpoints[-1]]
-    idx = np.unique(np.round(np.linspace(0, len(checkpoints) - 1, min(count, len(checkpoints)))).astype(int))
-    return [checkpoints[i] for i in idx]
+    if count >= len(checkpoints):
+        return list(checkpoints)
+    from services.core.checkpoints import epoch_of
+
+    epochs = [epoch_of(p) for p in checkpoints]
+    picked: list[int] = []
+    for target in np.linspace(epochs[0], epochs[-1], count):
+        picked.append(min((i for i in range(len(epochs)) if i not in picked), key=lambda i: abs(epochs[i] - target)))
+    return [checkpoints[i] for i in sorted(picked)]
 
 
 def play_episode(env, model, seed: int, render, stride: int) -> tuple[list, dict]:

@@ -33,6 +33,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
+from services.core.archive import archive_dir
 from services.core.checkpoints import (
     LATEST_SPECS,
     CheckpointError,
@@ -45,6 +46,7 @@ from services.core.checkpoints import (
     load_checkpoint,
     resolve,
 )
+from services.core.retention import removal_of
 
 log = logging.getLogger("tester.reload")
 # Reload latency buckets (s): ~40 ms with filesystem events, up to a poll interval without (bench/reload_latency.py).
@@ -210,14 +212,29 @@ class HotReloader:
         return max(0.0, self.loaded_at + self.interval - time.monotonic())
 
     def pin(self, checkpoint) -> Path:
-        """Run exactly this file (inside the runs root) until unpin(); ValueError (with the reason) when
-        refused: outside the root, not a checkpoint, or a file that does not load into this network."""
+        """Run exactly this file (inside the runs root or its archive) until unpin(); ValueError (with the
+        reason) when refused: outside the root, not a checkpoint, removed by retention, or a file that does not
+        load into this network."""
         shown = checkpoint if len(checkpoint) <= 120 else checkpoint[:117] + "..."
-        path = inside(self.runs_dir, checkpoint)
+        try:
+            path = inside(self.runs_dir, checkpoint)
+        except ValueError as refused:
+            try:  # an experiment followed in runs_all/ lists its checkpoints there
+                path = inside(archive_dir(self.runs_dir), checkpoint)
+            except ValueError:
+                raise refused from None
         try:
             is_file = path.is_file()
         except OSError as e:  # e.g. a name too long for the filesystem
             raise ValueError(f"{shown}: {e.strerror}") from None
+        if not is_file and path.parent.name == "nn" and is_checkpoint_name(path.name):
+            removal = removal_of(path.parent.parent, path.name)
+            if removal is not None:
+                when = time.strftime("%H:%M:%S", time.localtime(removal.get("removed_at") or 0))
+                raise ValueError(
+                    f"{shown}: removed at {when} by the trainer's checkpoint retention (train.keep); "
+                    "GET /checkpoints lists the ones kept"
+                )
         if not is_file or not is_checkpoint_name(path.name):
             raise ValueError(f"{shown}: not a checkpoint file (.pth) in the runs root")
         key = file_key(path)
@@ -355,6 +372,10 @@ class HotReloader:
         try:
             state, model, kit = self._build(path)
         except CheckpointError as e:
+            if e.kind == "missing":  # removed (checkpoint retention) between listing and loading: look again
+                log.debug("%s went before it was loaded; looking again", path.name)
+                self._force = True
+                return None
             return self._fail(key, str(e))
         except Exception as e:  # e.g. load_state_dict dtype trouble: refuse the file, keep running
             return self._fail(key, f"incompatible checkpoint {path.name}: {type(e).__name__}: {e}")

@@ -52,9 +52,11 @@ def _train(cfg, resume) -> int:
     from services.sim import make_env
 
     from . import rlgames_env
+    from .keeper import Keeper
     from .params import max_iterations, rl_games_params
     from .progress import Progress, StopRequested
     from .rlgames_io import patched_checkpoint_io, quiet_prints
+    from .summaries import ThinnedWriter
 
     task, seed = str(cfg.task.name), int(cfg.train.seed)
     try:  # before the experiment exists: a refused task value or backend leaves no empty run behind
@@ -76,6 +78,8 @@ def _train(cfg, resume) -> int:
     )
     if resume is not None:
         log.info("resuming from %s (epoch %d)", resume[0], resume[1]["epoch"])
+    keeper = Keeper.from_cfg(cfg, experiment)  # retention, archive, disk figures (keeper.py)
+    keeper.start()
     # rl_games seeds only for seed != 0; seed 0 must be reproducible too.
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -85,16 +89,21 @@ def _train(cfg, resume) -> int:
 
     with (
         stop_on_signals(_announce_stop, abort_on_second=True) as stop,
-        patched_checkpoint_io(),
+        patched_checkpoint_io(on_saved=keeper.saved),
         quiet_prints(),
         logging_redirect_tqdm(),
     ):
-        progress = Progress(max_iterations(cfg), int(cfg.train.printInterval), stop, experiment=experiment)
+        progress = Progress(
+            max_iterations(cfg), int(cfg.train.printInterval), stop, experiment=experiment, keeper=keeper
+        )
         runner = Runner(algo_observer=progress)
         runner.load({"params": params})
         agent = runner.algo_factory.create(runner.algo_name, base_name="run", params=runner.params)
         if resume is not None:
             restore(agent, *resume)
+        if agent.writer is not None:  # fewer scalars as the run grows (summaries.py)
+            first_epoch = agent.epoch_num
+            agent.writer = ThinnedWriter(agent.writer, lambda: agent.epoch_num - first_epoch)
         if params["config"].get("torch_compile", False):
             agent.model = torch.compile(agent.model)  # after restore: compiled keys get a prefix
         progress.start(agent.epoch_num)

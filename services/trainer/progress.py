@@ -25,10 +25,13 @@ class StopRequested(Exception):
 
 
 class Progress(AlgoObserver):
-    def __init__(self, max_epochs: int | None, print_interval: int, stop_flag, window: int = 100, experiment=None):
+    def __init__(
+        self, max_epochs: int | None, print_interval: int, stop_flag, window: int = 100, experiment=None, keeper=None
+    ):
         # max_epochs None: until stopped (no bar total, no ETA)
         self.max_epochs, self.print_interval, self.stop = max_epochs, print_interval, stop_flag
         self.experiment = experiment  # progress.json goes here (None: no file)
+        self.keeper = keeper  # keeper.Keeper: disk figures for the file, its once-an-epoch tick (None: none)
         self.recent = collections.deque(maxlen=11)  # (time, frame, epoch) of the last epochs: rates for the file
         self.successes = collections.deque(maxlen=window)  # of the last finished episodes
         self.term_sums: dict = {}  # reward term -> sum over this epoch's steps of its mean over worlds
@@ -68,6 +71,8 @@ class Progress(AlgoObserver):
             self.algo.writer.add_scalar("success_rate/iter", success, epoch_num)
             self.algo.writer.add_scalar("success_rate/time", success, total_time)
         self._report(epoch_num)
+        if self.keeper is not None:
+            self.keeper.tick()
         self.recent.append((time.monotonic(), self.algo.frame, epoch_num))
         self._write("training")
         if self.stop.is_set():
@@ -94,6 +99,8 @@ class Progress(AlgoObserver):
         if self.bar is not None:
             self.bar.close()
         if self.algo is not None and self.recent:
+            if self.keeper is not None:
+                self.keeper.measure()
             done = self.max_epochs is not None and self.completed_epoch >= self.max_epochs
             self._write("finished" if done else "stopped")
 
@@ -121,6 +128,7 @@ class Progress(AlgoObserver):
                     "epoch_s": epoch_s,
                     "eta_s": round(epoch_s * remaining) if epoch_s is not None and remaining is not None else None,
                     "updated": time.time(),
+                    **(self.keeper.report() if self.keeper is not None else {}),
                 },
             )
         except OSError as e:  # a full disk must not stop training; the checkpoints matter more

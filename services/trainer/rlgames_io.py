@@ -65,6 +65,7 @@ def plain(value):
 
 
 _last_saved: list[Path] = []  # rl_games saves the final epoch twice when it is also a periodic one
+_on_saved: list = []  # callables(path) run after each save (the trainer's checkpoint retention)
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -77,6 +78,11 @@ def save_checkpoint(filename: str, state: dict) -> Path:
     news = path.name.startswith("last_") and _last_saved[-1:] != [path]
     (log.info if news else log.debug)("saved %s/%s", path.parent.name, path.name)
     _last_saved[:] = [path]
+    for hook in _on_saved:
+        try:
+            hook(path)
+        except Exception:  # retention is housekeeping: it must never stop the training
+            log.warning("after saving %s:", path.name, exc_info=True)
     return path
 
 
@@ -97,10 +103,12 @@ def disk_full(exc: BaseException | None) -> OSError | None:
 
 
 @contextlib.contextmanager
-def patched_checkpoint_io():
+def patched_checkpoint_io(on_saved=None):
     """Every rl_games save is atomic and weights_only-clean; every load is weights_only=True; a full
-    disk ends the run with one line and exit code 1 (see the module doc)."""
+    disk ends the run with one line and exit code 1 (see the module doc). `on_saved(path)` runs after
+    each save."""
     saved = torch_ext.save_checkpoint, torch_ext.load_checkpoint, threading.excepthook
+    _on_saved[:] = [on_saved] if on_saved is not None else []
     torch_ext.save_checkpoint, torch_ext.load_checkpoint = save_checkpoint, load
     threading.excepthook = _disk_full_in_a_thread_stops_training(threading.excepthook)
     previous = signal.signal(THREAD_DISK_FULL, _raise_thread_disk_full)
@@ -123,6 +131,7 @@ def patched_checkpoint_io():
         # is lost: the failed save has cleaned up after itself, and every earlier file is whole.
         os._exit(1)
     finally:
+        _on_saved.clear()
         torch_ext.save_checkpoint, torch_ext.load_checkpoint, threading.excepthook = saved
         signal.signal(THREAD_DISK_FULL, previous)
 

@@ -50,6 +50,9 @@ def test_cfg_job_prints_the_composed_config_and_starts_nothing(tmp_path):
     assert cfg["test"]["numEnvs"] == "${env.numEnvs}"  # as Hydra prints it: interpolations kept...
     resolved = yaml.safe_load(run_cli("config=test", "--cfg=job", "--resolve", "numEnvs=3").stdout)
     assert resolved["test"]["numEnvs"] == 3  # ...unless --resolve
+    kept = yaml.safe_load(run_cli("config=train_headless", "--cfg", "job", "train.keep.budgetGB=0.5").stdout)
+    assert kept["train"]["keep"] == {**kept["train"]["keep"], "enabled": True, "budgetGB": 0.5, "recentMinutes": 10}
+    assert kept["runs"] == {"keep": 10}  # retention and the archive, on by default
     assert list(tmp_path.iterdir()) == []
     for args, named in (
         (("--cfg", "hydra"), "--cfg hydra"),

@@ -42,6 +42,7 @@ class StandInTester:
         self.lock = threading.Lock()
         self.id, self.experiment = tester_id, experiment
         self.reloads, self.interval, self.paused, self.pinned = 0, 30.0, False, None
+        self.training_disk: dict = {}  # progress.json's "disk" and "checkpoints", when a test sets them
         self.ckpts = [
             {
                 "path": f"runs/{experiment}/nn/last_Reach_ep_{e}_rew_{e / 3:.1f}.pth",
@@ -81,6 +82,7 @@ class StandInTester:
                     "success_rate": 0.34,
                     "eta_s": 720,
                     "updated": time.time(),
+                    **self.training_disk,
                 },
             }
 

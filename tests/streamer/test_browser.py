@@ -94,3 +94,40 @@ def test_offline_tile_shows_placeholder_and_can_be_removed(browser, streamer):
     finally:
         stays.stop()
         goes.stop()
+
+
+def test_the_trainers_disk_is_shown_and_a_low_disk_warns(browser, streamer, standin):
+    """progress.json's disk figures (the trainer's, as services/trainer/keeper.py writes them) on the tile
+    and the tester page; under the trainer's threshold the tile is marked before anything stops."""
+    from selenium.webdriver.common.by import By
+
+    server, hub, url = streamer
+    tester, ctl = standin
+    disk = {"runs_bytes": 1288490188, "free_bytes": 48636928000, "total_bytes": 147639500800, "free_percent": 32.9}
+    checkpoints = {"kept": 57, "bytes": 102760448, "removed": 1203, "budget_bytes": 2147483648, "retention": True}
+    tester.training_disk = {"disk": {**disk, "low": False, "low_percent": 10}, "checkpoints": checkpoints}
+    pusher = Pusher(url, tester, control_url=ctl.url, fps=5).start()
+    try:
+        browser.get(url + "/")
+        field = f"#tile-{tester.id} dd[data-field='disk']"
+        shown = until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, field), what="the disk row")[0]
+        assert shown.text == "runs 1.2 GB · 45.3 GB free (33 %) · 57 checkpoints, 98.0 MB"
+        assert "low-disk" not in browser.find_element(By.ID, f"tile-{tester.id}").get_attribute("class")
+
+        tester.training_disk = {
+            "disk": {**disk, "free_bytes": 7 * 1024**3, "free_percent": 5.1, "low": True, "low_percent": 10},
+            "checkpoints": checkpoints,
+        }
+        until(
+            browser,
+            lambda d: "low-disk" in d.find_element(By.ID, f"tile-{tester.id}").get_attribute("class"),
+            what="the tile marked",
+        )
+        assert browser.find_element(By.CSS_SELECTOR, field).text.startswith(
+            "LOW DISK · runs 1.2 GB · 7.0 GB free (5 %)"
+        )
+        browser.get(f"{url}/tester/{tester.id}")
+        cell = until(browser, lambda d: (c := d.find_element(By.ID, "disk")).text and c, what="the page's disk row")
+        assert cell.text.startswith("LOW DISK") and "low-disk" in cell.get_attribute("class")
+    finally:
+        pusher.stop()

@@ -67,3 +67,15 @@ def test_a_sequence_and_a_grid_of_chosen_checkpoints(tmp_path, reach_run):
 
     refused = montage("NoSuchRun", "--runs-dir", str(runs))
     assert refused.returncode == 2 and refused.stderr.startswith("error: ") and refused.stderr.count("\n") == 1
+
+
+def test_count_spreads_over_the_runs_epochs_after_retention_thinned_its_history():
+    from pathlib import Path
+
+    from services.tester.montage import choose
+
+    # what retention leaves of a long run: a sparse old history, dense recent checkpoints
+    kept = [Path(f"nn/last_Reach_ep_{e}_rew_1.00.pth") for e in (10, 2500, 5000, 8800, 9400, 9700, 9900, 9990, 10000)]
+    chosen = [int(p.name.split("_ep_")[1].split("_")[0]) for p in choose(kept, count=4)]
+    assert chosen == [10, 2500, 5000, 10000]
+    assert choose(kept, count=20) == kept and choose(kept, every=4)[-1] == kept[-1]

@@ -72,6 +72,25 @@ function trainingText(p) {
   return "training " + (p.state === "finished" ? "finished" : "stopped") + " · " + parts.join(" · ");
 }
 
+// Where the followed training run writes (progress.json's disk and checkpoints): "runs 1.2 GB · 45.3 GB free
+// (12 %) · 57 checkpoints, 98 MB". low: under the trainer's train.keep.lowDiskPercent (it thins harder).
+function diskText(p) {
+  const d = p && p.disk;
+  if (!d) return { text: "–", low: false };
+  const parts = ["runs " + bytes(d.runs_bytes), bytes(d.free_bytes) + " free (" + Math.round(d.free_percent) + " %)"];
+  const c = p.checkpoints;
+  if (c) parts.push(c.kept + " checkpoints, " + bytes(c.bytes));
+  return { text: (d.low ? "LOW DISK · " : "") + parts.join(" · "), low: !!d.low };
+}
+
+function bytes(n) {
+  if (n == null) return "?";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return (i ? n.toFixed(1) : String(n)) + " " + units[i];
+}
+
 function count(n) {
   return n >= 1e9 ? (n / 1e9).toFixed(1) + "G" : n >= 1e6 ? (n / 1e6).toFixed(1) + "M"
        : n >= 1e3 ? (n / 1e3).toFixed(1) + "k" : String(n);

@@ -51,6 +51,8 @@ function fillMeta(tile, t) {
                 ["checkpoint", baseName(t.checkpoint)], ["reloads", fmt(t.reloads)],
                 ["last reload", ago(t.last_reload_time)], ["episodes", fmt(t.episodes)],
                 ["mean return", fmt(t.mean_return, 2)], ["training", trainingText(t.training)]];
+  const disk = diskText(t.training);
+  if (t.training && t.training.disk) rows.push(["disk", disk.text]);
   tile.meta.replaceChildren();
   const name = document.createElement("span");
   name.className = "name";
@@ -63,6 +65,7 @@ function fillMeta(tile, t) {
     tile.meta.append(dt, dd);
   }
   tile.a.classList.toggle("offline", !t.online);
+  tile.a.classList.toggle("low-disk", disk.low);  // the trainer's disk is nearly full: warn before it stops
   // MuJoCo's viewer page wants an origin of its own (its WASM threads need cross-origin isolation):
   // it opens in a new tab rather than inside this page.
   tile.view3d.dataset.url = webLink(t.view3d_url);

@@ -22,6 +22,9 @@ function show(s) {
   $("fps").textContent = fmt(s.fps, 1);
   $("viewers").textContent = fmt(s.viewers);
   $("training").textContent = trainingText(s.training);
+  const disk = diskText(s.training);
+  $("disk").textContent = disk.text;
+  $("disk").classList.toggle("low-disk", disk.low);
   const view3d = webLink(s.view3d_url);
   if (view3d) $("view3d").href = view3d;
   $("view3d").classList.toggle("hidden", !view3d || !s.online);
