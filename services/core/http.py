@@ -157,6 +157,9 @@ class WsgiServer:
                 raise PortInUseError(errno.EADDRINUSE, f"port {port} on {host} is already in use{hint}") from None
             raise
         self.port = self._server.bind_addr[1]
+        # fit_pool (the deadline thread) and stop never overlap: workers spawned while cheroot stops would
+        # take its shutdown requests, and stop would then wait for ever on a worker that got none
+        self._pool_lock, self._stopping = threading.Lock(), False
         self._thread = threading.Thread(target=self._server.serve, name=name, daemon=True)
         self._thread.start()
         _DEADLINES.watch(self)
@@ -172,7 +175,12 @@ class WsgiServer:
 
     def fit_pool(self) -> None:
         """Grow the pool while fewer than SPARE_WORKERS are idle; give back what a burst left idle."""
-        pool = self._server.requests
+        with self._pool_lock:
+            if not self._stopping:
+                self._fit(self._server.requests)
+
+    @staticmethod
+    def _fit(pool) -> None:
         try:
             idle = pool.idle
             waiting = pool.qsize  # connections no worker has taken yet
@@ -185,6 +193,8 @@ class WsgiServer:
 
     def stop(self) -> None:
         _DEADLINES.forget(self)
+        with self._pool_lock:
+            self._stopping = True
         if self._on_stop:
             self._on_stop()
         self._server.stop()
