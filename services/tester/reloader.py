@@ -215,6 +215,7 @@ class HotReloader:
         """Run exactly this file (inside the runs root or its archive) until unpin(); ValueError (with the
         reason) when refused: outside the root, not a checkpoint, removed by retention, or a file that does not
         load into this network."""
+        checkpoint = str(checkpoint)
         shown = checkpoint if len(checkpoint) <= 120 else checkpoint[:117] + "..."
         try:
             path = inside(self.runs_dir, checkpoint)

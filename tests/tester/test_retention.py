@@ -3,11 +3,10 @@ the weights it has; a later pin of the removed file is refused with one line say
 
 import subprocess
 
-import requests
-
 from services.core.archive import archive_dir, move_experiment
 from services.core.checkpoints import epoch_of
 from services.core.retention import record_removal
+from tests.api import control_session
 from tests.core.test_archive import experiment as old_experiment
 from tests.tester.helpers import land, wait_for
 from tests.tester.test_cli import ROOT, argv, get_status
@@ -19,6 +18,9 @@ def retire(path):
     st = path.stat()
     path.unlink()
     record_removal(path.parent.parent, path, st, "retention")
+
+
+TOKEN = "retention-test-token"
 
 
 def plays_on(port, checkpoint, episodes=2):
@@ -37,13 +39,20 @@ def test_checkpoints_removed_under_a_tester_keep_playing_and_a_later_pin_is_refu
     port = free_port()
     # reloadInterval=0: it keeps the checkpoint it loaded first (the newest) until asked
     proc = subprocess.Popen(
-        argv("checkpoint=latest", "reloadInterval=0", f"test.control.port={port}", runs_dir=runs_dir, module=True),
+        argv(
+            "checkpoint=latest",
+            "reloadInterval=0",
+            f"test.control.port={port}",
+            f"streamToken={TOKEN}",
+            runs_dir=runs_dir,
+            module=True,
+        ),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    url, api = f"http://127.0.0.1:{port}", control_session(TOKEN)  # control calls carry the token
     try:
         loaded = f"{exp.name}/nn/{newest.name}"
         wait_for(lambda: (s := get_status(port)) and s["checkpoint"] == loaded, 90, what="the first checkpoint")
@@ -54,22 +63,22 @@ def test_checkpoints_removed_under_a_tester_keep_playing_and_a_later_pin_is_refu
         plays_on(port, loaded)
 
         # a pin of the removed file: one line naming why
-        refused = requests.post(f"{url}/pin", json={"checkpoint": loaded}, timeout=5)
+        refused = api.post(f"{url}/pin", json={"checkpoint": loaded}, timeout=5)
         assert refused.status_code == 400
         error = refused.json()["error"]
         assert "removed at" in error and "retention" in error and "\n" not in error
 
         # a pinned one that goes: it plays on, and a reload asked for meanwhile changes nothing
         pinned = f"{exp.name}/nn/{oldest.name}"
-        assert requests.post(f"{url}/pin", json={"checkpoint": pinned}, timeout=5).ok
+        assert api.post(f"{url}/pin", json={"checkpoint": pinned}, timeout=5).ok
         wait_for(lambda: get_status(port)["checkpoint"] == pinned, 30, what="the pin")
         retire(exp / "nn" / oldest.name)
-        assert requests.post(f"{url}/reload", timeout=5).ok
+        assert api.post(f"{url}/reload", timeout=5).ok
         s = plays_on(port, pinned)
         assert s["pinned"] == pinned and s["epoch"] == epoch_of(oldest)
 
         # unpinned, it follows what exists
-        assert requests.delete(f"{url}/pin", timeout=5).ok
+        assert api.delete(f"{url}/pin", timeout=5).ok
         wait_for(lambda: get_status(port)["checkpoint"] == f"{exp.name}/nn/{later.name}", 30, what="the newest")
         assert proc.poll() is None
     finally:
@@ -94,7 +103,7 @@ def test_checkpoint_names_an_archived_experiment_and_old_test_experiments_are_ar
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "test summary: episodes 2," in done.stdout and reach_checkpoints[-1].name in done.stdout
-    assert (runs_dir.parent / "runs_all" / exp.name / "eval" / "episodes.jsonl").is_file()
+    assert list((runs_dir.parent / "runs_all" / exp.name / "eval").glob("*/episodes.jsonl"))  # the tester's folder
     # the tester's own experiments are bounded the same way: its new one and the newest old one stay
     assert not old_tests[0].exists() and (archive_dir(runs_dir) / old_tests[0].name).is_dir()
     assert old_tests[1].is_dir() and (runs_dir / "latest_test").resolve().name.startswith("Reach_test_2026")
