@@ -5,13 +5,20 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.streamer import Hub
 from services.streamer.metrics import make_registry, render
 
 ROOT = Path(__file__).resolve().parents[2]
-NOW = time.time()
+NOW = time.time()  # reset by the fixture below: the statuses are made "now", whenever the test runs
+
+
+@pytest.fixture(autouse=True)
+def now():
+    global NOW
+    NOW = time.time()
 
 
 def status(tester_id, **over):
