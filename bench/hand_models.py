@@ -1,4 +1,4 @@
-"""Single-world physics speed of the two hand models: hand.py's procedural hand and ADROIT.
+"""Single-world physics speed of the two hand models: the procedural hand and ADROIT.
 
     python bench/hand_models.py [--seconds 1.0]
 
@@ -23,7 +23,7 @@ import services.sim  # noqa: E402,F401 (first: it picks MUJOCO_GL, which mujoco 
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
-from services.sim import adroit, hand  # noqa: E402
+from services.sim.hands import adroit, procedural  # noqa: E402
 
 CONTROL_DT = 0.02
 
@@ -47,8 +47,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=1.0, help="measuring time per case")
     args = ap.parse_args()
-    models = {f"hand   dt={dt}": hand.build_model(timestep=dt) for dt in (0.005,)}
-    models |= {f"adroit dt={dt}": adroit.build_model(timestep=dt) for dt in (0.002, 0.005)}
+    models = {f"procedural dt={dt}": procedural.build_model(timestep=dt) for dt in (0.005,)}
+    models |= {f"adroit     dt={dt}": adroit.build_model(timestep=dt) for dt in (0.002, 0.005)}
     cases = {
         (name, mode): stepper(model, mode == "random") for name, model in models.items() for mode in ("hold", "random")
     }
@@ -60,10 +60,10 @@ def main() -> None:
                 fn()
                 calls[key] += 1
             spent[key] += time.perf_counter() - t0
-    print(f"{'model':18} {'mode':7} {'mj_step/s':>10} {'50 Hz steps/s':>14}")
+    print(f"{'model':20} {'mode':7} {'mj_step/s':>10} {'50 Hz steps/s':>14}")
     for key, (_, substeps) in cases.items():
         rate = calls[key] / spent[key]
-        print(f"{key[0]:18} {key[1]:7} {rate * substeps:10,.0f} {rate:14,.0f}")
+        print(f"{key[0]:20} {key[1]:7} {rate * substeps:10,.0f} {rate:14,.0f}")
 
 
 if __name__ == "__main__":

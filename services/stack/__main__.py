@@ -429,7 +429,7 @@ def main(argv=None) -> int:
         action="store_true",
         help="the trainer continues the latest run's newest checkpoint when there is one",
     )
-    # the names of services/sim/hands.py's HANDS (not imported: it pulls in torch for a make command)
+    # the names of services/sim/hands/__init__.py's HANDS (not imported: it pulls in torch for a make command)
     stack.add_argument(
         "--hand", default=None, choices=("procedural", "adroit"), help="the hand model (default: the task's)"
     )

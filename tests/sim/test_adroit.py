@@ -1,4 +1,4 @@
-"""The ADROIT hand in our scene (services.sim.adroit): the names tasks look up, a steady default pose,
+"""The ADROIT hand in our scene (services.sim.hands.adroit): the names tasks look up, a steady default pose,
 a scripted grasp that lifts the box, and a frame that shows the hand."""
 
 from pathlib import Path
@@ -8,8 +8,8 @@ import mujoco
 import numpy as np
 import pytest
 
-from services.sim import adroit, hand
-from services.sim.hand import BASE_JOINTS, BOX_HALF, FINGERS
+from services.sim.hands import adroit, procedural
+from services.sim.hands.procedural import BASE_JOINTS, BOX_HALF, FINGERS
 
 ROOT = Path(__file__).resolve().parents[2]
 Obj = mujoco.mjtObj
@@ -36,7 +36,7 @@ def test_every_name_the_tasks_look_up_is_there():
     m.site("palm_centre")
     table = m.geom("table")
     assert table.pos[2] + table.size[2] == pytest.approx(0.0)
-    assert np.allclose(table.size, hand.build_model().geom("table").size)
+    assert np.allclose(table.size, procedural.build_model().geom("table").size)
     assert m.jnt_type[m.joint("box").id] == mujoco.mjtJoint.mjJNT_FREE
     target = m.body("target")
     assert target.mocapid[0] >= 0 and m.geom("target").contype == m.geom("target").conaffinity == 0

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from services.sim import hand, make_env
+from services.sim import make_env
+from services.sim.hands import procedural
 from tests.sim.helpers import CLOSED, hand_actions, task_cfg
 
-PALM0 = hand.PALM_HEIGHT
+PALM0 = procedural.PALM_HEIGHT
 
 
 def test_observations_are_blind_to_the_box():
@@ -123,7 +124,7 @@ def test_a_box_tipped_onto_its_edge_is_not_lifted():
 
     env = make_env(task_cfg("BlindGrasping"), 2, seed=4)
     env.reset()
-    q, half = env.task.box_q, hand.BOX_HALF
+    q, half = env.task.box_q, procedural.BOX_HALF
     # world 0: tipped 45 degrees onto an edge (its centre 1 cm higher); world 1: raised 3 cm, level
     env.state.qpos[0, q + 2] = half * math.sqrt(2)
     env.state.qpos[0, q + 3 : q + 7] = torch.tensor(

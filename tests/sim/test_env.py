@@ -137,6 +137,8 @@ def test_bad_inputs_are_refused_naming_the_key():
         make_env(task_cfg("Reach", episodeLength=0), 1)
     with pytest.raises(TaskConfigError, match=r"task\.name='Juggle'.*BlindGrasping, Reach"):
         make_env(task_cfg("Reach", name="Juggle"), 1)
+    with pytest.raises(TaskConfigError, match=r"task\.hand='left'.*adroit, procedural"):
+        make_env(task_cfg("Reach", hand="left"), 1)
     with pytest.raises(ValueError, match=r"env\.backend='isaac'.*auto, mujoco, warp"):
         make_env(task_cfg("Reach"), 1, backend="isaac")
     with pytest.raises(ValueError, match="numEnvs=0"):

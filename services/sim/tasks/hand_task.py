@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from services.sim.hands import hand_module
+from services.sim.hands import HANDS, hand_module
 from services.sim.tasks.base import Cfg, Task
 
 OFFSCREEN = (1280, 960)  # the largest frame a tester may render (render.width/height)
+
+
+def _hand(cfg: Cfg):
+    """The hand model module `task.hand` names (procedural when unset)."""
+    return hand_module(cfg.choice("hand", tuple(sorted(HANDS))) if cfg.has("hand") else "procedural")
 
 
 class HandTask(Task):
@@ -18,8 +23,7 @@ class HandTask(Task):
 
     @classmethod
     def build_model(cls, cfg: Cfg):
-        hand = hand_module(cfg.raw("hand", "procedural"))
-        return hand.build_model(
+        return _hand(cfg).build_model(
             with_box=cls.with_box,
             offscreen=OFFSCREEN,
             timestep=cfg.num("sim.timestep", 1e-4, 0.02),
@@ -29,7 +33,7 @@ class HandTask(Task):
 
     def __init__(self, cfg, model, state):
         super().__init__(cfg, model, state)
-        hand = self.hand = hand_module(self.cfg.raw("hand", "procedural"))
+        hand = self.hand = _hand(self.cfg)
         jnt = lambda name: model.joint(name).id
         self.act_joints = list(hand.actuated_joints())
         jid = [jnt(j) for j in self.act_joints]

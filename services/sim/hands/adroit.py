@@ -1,6 +1,6 @@
 """The ADROIT hand (24 actuated DoF, as in DAPG's relocate) in our hand scene, built with MjSpec.
 
-The scene is hand.py's (table, box, target, cameras, light, six position-controlled base DoF
+The scene is procedural.py's (table, box, target, cameras, light, six position-controlled base DoF
 `ARTx..ARRz` about the palm centre); its procedural palm and fingers are swapped for ADROIT's
 forearm, wrist and hand, loaded from the installed gymnasium-robotics package (Apache-2.0, meshes
 included), never copied here. ADROIT's own elements keep their names under the prefix `adroit/`
@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from services.sim import hand
-from services.sim.hand import BASE_JOINTS, BOX_HALF, FINGERS  # noqa: F401 (BOX_HALF: the hand contract)
+from services.sim.hands import procedural
+from services.sim.hands.procedural import BASE_JOINTS, BOX_HALF, FINGERS  # noqa: F401 (BOX_HALF: the hand contract)
+from services.sim.hands.scene import MOUNT, compensate_gravity, compile_scene
 
 PREFIX = "adroit/"
 # found without importing gymnasium_robotics, which would register all of its gymnasium envs
@@ -86,10 +87,10 @@ def build_spec(
     """The whole scene as an MjSpec (uncompiled)."""
     import mujoco
 
-    spec = mujoco.MjSpec.from_string(hand.build_mjcf(with_box, offscreen, timestep, with_target))
+    spec = mujoco.MjSpec.from_string(procedural.build_mjcf(with_box, offscreen, timestep, with_target))
     spec.modelname = "policycast_adroit"
-    mount = spec.body("hand")
-    # keep hand.py's scene and its hand's base DoF (joints, actuators, track camera, hand_table sensor);
+    mount = spec.body(MOUNT)
+    # keep procedural.py's scene and its hand's base DoF (joints, actuators, track camera, hand_table sensor);
     # drop its palm and fingers, which also drops the actuators, couplings and sensors that refer to them
     for el in [*mount.bodies, *mount.geoms, *mount.sites, spec.find_default("finger"), spec.find_default("hand")]:
         spec.delete(el)
@@ -100,7 +101,7 @@ def build_spec(
     forearm.alt.type = mujoco.mjtOrientation.mjORIENTATION_QUAT  # relocate gives it as euler, which would win
     mount.add_frame().attach_body(forearm, PREFIX, "")
     spec.meshdir = str(ASSETS / "resources" / "meshes")  # so that spec.to_xml() loads from anywhere
-    spec.camera("fixed").fovy = 60  # hand.py's view, widened: ADROIT's forearm reaches 0.5 m back
+    spec.camera("fixed").fovy = 60  # procedural.py's view, widened: ADROIT's forearm reaches 0.5 m back
 
     body = lambda name: spec.body(PREFIX + name)
     body("palm").add_site(name="palm_centre", pos=PALM_CENTRE, size=[0.005, 0, 0], rgba=[0, 0, 0, 0])
@@ -128,25 +129,13 @@ def build_spec(
                 refname="box",
                 intprm=found_mindist,
             )
-    for b in [mount, *mount.find_all(mujoco.mjtObj.mjOBJ_BODY)]:
-        b.gravcomp = 1.0  # the position servos then only move the hand, they never hold it up
+    compensate_gravity(spec)
     return spec
 
 
-def build_model(
-    with_box: bool = True,
-    offscreen: tuple[int, int] = (1280, 960),
-    timestep: float = 0.002,
-    contacts: bool = True,
-    with_target: bool = False,
-):
-    """Compile the scene; `contacts=False` switches collision off (Reach needs none, and steps faster)."""
-    import mujoco
-
-    model = build_spec(with_box, offscreen, timestep, with_target).compile()
-    if not contacts:
-        model.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_CONTACT)
-    return model
+def build_model(with_box=True, offscreen=(1280, 960), timestep=0.002, contacts=True, with_target=False):
+    """The compiled scene; `contacts=False` switches collision off (scene.compile_scene)."""
+    return compile_scene(build_spec(with_box, offscreen, timestep, with_target), contacts)
 
 
 if __name__ == "__main__":  # print the MJCF, e.g. to open it in `python -m mujoco.viewer`

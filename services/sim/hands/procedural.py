@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from services.sim.hands.scene import compensate_gravity, compile_scene
+
 PALM_HEIGHT = 0.25  # palm centre above the table when ARTz = 0
 PALM_HALF = (0.045, 0.04, 0.01)
 BOX_HALF = 0.025
@@ -223,35 +225,20 @@ def actuated_joints() -> list[str]:
     return names
 
 
-def build_model(
-    with_box: bool = True,
-    offscreen: tuple[int, int] = (1280, 960),
-    timestep: float = 0.005,
-    contacts: bool = True,
-    with_target: bool = False,
+def build_spec(
+    with_box: bool = True, offscreen: tuple[int, int] = (1280, 960), timestep: float = 0.005, with_target: bool = False
 ):
-    """Compile the scene; `contacts=False` switches collision off (Reach needs none, and steps faster)."""
+    """The whole scene as an MjSpec (uncompiled), every hand body gravity-compensated."""
     import mujoco
 
-    model = mujoco.MjModel.from_xml_string(build_mjcf(with_box, offscreen, timestep, with_target))
-    if not contacts:
-        model.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_CONTACT)
-    # gravcomp on the root body only compensates that body: set it on every hand body.
-    for b in range(model.nbody):
-        if _is_hand_body(model, b):
-            model.body_gravcomp[b] = 1.0
-    return model
+    spec = mujoco.MjSpec.from_string(build_mjcf(with_box, offscreen, timestep, with_target))
+    compensate_gravity(spec)
+    return spec
 
 
-def _is_hand_body(model, b: int) -> bool:
-    import mujoco
-
-    hand = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "hand")
-    while b > 0:
-        if b == hand:
-            return True
-        b = model.body_parentid[b]
-    return False
+def build_model(with_box=True, offscreen=(1280, 960), timestep=0.005, contacts=True, with_target=False):
+    """The compiled scene; `contacts=False` switches collision off (scene.compile_scene)."""
+    return compile_scene(build_spec(with_box, offscreen, timestep, with_target), contacts)
 
 
 if __name__ == "__main__":  # print the MJCF, e.g. to open it in `python -m mujoco.viewer`
