@@ -121,12 +121,18 @@ def run(s: Settings) -> int:
     return exit_code
 
 
+NEWS_BYTES = 64 * 1024  # a pass that moved less, and no link or removal, carried only progress.json and logs
+
+
 def _log_pass(r: PassResult) -> None:
     if not r.moved_anything:
         log.debug("pass: nothing new (%.2fs)", r.seconds)
         return
     s, f = r.stats, r.followed
-    log.info(
+    news = s.bytes >= NEWS_BYTES or s.deleted or r.links_updated or f.removed or f.archived
+    # a trainer rewrites progress.json every epoch: those passes would fill the log once a second
+    log.log(
+        logging.INFO if news else logging.DEBUG,
         "pass: %d files, %s (wire %s), %d deleted, links %s%s%s in %.2fs",
         s.files,
         _size(s.bytes),

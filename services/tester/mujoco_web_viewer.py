@@ -12,6 +12,8 @@ run_viewer_loop, plugins, messages, `WebViewer.port`, `sync_idle`). What this mo
   rather than queued, written to a temp dir and offered to the sim (which would refuse them anyway).
 - `web_viewer._print_url_banner`: the viewer prints a box with its own URLs (localhost, the machine's
   name) on stdout; the tester logs the one to open (its relay's, in the stack), so the box is dropped.
+- `WebViewer._on_post_model` / `_update_model`: the same, without its line on stdout at every model (the
+  first included); the tester logs a task switch itself.
 
 A MuJoCo release that changes these raises here, at start: the tester logs one line and runs on without
 its 3D view (view3d.py), naming the installed version and the one this was written for.
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import time
 
-from mujoco.studio import web_viewer
+from mujoco.studio import messages, web_viewer
 
 WRITTEN_FOR = "4.0.1"
 web_viewer._print_url_banner = lambda host, port: None
@@ -47,6 +49,10 @@ class Viewer(web_viewer.WebViewer):
     @_host.setter
     def _host(self, _ignored):
         pass
+
+    @messages.handler(priority=messages.Priority.INTERNAL)
+    def _on_post_model(self, event: messages.PostModelEvent) -> None:
+        self._update_model()  # open pages see the new model's identity in the state and reload it
 
     @property
     def viewers(self) -> int:
