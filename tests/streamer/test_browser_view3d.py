@@ -2,20 +2,13 @@
 -> dashboard tile -> "3D view" -> MuJoCo's web viewer in a tab of its own draws the tester's world 0,
 and it moves."""
 
-import os
-import subprocess
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
-import requests
 
-from services.core.cli import command
 from tests.streamer.browsing import click, until
-from tests.waiting import free_port, wait_for
+from tests.streaming import StreamingTester
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
@@ -35,41 +28,13 @@ def drawn(img: np.ndarray) -> bool:
 def test_the_dashboard_opens_a_testers_live_3d_view(webgl_browser, reach_runs, tmp_path):
     from selenium.webdriver.common.by import By
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(tmp_path / "tester.log", "w")
-    proc = subprocess.Popen(
-        command(
-            "train",
-            "config=test_stream",
-            "test.id=e2e3d",
-            "test.numEnvs=1",
-            "test.render.width=320",
-            "test.render.height=240",
-            "test.render.fps=10",
-            checkpoint="latest",
-            runsDir=reach_runs,
-            streamPort=port,
-        ),
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "MUJOCO_GL": "egl"},
-    )
     browser = webgl_browser
-    try:
+    with StreamingTester("e2e3d", reach_runs, tmp_path / "tester.log") as tester:
+        view3d_url = tester.wait(
+            lambda s: s["state"] == "running" and s["view3d_url"], what="the tester running, with a 3D view"
+        )["view3d_url"]
 
-        def running():
-            assert proc.poll() is None, (tmp_path / "tester.log").read_text()[-3000:]
-            try:
-                t = requests.get(f"{url}/api/testers/e2e3d", timeout=2)
-            except requests.ConnectionError:
-                return None
-            return t.ok and t.json()["state"] == "running" and t.json()["view3d_url"]
-
-        view3d_url = wait_for(running, timeout=120, what="the tester running, with a 3D view")
-
-        browser.get(url + "/")
+        browser.get(tester.url + "/")
         until(
             browser,
             lambda d: d.find_element(By.CSS_SELECTOR, "#tile-e2e3d .view3d").is_displayed(),
@@ -91,7 +56,3 @@ def test_the_dashboard_opens_a_testers_live_3d_view(webgl_browser, reach_runs, t
             timeout=60,
             what="the scene moving (the policy acting)",
         )
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()

@@ -2,27 +2,22 @@
 BlindGrasping run, it rebuilds its worlds, network, frames and 3D model for BlindGrasping, without a restart,
 and plays the new run's checkpoints. A tester on a fixed Reach experiment still refuses them."""
 
-import os
 import shutil
-import signal
-import subprocess
 import threading
 import zlib
-from pathlib import Path
 
 import pytest
 import requests
 
 from services.core.checkpoints import epoch_of, list_checkpoints
-from services.core.cli import command
 from services.core.experiments import saved_config, update_latest_link
 from services.sim import make_env
 from services.tester import build
+from tests.streaming import StreamingTester
 from tests.tester.helpers import config_for, play_then_close_env
 from tests.view3d_client import WireViewer
-from tests.waiting import free_port, wait_for
+from tests.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
@@ -36,44 +31,15 @@ def test_a_tester_following_latest_moves_to_a_run_of_another_task(reach_runs, gr
 
     runs = reach_runs
     reach_exp = (runs / "latest_train").resolve()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(tmp_path / "tester.log", "w")
-    follower = subprocess.Popen(
-        command(
-            "train",
-            "config=test_stream",
-            "test.id=follow",
-            "test.numEnvs=1",
-            "test.render.width=320",
-            "test.render.height=240",
-            "test.render.fps=10",
-            checkpoint="latest",
-            runsDir=runs,
-            streamPort=port,
-            reloadInterval=5,
-        ),
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "MUJOCO_GL": "egl"},
-    )
+    follower = StreamingTester("follow", runs, tmp_path / "tester.log", reloadInterval=5)
     # a second tester, on the fixed Reach experiment, in this process
     fixed = build(config_for(runs, f"checkpoint={reach_exp}", "numEnvs=1"))
     stop = threading.Event()
     loop = threading.Thread(target=play_then_close_env, args=(fixed.tester, stop), daemon=True)
     loop.start()
 
-    def status():
-        assert follower.poll() is None, (tmp_path / "tester.log").read_text()[-3000:]
-        try:
-            r = requests.get(f"{url}/api/testers/follow", timeout=2)
-        except requests.ConnectionError:
-            return None
-        return r.json() if r.ok else None
-
     try:
-        before = wait_for(lambda: (s := status()) and s["state"] == "running" and s, timeout=120, what="running")
+        before = follower.wait(lambda s: s["state"] == "running", what="running")
         assert before["task"] == "Reach" and before["experiment"] == reach_exp.name
         reach_model = served_model_crc(before["view3d_url"])
 
@@ -83,10 +49,8 @@ def test_a_tester_following_latest_moves_to_a_run_of_another_task(reach_runs, gr
         update_latest_link(runs, grasp, "train")
         grasp_epochs = {epoch_of(p) for p in list_checkpoints(grasp)}
 
-        after = wait_for(
-            lambda: (s := status()) and s["task"] == "BlindGrasping" and s["state"] == "running" and s,
-            timeout=60,
-            what="the tester playing BlindGrasping",
+        after = follower.wait(
+            lambda s: s["task"] == "BlindGrasping" and s["state"] == "running", 60, "the tester playing BlindGrasping"
         )
         assert after["experiment"] == grasp.name and after["epoch"] in grasp_epochs
         assert after["last_reload_error"] is None and after["reloads"] == before["reloads"] + 1
@@ -102,7 +66,7 @@ def test_a_tester_following_latest_moves_to_a_run_of_another_task(reach_runs, gr
         wait_for(lambda: served_model_crc(after["view3d_url"]) == grasp_model, timeout=30, what="the new 3D model")
         with WireViewer(after["view3d_url"]) as page:
             wait_for(lambda: page.payloads >= 10, timeout=60, what="state of the new world on the page")
-        text = (tmp_path / "tester.log").read_text()
+        text = follower.text()
         assert "now playing task=BlindGrasping" in text and "Traceback" not in text, text[-3000:]
 
         # the tester on the fixed Reach experiment stays there, and a BlindGrasping checkpoint does not load
@@ -123,7 +87,5 @@ def test_a_tester_following_latest_moves_to_a_run_of_another_task(reach_runs, gr
         stop.set()
         loop.join(30)
         fixed.close()
-        follower.send_signal(signal.SIGTERM)
-        rc = follower.wait(timeout=30)
-        log.close()
-    assert rc == 0, (tmp_path / "tester.log").read_text()[-3000:]
+        rc = follower.stop()
+    assert rc == 0, follower.text()[-3000:]
