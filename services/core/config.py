@@ -1,7 +1,8 @@
 """The seed-compatible command line: `config=PRESET`, short aliases, dotted overrides, validation.
 
-Hydra composes the presets in configs/; this module only rewrites the user's words into Hydra
-overrides, checks values once at start, and turns every refusal into one line naming the key.
+Hydra composes the presets in configs/ over the run-level keys of `run_config.RunConfig`; this module
+rewrites the user's words into Hydra overrides, checks the composed values once against RunConfig, and
+turns every refusal into one line naming the key and what it accepts.
 """
 
 from __future__ import annotations
