@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import ConfigError, help_text, load_config, print_request
+from .config import ConfigError, load_config, print_request
 from .logs import setup_logging
 
 
@@ -18,6 +18,8 @@ def main(argv: list[str], run: Callable, default_preset: str = "config", banner:
     `run` may raise ConfigError for a refusal that needs the composed config (e.g. the wrong mode).
     """
     if any(a in ("-h", "--help", "help") for a in argv):
+        from .usage import help_text
+
         print((banner.strip().replace("`", "") + "\n\n" if banner else "") + help_text())
         return 0
     try:

@@ -20,7 +20,7 @@ def run(cfg, hub=None) -> int:
     """Run the tester the config asks for; returns the process exit code."""
     from services.core.checkpoints import LATEST_SPECS, ResolveError, resolve
 
-    spec = str(cfg.train.checkpoint)
+    spec = cfg.train.checkpoint
     try:
         resolve(spec, cfg.runsDir)  # a typo fails now; `latest*` may legitimately not exist yet
     except ResolveError as e:
@@ -35,7 +35,7 @@ def run(cfg, hub=None) -> int:
         service = build(cfg, hub)
     except PortInUseError as e:
         raise ConfigError(f"test.control.port={cfg.test.control.port}: {e.strerror}") from None
-    games = int(cfg.train.testGamesNum)
+    games = cfg.train.testGamesNum
     log.info(
         "tester %s: checkpoint=%s, %s, each checkpoint kept >= %s s",
         service.tester.id,
@@ -65,7 +65,7 @@ def task_of_the_run(cfg) -> None:
     from services.core.experiments import trained_task
 
     try:
-        experiment = resolve(str(cfg.train.checkpoint), cfg.runsDir).experiment
+        experiment = resolve(cfg.train.checkpoint, cfg.runsDir).experiment
     except ResolveError:
         return  # `latest` before any run exists: the configured task
     trained = trained_task(experiment)
@@ -130,18 +130,18 @@ def build(cfg, hub=None) -> Service:
         log.info("env.backend=%s is for training: the tester's rendered worlds run on mujoco (CPU)", cfg.env.backend)
     kits = KitFactory(t.numEnvs, cfg.device, cfg.train.seed)
     kit = kits.build(cfg.task, cfg.train.params)
-    spec = str(cfg.train.checkpoint)
-    follow = bool(cfg.train.followLatest) and spec in LATEST_SPECS
+    spec = cfg.train.checkpoint
+    follow = cfg.train.followLatest and spec in LATEST_SPECS
     reloader = HotReloader(
         spec,
         runs_dir,
         kit=kit,
         retask=kits.for_run if follow else None,  # a fixed experiment keeps its task: another's is refused
-        interval=float(cfg.train.reloadInterval),
-        follow_latest=bool(cfg.train.followLatest),
-        watch_events=bool(t.watchEvents),
+        interval=cfg.train.reloadInterval,
+        follow_latest=cfg.train.followLatest,
+        watch_events=t.watchEvents,
     )
-    tester_id = expand_id(str(t.id)) if t.id else f"{cfg.task.name}-{os.getpid()}"  # {replica}: identity.py
+    tester_id = expand_id(t.id) if t.id else f"{cfg.task.name}-{os.getpid()}"  # {replica}: identity.py
     r = t.render
     tester = Tester(
         tester_id,
@@ -150,8 +150,8 @@ def build(cfg, hub=None) -> Service:
         frames=FrameMaker(kit.name, r.width, r.height, r.jpegQuality),
         fps=r.fps,
         render={"width": r.width, "height": r.height, "camera": r.camera, "tile": r.tile},
-        deterministic=bool(t.deterministic),
-        realtime=bool(t.realtime),
+        deterministic=t.deterministic,
+        realtime=t.realtime,
         test_experiment=test_exp,
         evaluation=Evaluation(t.eval.episodes, t.eval.seed, kit.env.num_envs) if t.eval.episodes else None,
     )
@@ -169,7 +169,7 @@ def build(cfg, hub=None) -> Service:
     control = ControlServer(
         tester,
         t.control.bind,
-        int(t.control.port),
+        t.control.port,
         token or secrets.token_urlsafe(18),
         also=lambda: getattr(tester.publisher, "secret", None),
     )
@@ -195,9 +195,7 @@ def _view3d(env, v, tester_id: str):
     from .view3d import View3D  # here: an unimportable viewer costs the 3D view only
 
     try:
-        return View3D(
-            *env.world(0), port=int(v.port), bind_all=bool(v.bindAll), fps=float(v.fps), title=f"policycast {tester_id}"
-        )
+        return View3D(*env.world(0), port=v.port, bind_all=v.bindAll, fps=v.fps, title=f"policycast {tester_id}")
     except PortInUseError as e:
         raise ConfigError(f"test.view3d.port={v.port}: {e.strerror}") from None
 

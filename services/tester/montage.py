@@ -91,7 +91,7 @@ def run(args) -> int:
     chosen = choose(found, args.count, args.every)
     r = cfg.test.render
     width, height = args.width or r.width, args.height or r.height
-    env = make_env(cfg.task, num_envs=1, device="cpu", seed=int(cfg.train.seed), backend="mujoco")
+    env = make_env(cfg.task, num_envs=1, device="cpu", seed=cfg.train.seed, backend="mujoco")
     builder = PolicyBuilder(cfg.train.params, env.num_obs, env.num_actions)
     stride, rate = clip_rate(env.dt, r.fps)
     frames_of = {}

@@ -30,7 +30,7 @@ def run(cfg) -> int:
     from services.sim.backends.warp import SimulationOverflow
 
     try:
-        check_device(str(cfg.device))
+        check_device(cfg.device)
         return _train(cfg, resume_state(cfg))
     except TrainError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -53,16 +53,14 @@ def _train(cfg, resume) -> int:
 
     from . import rlgames_env
     from .keeper import Keeper
-    from .params import max_iterations, rl_games_params
+    from .params import rl_games_params
     from .progress import Progress, StopRequested
     from .rlgames_io import patched_checkpoint_io, quiet_prints
     from .summaries import ThinnedWriter
 
-    task, seed = str(cfg.task.name), int(cfg.train.seed)
+    task, seed = str(cfg.task.name), cfg.train.seed
     try:  # before the experiment exists: a refused task value or backend leaves no empty run behind
-        env = make_env(
-            cfg.task, num_envs=int(cfg.env.numEnvs), device=str(cfg.device), seed=seed, backend=str(cfg.env.backend)
-        )
+        env = make_env(cfg.task, num_envs=cfg.env.numEnvs, device=cfg.device, seed=seed, backend=cfg.env.backend)
     except ValueError as e:
         raise TrainError(str(e)) from None
     experiment = create_experiment(cfg.runsDir, task, "train", cfg)  # latest_train -> this run, now
@@ -84,7 +82,7 @@ def _train(cfg, resume) -> int:
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
-    rlgames_env.register(env, str(cfg.device))
+    rlgames_env.register(env, cfg.device)
     params = rl_games_params(cfg, experiment)
 
     with (
@@ -94,7 +92,7 @@ def _train(cfg, resume) -> int:
         logging_redirect_tqdm(),
     ):
         progress = Progress(
-            max_iterations(cfg), int(cfg.train.printInterval), stop, experiment=experiment, keeper=keeper
+            cfg.train.maxIterations, cfg.train.printInterval, stop, experiment=experiment, keeper=keeper
         )
         runner = Runner(algo_observer=progress)
         runner.load({"params": params})
@@ -145,10 +143,8 @@ def resume_state(cfg):
         return None
     from services.core.checkpoints import CheckpointError, ResolveError, load_checkpoint, resolve
 
-    from .params import max_iterations
-
     try:
-        found = resolve(str(spec), cfg.runsDir)
+        found = resolve(spec, cfg.runsDir)
     except ResolveError as e:
         raise TrainError(str(e)) from None
     if found.checkpoint is None:
@@ -164,7 +160,7 @@ def resume_state(cfg):
         state = load_checkpoint(found.checkpoint)
     except CheckpointError as e:
         raise TrainError(f"checkpoint={spec}: {e}") from None
-    epoch, budget = int(state.get("epoch", 0)), max_iterations(cfg)
+    epoch, budget = int(state.get("epoch", 0)), cfg.train.maxIterations
     if budget is not None and epoch >= budget:
         raise TrainError(
             f"checkpoint={spec}: {found.checkpoint.name} is at epoch {epoch}, "

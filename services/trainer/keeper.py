@@ -53,16 +53,15 @@ class Keeper:
         k = cfg.train.keep
         policy = (
             Policy(
-                newest=int(k.newest),
-                recent_s=float(k.recentMinutes) * 60,
-                history=int(k.history),
-                budget_bytes=int(float(k.budgetGB) * GB),
+                newest=k.newest,
+                recent_s=k.recentMinutes * 60,
+                history=k.history,
+                budget_bytes=int(k.budgetGB * GB),
             )
             if k.enabled
             else None
         )
-        keep = cfg.runs.keep
-        return cls(experiment, cfg.runsDir, policy, float(k.lowDiskPercent), None if keep is None else int(keep))
+        return cls(experiment, cfg.runsDir, policy, k.lowDiskPercent, cfg.runs.keep)
 
     # --- hooks ---------------------------------------------------------------------------------
     def start(self) -> None:

@@ -7,15 +7,6 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 
-def max_iterations(cfg) -> int | None:
-    """The epoch budget: the task's <Task>PPO.yaml or `maxIterations=`; None = until stopped.
-
-    A user's own train config may not set it at all (it need not start from PPO.yaml): until stopped too.
-    """
-    value = OmegaConf.select(cfg, "train.maxIterations", default=None)
-    return None if value is None else int(value)
-
-
 def rl_games_params(cfg, experiment: Path) -> dict:
     """A plain dict for `Runner.load({'params': ...})`; files land in `<experiment>/{nn,summaries}`.
 
@@ -23,15 +14,15 @@ def rl_games_params(cfg, experiment: Path) -> dict:
     `maxIterations=`, `train.saveFrequency=` and `device=` mean the same for every task.
     """
     params = OmegaConf.to_container(cfg.train.params, resolve=True)
-    budget = max_iterations(cfg)
-    params["seed"] = int(cfg.train.seed)
+    budget = cfg.train.maxIterations  # None = until stopped
+    params["seed"] = cfg.train.seed
     config = params["config"]
     config.update(
-        num_actors=int(cfg.env.numEnvs),
+        num_actors=cfg.env.numEnvs,
         max_epochs=-1 if budget is None else budget,  # rl_games' -1: no limit
-        save_frequency=int(cfg.train.saveFrequency),
-        device=str(cfg.device),
-        device_name=str(cfg.device),
+        save_frequency=cfg.train.saveFrequency,
+        device=cfg.device,
+        device_name=cfg.device,
         # rl_games puts everything under <train_dir>/<full_experiment_name>/: our experiment dir.
         train_dir=str(Path(experiment).parent),
         full_experiment_name=Path(experiment).name,
