@@ -6,6 +6,7 @@ Users see eval return vs checkpoint epoch next to the training curves (same expe
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -60,9 +61,29 @@ class EpisodeStats:
         return {k: v / self.episodes for k, v in self.term_sums.items()} if self.episodes else None
 
 
+class RoundStats(EpisodeStats):
+    """EpisodeStats over complete rounds: every world's first k finished episodes, k the most that every
+    world has finished. A checkpoint watched on many worlds otherwise counts more of the episodes that
+    fail early (they end sooner) than of those that succeed and run their full length; a round takes
+    one of each world's, as seeded evaluation's per-world quota does (evaluation.py)."""
+
+    def __init__(self, num_envs: int):
+        super().__init__()
+        self.pending = [collections.deque() for _ in range(num_envs)]  # finished, waiting for their round
+
+    def add(self, episode: dict) -> None:
+        self.pending[int(episode["world"])].append(episode)
+        while all(self.pending):
+            for waiting in self.pending:
+                super().add(waiting.popleft())
+
+
 class EvalRecorder:
-    def __init__(self, eval_dir):
+    def __init__(self, eval_dir, rounds: int | None = None):
+        """`rounds`: the number of worlds, to count each checkpoint's episodes in complete rounds
+        (RoundStats: worlds that play on, no seeded quota); None counts every one (seeded evaluation)."""
         self.dir = Path(eval_dir) if eval_dir else None
+        self.rounds = rounds
         self.rows: dict[tuple, EpisodeStats] = {}  # (checkpoint name, epoch) -> aggregate, in order seen
         self.facts: dict[tuple, dict] = {}  # (checkpoint name, epoch) -> frame, and an evaluation's seed, time...
         self.writer = None
@@ -84,17 +105,19 @@ class EvalRecorder:
         }
         if episode.get("reward_terms"):
             line["reward_terms"] = {k: round(float(v), 6) for k, v in episode["reward_terms"].items()}
+        if episode.get("metrics"):  # the task's metrics on the last step (BlindGrasping: best_lift, stage...)
+            line["metrics"] = {k: round(float(v), 6) for k, v in episode["metrics"].items()}
         if not credit:
             line["spans_reload"] = True
         else:
-            row = self.rows.setdefault((checkpoint, epoch), EpisodeStats())
+            row = self.rows.setdefault((checkpoint, epoch), self.stats())
             row.add(episode)
             self.facts.setdefault((checkpoint, epoch), {"frame": frame})
         if self.dir is None:
             return
         with open(self.dir / "episodes.jsonl", "a") as f:
             f.write(json.dumps(line) + "\n")
-        if credit and self.writer is not None and epoch is not None:
+        if credit and self.writer is not None and epoch is not None and row.episodes:
             # Re-written as episodes accrue: the last point per epoch holds the full aggregate.
             self.writer.add_scalar("eval/mean_return", row.mean_return(), epoch)
             self.writer.add_scalar("eval/success_rate", row.success_rate(), epoch)
@@ -102,6 +125,9 @@ class EvalRecorder:
             self.writer.add_scalar("eval/episodes", row.episodes, epoch)
             for name, mean in row.reward_terms().items():
                 self.writer.add_scalar(f"eval/reward/{name}", mean, epoch)
+
+    def stats(self) -> EpisodeStats:
+        return RoundStats(self.rounds) if self.rounds else EpisodeStats()
 
     def restart(self, checkpoint: str, epoch) -> None:
         """A seeded evaluation of this checkpoint begins: its row holds that evaluation's episodes only."""
