@@ -204,6 +204,7 @@ def test_a_grasp_without_the_thumb_is_no_grasp(config):
     if config == "thumb":
         assert out["stage"].max() == 1, "fingers without the thumb ended the grasp stage"
         assert len(out["stage"]) < 170 and terms["failure"][-1] < 0  # the grasp stage timed out: a failure
+        assert terms["contact"].sum() == 0  # ... and their grip paid nothing on the way
     else:
         assert out["stage"].max() == 2  # any two fingers were a grasp
         assert gripping.sum() >= 2 and not gripping[0]  # ... and it was fingers without the thumb
@@ -266,3 +267,33 @@ def test_the_episode_reports_the_highest_the_box_was_held():
     (episode,) = episodes
     assert 0.04 < episode["metrics"]["best_lift"] == pytest.approx(peak, abs=1e-6)
     assert float(info["box_height"][0]) < 0.01  # it ended on the table: the metric is the best, not the last
+
+
+@pytest.mark.parametrize("saved_before", [False, True])
+def test_the_thumb_weighs_as_much_as_the_fingers_in_the_approach(saved_before):
+    """Curling the thumb towards the box from the pre-grasp pose cuts fingertipDistance by half the
+    thumb's approach (graspThumb), not a fifth of it (every tip alike, as runs saved before)."""
+    cfg = task_cfg("BlindGrasping")
+    env = make_env(_saved_before_the_thumb(cfg) if saved_before else cfg, 2, seed=3)
+    env.reset()
+    env.task.box_start[:] = 0.0  # both worlds' boxes at the table centre: the same approach
+    q = env.task.box_q
+    env.state.qpos[:, q : q + 2] = 0.0
+    env.physics.forward(torch.arange(2))
+    goal = np.zeros((2, 6))
+    goal[:, 2] = env.task.pre_offset[2].item() - PALM0
+    thumb = {"th_mcp": 0.8, "th_pip": 0.6}
+    for k in range(60):
+        a = hand_actions(env, goal, {})
+        if k >= 45:  # in the grasp stage: world 1 curls its thumb, world 0 keeps it open
+            a[1] = hand_actions(env, goal, thumb)[1]
+        _, _, done, info = env.step(a)
+        assert not done.any()
+    assert info["stage"].tolist() == [1, 1]
+    tips = env.task.fingertips() - env.task.box_pos()[:, None, :]
+    d = torch.linalg.vector_norm(tips, dim=2)
+    thumb_gain, fingers_gain = (d[0, 0] - d[1, 0]).item(), (d[0, 1:] - d[1, 1:]).abs().max().item()
+    assert thumb_gain > 0.01 and fingers_gain < 1e-3  # only the thumb moved, towards the box
+    term = info["reward_terms"]["fingertipDistance"] / env.weights["fingertipDistance"]
+    share = (term[0] - term[1]).item() / thumb_gain
+    assert share == pytest.approx(0.2 if saved_before else 0.5, rel=0.02)

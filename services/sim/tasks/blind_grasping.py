@@ -163,7 +163,12 @@ class BlindGrasping(HandTask):
         lift = self.box_lift()
         pre_pose = torch.cat([box[:, :2], torch.zeros_like(box[:, :1])], dim=1) + self.pre_offset
         d_pre = torch.linalg.vector_norm(palm - pre_pose, dim=1)
-        d_tips = torch.linalg.vector_norm(tips - box[:, None, :], dim=2).mean(dim=1)
+        d_tips = torch.linalg.vector_norm(tips - box[:, None, :], dim=2)
+        if self.thumb:  # the thumb weighs as much as the four fingers; their grip pays only with it
+            d_tips = 0.5 * (d_tips[:, 0] + d_tips[:, 1:].mean(dim=1))
+            paid_grips = grips * gripping[:, 0]
+        else:
+            d_tips, paid_grips = d_tips.mean(dim=1), grips
 
         st = self.stage  # each stage's terms count in the stage the step started in
         grasped = self.grasping(gripping, self.grasp_contacts)
@@ -194,7 +199,7 @@ class BlindGrasping(HandTask):
         terms = {
             "preGraspDistance": d_pre * f(st == 0),
             "fingertipDistance": d_tips * f(st == 1),
-            "contact": f(grips) * f(st == 1),
+            "contact": f(paid_grips) * f(st == 1),
             "hold": f(holding) * in_lift,
             "lift": (lift / self.lift_height).clamp(0.0, 1.0) ** self.lift_exponent * f(holding) * in_lift,
             "liftBonus": f(reached.sum(dim=1)),
