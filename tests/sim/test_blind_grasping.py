@@ -190,12 +190,12 @@ def _saved_before_the_thumb(cfg):
 
 
 @pytest.mark.parametrize("config", ["thumb", "no thumb", "saved before"])
-def test_a_grasp_without_the_thumb_is_no_grasp(config):
-    """Index to little finger closed around the box grip it beside its faces, yet cannot lift it alone."""
+def test_with_grasp_thumb_a_grasp_without_the_thumb_is_no_grasp(config):
+    """Index to little finger closed around the box grip it beside its faces: no grasp with graspThumb,
+    a grasp without it (the default) and in runs saved before it existed."""
     cfg = task_cfg("BlindGrasping")
-    if config == "no thumb":
-        cfg.stages.graspThumb = False
-    elif config == "saved before":
+    cfg.stages.graspThumb = config == "thumb"
+    if config == "saved before":
         cfg = _saved_before_the_thumb(cfg)
     env = make_env(cfg, 1, seed=3)
     env.reset()
@@ -211,7 +211,7 @@ def test_a_grasp_without_the_thumb_is_no_grasp(config):
 
 
 def test_the_thumb_and_fingers_grasp():
-    env = make_env(task_cfg("BlindGrasping"), 1, seed=3)
+    env = make_env(task_cfg("BlindGrasping", **{"stages.graspThumb": True}), 1, seed=3)
     env.reset()
     out, _ = _grasp(env, CLOSED, steps=120)
     assert out["stage"][-1] == 2
@@ -273,7 +273,7 @@ def test_the_episode_reports_the_highest_the_box_was_held():
 def test_the_thumb_weighs_as_much_as_the_fingers_in_the_approach(saved_before):
     """Curling the thumb towards the box from the pre-grasp pose cuts fingertipDistance by half the
     thumb's approach (graspThumb), not a fifth of it (every tip alike, as runs saved before)."""
-    cfg = task_cfg("BlindGrasping")
+    cfg = task_cfg("BlindGrasping", **{"stages.graspThumb": True})
     env = make_env(_saved_before_the_thumb(cfg) if saved_before else cfg, 2, seed=3)
     env.reset()
     env.task.box_start[:] = 0.0  # both worlds' boxes at the table centre: the same approach

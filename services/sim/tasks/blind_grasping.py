@@ -7,15 +7,15 @@ time fraction (1) and the stage one-hot (3). The box pose drives only rewards, s
 failures and the critic's privileged `states` (asymmetric actor-critic).
 
 Stages: 0 pre-grasp (palm to a pose above the box) -> 1 grasp (>= graspContacts fingers gripping the
-box, the thumb among them, for graspSteps steps in a row: a grasp, not a touch) -> 2 lift. Lift is the
-height of the box's lowest corner above the table; the box is held while >= minContacts fingers grip it
-(the thumb among them). A held box pays `liftBonus` once per height of liftBonusHeights it first
-reaches in the episode. Success: a lift of liftHeight with >= minContacts fingers on the box for
-holdSteps steps; the episode then runs on, rewarding holding it up, until its time limit (ending it at
-success would make holding the box worth more than lifting it). Failures end the episode: the hand
-touching the table or a fingertip below tableClearance, the box pushed boxMaxDistance away on the table,
-a stage timeout, the grasp lost for graspLostSteps in the lift stage. Every weight and threshold comes
-from configs/task/BlindGrasping.yaml.
+box, with graspThumb the thumb among them, for graspSteps steps in a row: a grasp, not a touch) -> 2
+lift. Lift is the height of the box's lowest corner above the table; the box is held while
+>= minContacts fingers grip it (with graspThumb, the thumb among them). A held box pays `liftBonus`
+once per height of liftBonusHeights it first reaches in the episode. Success: a lift of liftHeight
+with >= minContacts fingers on the box for holdSteps steps; the episode then runs on, rewarding
+holding it up, until its time limit (ending it at success would make holding the box worth more than
+lifting it). Failures end the episode: the hand touching the table or a fingertip below
+tableClearance, the box pushed boxMaxDistance away on the table, a stage timeout, the grasp lost for
+graspLostSteps in the lift stage. Every weight and threshold comes from configs/task/BlindGrasping.yaml.
 """
 
 from __future__ import annotations
@@ -135,11 +135,9 @@ class BlindGrasping(HandTask):
         return touching & (tips[:, :, 2] < top[:, None])
 
     def grasping(self, gripping: torch.Tensor, fingers: int) -> torch.Tensor:
-        """(N,) bool: at least `fingers` fingers grip the box, the thumb among them when graspThumb is set.
-
-        Fingers alone (the index and middle finger pinching the box) hold it against the table, but
-        drop it on the way up: only a thumb opposing them can lift it.
-        """
+        """(N,) bool: at least `fingers` fingers grip the box, the thumb among them when graspThumb is set
+        (a thumb opposing the fingers, as Isaac Lab's DexSuite counts a grasp: policies pinched the box with
+        index and middle finger and lost it on the way up)."""
         enough = gripping.sum(dim=1) >= fingers
         return enough & gripping[:, 0] if self.thumb else enough
 
