@@ -6,7 +6,10 @@ PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 TASK ?= Reach
-NUM_ENVS ?= 64
+# NUM_ENVS empty: 64 on the CPU, 4096 on a GPU. GPU=auto: the local runtime trains on an NVIDIA GPU when
+# there is one and MuJoCo Warp is installed; GPU=0 the CPU; GPU=1 the GPU (Docker: CUDA images, profile gpu)
+NUM_ENVS ?=
+GPU ?= auto
 TESTERS ?= 1
 # MAX_ITERATIONS empty: the task's own budget (configs/train/<Task>PPO.yaml; BlindGrasping: until stopped)
 MAX_ITERATIONS ?=
@@ -24,7 +27,8 @@ STACK := $(PYTHON) -m services.stack --port $(STREAM_PORT)
 help:
 	@echo "make setup                       install system packages (apt) and the Python env in $(VENV)"
 	@echo "make up TASK=Reach               build if needed, start trainer + sync + tester + streamer; dashboard on http://127.0.0.1:$(STREAM_PORT)"
-	@echo "       NUM_ENVS=64 TESTERS=1 reload-interval=30 GPU=1 RUNTIME=auto|docker|local"
+	@echo "       NUM_ENVS=64 TESTERS=1 reload-interval=30 GPU=auto|0|1 RUNTIME=auto|docker|local"
+	@echo "       GPU=auto (local runtime): trains on an NVIDIA GPU with MuJoCo Warp when there is one (4096 envs)"
 	@echo "       MAX_ITERATIONS=N caps training at N epochs (default: the task's budget; BlindGrasping trains until make down)"
 	@echo "       HAND=adroit trains and tests with the ADROIT hand (default: the task's, the procedural hand)"
 	@echo "       RESUME=1: the trainer (also when restarted) continues the latest run's newest checkpoint, if any"
@@ -72,9 +76,9 @@ up: setup
 	@$(STACK) up --runtime $(RUNTIME) $(STACK_OPTS)
 
 # the options make up and make deploy share
-STACK_OPTS = --task $(TASK) --num-envs $(NUM_ENVS) --testers $(TESTERS) \
+STACK_OPTS = --task $(TASK) $(if $(NUM_ENVS),--num-envs $(NUM_ENVS)) --testers $(TESTERS) \
   $(if $(MAX_ITERATIONS),--max-iterations $(MAX_ITERATIONS)) --save-frequency $(SAVE_FREQUENCY) \
-  $(if $(reload-interval),--reload-interval $(reload-interval)) $(if $(GPU),--gpu) $(if $(HAND),--hand $(HAND)) \
+  $(if $(reload-interval),--reload-interval $(reload-interval)) --gpu $(or $(GPU),auto) $(if $(HAND),--hand $(HAND)) \
   $(if $(RESUME),--resume)
 
 deploy: setup
@@ -98,7 +102,7 @@ ps: setup
 	@$(STACK) ps
 
 images: setup
-	@$(STACK) images $(if $(GPU),--gpu)
+	@$(STACK) images $(if $(filter 1,$(GPU)),--gpu)
 
 testers: setup
 	@$(STACK) testers --experiment "$(EXPERIMENT)" -n $(N)

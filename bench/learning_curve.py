@@ -3,9 +3,10 @@
 
     .venv/bin/python bench/learning_curve.py Reach --minutes 3
     .venv/bin/python bench/learning_curve.py BlindGrasping --minutes 120 --num-envs 128 --seeds 1 2 3 \\
-        [--backend auto|mujoco|warp] [--device cpu|cuda:0] [--episodes 16] [--save-every 5] [--out DIR]
+        [--parallel] [--backend auto|mujoco|warp] [--device cpu|cuda:0] [--episodes 16] [--save-every 5] [--out DIR]
 
-Per seed, one after the other (side by side they would share the CPUs):
+Per seed, one after the other (`--parallel`: side by side, e.g. four seeds sharing one GPU; on a CPU they
+would share its cores):
 1. `train.py config=train_headless task=TASK maxIterations=null seed=S ...` trains until --minutes have
    passed, then gets SIGTERM (it saves a final checkpoint and exits 0);
 2. beside it, `train.py config=test checkpoint=<that run> test.eval.episodes=K test.realtime=false`
@@ -15,9 +16,12 @@ Per seed, one after the other (side by side they would share the CPUs):
    evaluation waits; several landing then: the newest is taken. After the trainer stops, the final
    checkpoint's evaluation is waited for (bounded), then the evaluator is stopped.
 Writes OUT/curve.csv (one row per evaluated checkpoint and seed: env-steps, seconds since the trainer
-started, epoch, mean return, success rate, each reward term's mean per-episode sum), OUT/curve.png
-(return and success vs env-steps; several seeds as mean and min..max band) and prints the table. The
-training and evaluation run on the same machine and share its cores: the load is printed with the figures.
+started, epoch, mean return, success rate, the share of episodes whose box the hand held >= 5 cm up
+(tasks with a `best_lift` metric), each reward term's mean per-episode sum), OUT/curve.png (return and
+success vs env-steps; several seeds as mean and min..max band), OUT/summary.csv (per seed: env-steps and
+seconds to the first checkpoint at >= 30 % and >= 50 % success and to the first 5 cm lift, the best
+success, and the mean success over the last third of the run) and prints both tables. The training and
+evaluation run on the same machine and share its cores: the load is printed with the figures.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import platform
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +50,12 @@ EVALUATOR_ID = "learning-curve"  # the evaluator's test.id: its rows are <experi
 START_TIMEOUT_S = 300  # trainer start-up (imports, env, compile on a GPU) before latest_train appears
 STOP_TIMEOUT_S = 120  # SIGTERM -> final checkpoint saved and exited
 FINAL_EVAL_TIMEOUT_S = 300  # the final checkpoint's evaluation, after training stopped
+LIFT_M = 0.05  # the stand-in's "first lift": an evaluated episode whose box the hand held this high (m)
+THRESHOLDS = (0.3, 0.5)  # success rates whose first checkpoint the summary reports
+
+
+class SeedError(Exception):
+    """One seed's run failed (its trainer exited early, or never started); str() says why."""
 
 
 def main() -> int:
@@ -55,13 +66,24 @@ def main() -> int:
     ap.add_argument("--backend", default="auto", help="training physics: auto | mujoco | warp")
     ap.add_argument("--device", default="cpu", help="training device: cpu | cuda:0")
     ap.add_argument("--seed", type=int, action="append", help="a training seed (repeat for several)")
-    ap.add_argument("--seeds", type=int, nargs="+", help="several training seeds at once")
+    ap.add_argument("--seeds", type=int, nargs="+", help="several training seeds")
+    ap.add_argument(
+        "--parallel", action="store_true", help="train the seeds side by side (one GPU) instead of one after another"
+    )
     ap.add_argument("--episodes", type=int, default=16, help="seeded evaluation episodes per checkpoint")
     ap.add_argument(
         "--save-every",
         type=int,
         default=5,
         help="epochs between periodic checkpoints (hours-long runs: more, or they fill the disk)",
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for the trainer (repeat; e.g. task.reward.hold=0.2): the evaluator plays the "
+        "run's saved config, so it sees the same task",
     )
     ap.add_argument("--out", type=Path, default=None, help="default: bench-out/learning_curve_<task>_<time>")
     a = ap.parse_args()
@@ -74,7 +96,8 @@ def main() -> int:
 
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load {_load()}; {a.task}: {a.minutes:g} min "
-        f"of training per seed, {a.num_envs} envs, device={a.device}, backend={a.backend}; "
+        f"of training per seed, seeds {' '.join(map(str, seeds))} {'side by side' if a.parallel else 'in turn'}, "
+        f"{a.num_envs} envs, device={a.device}, backend={a.backend}; "
         f"{a.episodes} seeded eval episodes per checkpoint (seed {EVAL_SEED}, CPU); out: {out}",
         flush=True,
     )
@@ -82,31 +105,63 @@ def main() -> int:
     # it started (left running, they trained on for hours) and the curve so far is on disk.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows: list[dict] = []
-    for seed in seeds:
-        run_seed(a, seed, out / f"seed{seed}", rows, lambda: save(out, rows, a))
+    lock = threading.Lock()
+    stop = threading.Event()
+    failures: list[str] = []
+
+    def one(seed: int) -> None:
+        try:
+            run_seed(a, seed, out / f"seed{seed}", rows, lambda: save(out, rows, a, lock), lock, stop)
+        except SeedError as e:  # one seed's trainer failing does not stop the others
+            failures.append(str(e))
+            print(f"error: {e}", file=sys.stderr, flush=True)
+
+    try:
+        if a.parallel:
+            threads = [threading.Thread(target=one, args=(s,), daemon=True) for s in seeds]
+            for t in threads:
+                t.start()
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.5)  # a bounded join: Ctrl+C / SIGTERM still reach this thread
+        else:
+            for seed in seeds:
+                one(seed)
+    finally:
+        stop.set()  # the seeds' threads stop what they started (bounded waits)
+        for t in threading.enumerate():
+            if t is not threading.current_thread() and t.daemon:
+                t.join(STOP_TIMEOUT_S + 10)
     print(f"load at the end: {_load()}", flush=True)
     if not rows:
         print("no checkpoint was evaluated", file=sys.stderr)
         return 1
-    save(out, rows, a)
+    save(out, rows, a, lock)
+    rows.sort(key=lambda r: (r["seed"], r["env_steps"]))
     print_table(rows, _terms(rows))
-    print(f"\n{out / 'curve.csv'}\n{out / 'curve.png'}")
-    return 0
+    print_summary(summarize(rows, seeds))
+    print(f"\n{out / 'curve.csv'}\n{out / 'summary.csv'}\n{out / 'curve.png'}")
+    return 1 if failures else 0
 
 
-def save(out: Path, rows: list[dict], a) -> None:
-    """The CSV and the plot so far: rewritten as points arrive, so a long run cut short keeps its curve."""
-    if rows:
-        write_csv(out / "curve.csv", rows, _terms(rows))
-        plot(out / "curve.png", rows, a)
+def save(out: Path, rows: list[dict], a, lock: threading.Lock) -> None:
+    """The CSVs and the plot so far: rewritten as points arrive, so a long run cut short keeps its curve."""
+    with lock:
+        if rows:
+            ordered = sorted(rows, key=lambda r: (r["seed"], r["env_steps"]))
+            write_csv(out / "curve.csv", ordered, _terms(ordered))
+            write_summary(out / "summary.csv", summarize(ordered, sorted({r["seed"] for r in ordered})))
+            plot(out / "curve.png", ordered, a)
 
 
 def _terms(rows: list[dict]) -> list[str]:
     return sorted({k for r in rows for k in (r["reward_terms"] or {})})
 
 
-def run_seed(a, seed: int, work: Path, rows: list[dict], on_points) -> None:
-    """Train one seed for --minutes beside a seeded evaluator; its points are appended to rows as they land."""
+def run_seed(a, seed: int, work: Path, rows: list[dict], on_points, lock, stop: threading.Event) -> None:
+    """Train one seed for --minutes beside a seeded evaluator; its points are appended to rows as they land.
+
+    `stop` set (Ctrl+C, SIGTERM, from the main thread) ends it early, stopping both processes."""
     runs = work / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     log = open(work / "processes.log", "w")
@@ -119,6 +174,7 @@ def run_seed(a, seed: int, work: Path, rows: list[dict], on_points) -> None:
             # no best-so-far file: it is rewritten almost every epoch, and evaluating each one would take
             # the CPU the training needs; the curve's points are the periodic checkpoints and the final one
             "train.params.config.save_best_after=1000000000",
+            *a.set,
             task=a.task,
             numEnvs=a.num_envs,
             maxIterations=None,
@@ -138,6 +194,7 @@ def run_seed(a, seed: int, work: Path, rows: list[dict], on_points) -> None:
             START_TIMEOUT_S,
             trainer,
             "the trainer's experiment",
+            stop,
         )
         print(f"seed {seed}: training {experiment.name} (pid {trainer.pid}); evaluating beside it", flush=True)
         evaluator = subprocess.Popen(
@@ -163,24 +220,33 @@ def run_seed(a, seed: int, work: Path, rows: list[dict], on_points) -> None:
         )
         evaluations = experiment / "eval" / EVALUATOR_ID / "evaluations.jsonl"  # the evaluator's own folder
         deadline = time.monotonic() + 60 * a.minutes
-        while time.monotonic() < deadline and trainer.poll() is None:
-            if new := _new_rows(evaluations, rows, seed, started):
-                rows += new
+
+        def collect() -> None:
+            new = _new_rows(evaluations, rows, seed, started)
+            if new:
+                with lock:
+                    rows.extend(new)
                 on_points()
-            time.sleep(1)
+
+        while time.monotonic() < deadline and trainer.poll() is None and not stop.is_set():
+            collect()
+            stop.wait(1)
+        if stop.is_set():
+            return
         if trainer.poll() is not None:
-            raise SystemExit(f"seed {seed}: the trainer exited early ({trainer.returncode}); see {log.name}")
+            raise SeedError(f"seed {seed}: the trainer exited early ({trainer.returncode}); see {log.name}")
         trainer.send_signal(signal.SIGTERM)  # it saves a final checkpoint
         if trainer.wait(STOP_TIMEOUT_S) != 0:
-            raise SystemExit(f"seed {seed}: the trainer exited {trainer.returncode} after SIGTERM; see {log.name}")
+            raise SeedError(f"seed {seed}: the trainer exited {trainer.returncode} after SIGTERM; see {log.name}")
         final = max((epoch_of(p) for p in list_checkpoints(experiment) if epoch_of(p) is not None), default=None)
         print(f"seed {seed}: training stopped at epoch {final}; evaluating its final checkpoint", flush=True)
         deadline = time.monotonic() + FINAL_EVAL_TIMEOUT_S
-        while time.monotonic() < deadline and evaluator.poll() is None:
-            rows += _new_rows(evaluations, rows, seed, started)
-            if final is None or any(r["epoch"] is not None and r["epoch"] >= final for r in rows):
+        while time.monotonic() < deadline and evaluator.poll() is None and not stop.is_set():
+            collect()
+            mine = [r for r in rows if r["seed"] == seed]
+            if final is None or any(r["epoch"] is not None and r["epoch"] >= final for r in mine):
                 break
-            time.sleep(1)
+            stop.wait(1)
         else:
             print(f"seed {seed}: the final checkpoint was not evaluated within {FINAL_EVAL_TIMEOUT_S} s", flush=True)
     finally:
@@ -213,36 +279,122 @@ def _new_rows(evaluations: Path, seen: list[dict], seed: int, started: float) ->
             "epoch": r["epoch"],
             "mean_return": r["mean_return"],
             "success_rate": r["success_rate"],
+            "lift_rate": _lift_rate(evaluations.with_name("episodes.jsonl"), r["checkpoint"], r["epoch"]),
             "reward_terms": r["reward_terms"],
             "eval_s": r["eval_s"],
         }
         new.append(row)
+        lifted = "" if row["lift_rate"] is None else f" | held >= 5 cm {100 * row['lift_rate']:3.0f}%"
         print(
             f"seed {seed} | epoch {row['epoch']:>5} | {row['env_steps']:>11,} env-steps | {row['wall_s']:6.0f} s | "
-            f"return {row['mean_return']:8.2f} | success {100 * row['success_rate']:3.0f}% | "
+            f"return {row['mean_return']:8.2f} | success {100 * row['success_rate']:3.0f}%{lifted} | "
             f"eval {row['eval_s']:.1f} s | load {_load()}",
             flush=True,
         )
     return new
 
 
-def _wait(predicate, timeout: float, proc, what: str):
+def _lift_rate(episodes: Path, checkpoint: str, epoch) -> float | None:
+    """The share of this checkpoint's evaluated episodes whose box the hand held >= LIFT_M up (the task's
+    `best_lift` metric on the episode's last step); None when the task has no such metric."""
+    try:
+        lines = episodes.read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    best = []
+    for line in lines:
+        if not line.endswith("}"):
+            continue
+        e = json.loads(line)
+        if e.get("checkpoint") == checkpoint and e.get("epoch") == epoch and not e.get("spans_reload"):
+            best.append((e.get("metrics") or {}).get("best_lift"))
+    if not best or None in best:
+        return None
+    return sum(b >= LIFT_M for b in best) / len(best)
+
+
+def summarize(rows: list[dict], seeds: list[int]) -> list[dict]:
+    """Per seed: when success first reached each of THRESHOLDS and the box was first held 5 cm up
+    (env-steps, seconds since the trainer started), the best success, and the mean success over the
+    last third of the run (by env-steps: how well it holds what it learnt)."""
+    out = []
+    for seed in seeds:
+        pts = sorted((r for r in rows if r["seed"] == seed), key=lambda r: r["env_steps"])
+        if not pts:
+            continue
+        end = pts[-1]["env_steps"]
+        last = [r["success_rate"] for r in pts if r["env_steps"] >= end * 2 / 3]
+        s = {
+            "seed": seed,
+            "checkpoints": len(pts),
+            "env_steps": end,
+            "wall_s": pts[-1]["wall_s"],
+            "best_success": max(r["success_rate"] for r in pts),
+            "last_third_success": sum(last) / len(last),
+        }
+        first = lambda ok: next((r for r in pts if ok(r)), None)  # noqa: E731
+        for t in THRESHOLDS:
+            hit = first(lambda r, t=t: r["success_rate"] >= t)
+            s[f"steps_to_{int(100 * t)}"] = hit and hit["env_steps"]
+            s[f"s_to_{int(100 * t)}"] = hit and round(hit["wall_s"])
+        hit = first(lambda r: (r.get("lift_rate") or 0) > 0)
+        s["steps_to_lift"], s["s_to_lift"] = hit and hit["env_steps"], hit and round(hit["wall_s"])
+        s["lift_metric"] = any(r.get("lift_rate") is not None for r in pts)
+        out.append(s)
+    return out
+
+
+SUMMARY = (
+    ["seed", "checkpoints", "env_steps", "wall_s", "steps_to_lift", "s_to_lift"]
+    + [f"{k}_to_{int(100 * t)}" for t in THRESHOLDS for k in ("steps", "s")]
+    + ["best_success", "last_third_success"]
+)
+
+
+def write_summary(path: Path, summary: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(SUMMARY)
+        for s in summary:
+            w.writerow(["" if s[k] is None else (f"{s[k]:.4f}" if isinstance(s[k], float) else s[k]) for k in SUMMARY])
+
+
+def print_summary(summary: list[dict]) -> None:
+    def when(steps, secs, measured=True):
+        return "n/a" if not measured else "not reached" if steps is None else f"{steps / 1e6:.2f}M / {secs} s"
+
+    print(
+        f"\n{'seed':>5}{'env-steps':>12}{'min':>6}{'first 5 cm lift':>20}{'>= 30 %':>20}{'>= 50 %':>20}"
+        f"{'best':>7}{'last third':>12}"
+    )
+    for s in summary:
+        lift = when(s["steps_to_lift"], s["s_to_lift"], s["lift_metric"])
+        print(
+            f"{s['seed']:>5}{s['env_steps']:>12,}{s['wall_s'] / 60:>6.1f}{lift:>20}"
+            f"{when(s['steps_to_30'], s['s_to_30']):>20}{when(s['steps_to_50'], s['s_to_50']):>20}"
+            f"{100 * s['best_success']:>6.0f}%{100 * s['last_third_success']:>11.0f}%"
+        )
+
+
+def _wait(predicate, timeout: float, proc, what: str, stop: threading.Event):
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stop.is_set():
         value = predicate()
         if value:
             return value
         if proc.poll() is not None:
-            raise SystemExit(f"the trainer exited ({proc.returncode}) before {what}")
-        time.sleep(0.5)
-    raise SystemExit(f"timed out after {timeout} s waiting for {what}")
+            raise SeedError(f"the trainer exited ({proc.returncode}) before {what}")
+        stop.wait(0.5)
+    raise SeedError(
+        f"stopped while waiting for {what}" if stop.is_set() else f"timed out after {timeout} s waiting for {what}"
+    )
 
 
 def _load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-COLUMNS = ["seed", "env_steps", "wall_s", "epoch", "mean_return", "success_rate"]
+COLUMNS = ["seed", "env_steps", "wall_s", "epoch", "mean_return", "success_rate", "lift_rate"]
 
 
 def write_csv(path: Path, rows: list[dict], terms: list[str]) -> None:
@@ -258,6 +410,7 @@ def write_csv(path: Path, rows: list[dict], terms: list[str]) -> None:
                     r["epoch"],
                     f"{r['mean_return']:.4f}",
                     f"{r['success_rate']:.4f}",
+                    "" if r.get("lift_rate") is None else f"{r['lift_rate']:.4f}",
                 ]
                 + [f"{(r['reward_terms'] or {}).get(t, float('nan')):.4f}" for t in terms]
             )

@@ -28,7 +28,7 @@ class BatchedEnv:
         self.model = cls.build_model(cfg)
         self.physics = physics(self.model, num_envs, device=device, cfg=cfg, **physics_kwargs)
         self.task = cls(cfg, self.model, self.physics.state)
-        self.weights = reward_weights(cfg, cls.reward_terms)
+        self.weights = reward_weights(cfg, cls.reward_terms, cls.added_terms)
         self.num_envs, self.device, self.seed = num_envs, torch.device(device), seed
         self.sim_device = self.physics.device
         self.num_obs, self.num_actions, self.num_states = self.task.num_obs, self.task.num_actions, self.task.num_states
@@ -86,7 +86,7 @@ class BatchedEnv:
         time_outs = ((self.step_count >= self.max_episode_length) | broken) & ~ev.terminated
         done = ev.terminated | time_outs
         finished = done.nonzero().squeeze(1)
-        episodes = self._episodes(finished, ev.success)  # before the reset clears their stats
+        episodes = self._episodes(finished, ev.success, ev.metrics)  # before the reset clears their stats
         self._reset(finished)
         self._sync_watched()
         info = {
@@ -103,28 +103,31 @@ class BatchedEnv:
         states = self.task.states(self.step_count) if self.num_states else None
         return None if states is None else self._out(states.float())
 
-    def _episodes(self, ids: torch.Tensor, success: torch.Tensor) -> list[dict]:
+    def _episodes(self, ids: torch.Tensor, success: torch.Tensor, metrics: dict) -> list[dict]:
         """The finished worlds' episodes, read from the device in one transfer."""
         if len(ids) == 0:
             return []
+        dtype, names, keys = self.returns.dtype, list(self.weights), list(metrics)
         rows = torch.cat(
             [
-                ids[:, None].to(self.returns.dtype),
+                ids[:, None].to(dtype),
                 self.returns[ids, None],
-                self.step_count[ids, None].to(self.returns.dtype),
-                success[ids, None].to(self.returns.dtype),
+                self.step_count[ids, None].to(dtype),
+                success[ids, None].to(dtype),
                 self.term_sums[ids],
+                *(metrics[k][ids, None].to(dtype) for k in keys),
             ],
             dim=1,
         ).tolist()
-        names = list(self.weights)
+        t = 4 + len(names)
         return [
             {
                 "world": int(r[0]),
                 "return": r[1],
                 "length": int(r[2]),
                 "success": bool(r[3]),
-                "reward_terms": dict(zip(names, r[4:])),
+                "reward_terms": dict(zip(names, r[4:t])),
+                "metrics": dict(zip(keys, r[t:])),  # the task's metrics on the episode's last step
             }
             for r in rows
         ]

@@ -25,7 +25,7 @@ from services.core.auth import bearer
 from services.core.cli import command
 from services.core.config import choices
 
-from . import compose, disk, settings, supervisor, swarm, tensorboard
+from . import compose, disk, gpu, settings, supervisor, swarm, tensorboard
 from .supervisor import Spec, Supervisor
 
 ROOT = compose.ROOT
@@ -77,6 +77,8 @@ def cmd_up(a) -> int:
     )
     rt = runtime(a.runtime)
     if rt == "docker":
+        if note := gpu.docker_note(a.gpu):
+            print(f"stack: {note}", flush=True)
         return up_docker(a, saved)
     if a.runtime == "auto":
         print(
@@ -84,32 +86,42 @@ def cmd_up(a) -> int:
             "(same ports and API; Ctrl+C stops them all)",
             flush=True,
         )
-    return up_local(a, saved)
+    training = None
+    if not a.sync_source:  # else the trainer runs on the remote server
+        try:
+            training = gpu.choose(a.gpu, a.num_envs)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"stack: {training.note}", flush=True)
+    return up_local(a, saved, training)
 
 
 def service_env(a) -> dict[str, str]:
     """The variables compose.yaml reads, from `make up` / `make deploy` options."""
+    on = a.gpu == "1"  # Docker and Swarm train on a GPU only when asked: CUDA images, the NVIDIA runtime
     return {
         "TASK": a.task,
-        "NUM_ENVS": str(a.num_envs),
+        "NUM_ENVS": str(a.num_envs or (gpu.GPU_ENVS if on else gpu.CPU_ENVS)),
         "STREAM_PORT": str(a.port),
         "MAX_ITERATIONS": str(a.max_iterations or ""),
         "SAVE_FREQUENCY": str(a.save_frequency),
         "HAND": a.hand or "",
         "RESUME": "1" if a.resume else "",
-        **({"DEVICE": "cuda:0"} if a.gpu else {}),
+        **({"DEVICE": "cuda:0"} if on else {}),
     }
 
 
 def up_docker(a, saved) -> int:
-    compose.build(gpu=a.gpu)
+    on = a.gpu == "1"
+    compose.build(gpu=on)
     env = service_env(a)
     services = []
     if a.sync_source:
         env["SYNC_SOURCE"] = a.sync_source
         services = ["sync", "tester", "streamer"]  # the trainer runs on the remote server
-    args = (["--profile", "gpu"] if a.gpu else []) + ["up", "-d", "--scale", f"tester={a.testers}"]
-    args += ["--scale", "trainer=0"] if a.gpu else []
+    args = (["--profile", "gpu"] if on else []) + ["up", "-d", "--scale", f"tester={a.testers}"]
+    args += ["--scale", "trainer=0"] if on else []
     if compose.compose(args + services, settings.ENV_FILE, env).returncode != 0:
         return 1
     return announce(a.port, saved)
@@ -155,7 +167,29 @@ def cmd_undeploy(a) -> int:
     return 0
 
 
-def up_local(a, saved) -> int:
+def trainer_spec(a, training: gpu.Training) -> Spec:
+    """The local runtime's trainer: the task, where it trains (GPU=auto|0|1) and on how many worlds."""
+    budget = [f"maxIterations={a.max_iterations}"] if a.max_iterations else []  # else the task's own
+    resume = ["checkpoint=latest"] if a.resume and (Path(a.runs_dir) / "latest_train").exists() else []
+    hand = [f"task.hand={a.hand}"] if getattr(a, "hand", None) else []
+    return Spec(
+        "trainer",
+        command(
+            "trainer",
+            f"task={a.task}",
+            f"numEnvs={training.num_envs}",
+            f"device={training.device}",  # testers stay on the CPU: they render world 0
+            *budget,
+            *resume,
+            *hand,
+            f"train.saveFrequency={a.save_frequency}",
+            f"runsDir={a.runs_dir}",
+        ),
+        restart=False,
+    )
+
+
+def up_local(a, saved, training: gpu.Training | None) -> int:
     if supervisor.running_pid():
         print("stack: a local stack already runs here (make down stops it)", file=sys.stderr)
         return 1
@@ -213,26 +247,8 @@ def up_local(a, saved) -> int:
             ),
         ),
     ]
-    if not a.sync_source:
-        budget = [f"maxIterations={a.max_iterations}"] if a.max_iterations else []  # else the task's own
-        resume = ["checkpoint=latest"] if a.resume and (Path(a.runs_dir) / "latest_train").exists() else []
-        specs.insert(
-            0,
-            Spec(
-                "trainer",
-                command(
-                    "trainer",
-                    f"task={a.task}",
-                    f"numEnvs={a.num_envs}",
-                    *budget,
-                    *resume,
-                    *hand,
-                    f"train.saveFrequency={a.save_frequency}",
-                    f"runsDir={a.runs_dir}",
-                ),
-                restart=False,
-            ),
-        )
+    if training is not None:
+        specs.insert(0, trainer_spec(a, training))
     supervisor.STATE_DIR.mkdir(exist_ok=True)
     Path(a.runs_dir).mkdir(parents=True, exist_ok=True)  # sync refuses a missing source
     supervisor.TESTERS_FILE.write_text(json.dumps({"latest": a.testers}))
@@ -411,7 +427,9 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     stack = argparse.ArgumentParser(add_help=False)  # what `up` and `deploy` both take
     stack.add_argument("--task", default="Reach", choices=choices("task"))
-    stack.add_argument("--num-envs", type=int, default=64)
+    stack.add_argument(
+        "--num-envs", type=int, default=None, help=f"training worlds (default: {gpu.CPU_ENVS}; {gpu.GPU_ENVS} on a GPU)"
+    )
     stack.add_argument("--testers", type=int, default=1)
     stack.add_argument("--reload-interval", default=None)
     stack.add_argument(
@@ -422,7 +440,13 @@ def main(argv=None) -> int:
     )
     stack.add_argument("--save-frequency", type=int, default=10)
     stack.add_argument(
-        "--gpu", action="store_true", help="train on the GPU (compose profile gpu; swarm: a generic resource)"
+        "--gpu",
+        nargs="?",
+        const="1",
+        default="auto",
+        choices=gpu.MODES,
+        help="auto (local runtime: the GPU when one is here and MuJoCo Warp is installed), 0 (the CPU), "
+        "1 (the GPU; Docker: compose profile gpu, Swarm: a generic resource)",
     )
     stack.add_argument(
         "--resume",

@@ -226,7 +226,8 @@ def deploy(a, service_env: dict[str, str], saved: dict[str, str]) -> None:
     require_manager()
     ns = nodes()
     check_labels(ns)
-    images = publish_images(a.registry, a.gpu, len(ns))
+    on = a.gpu == "1"  # GPU=auto or 0: no reservation (a swarm node's GPU is used only when asked)
+    images = publish_images(a.registry, on, len(ns))
     rev = write_files(saved["POLICYCAST_TOKEN"])
     env = {
         **service_env,
@@ -238,7 +239,7 @@ def deploy(a, service_env: dict[str, str], saved: dict[str, str]) -> None:
         "TESTERS": str(a.testers),
         "RELOAD_INTERVAL": saved["RELOAD_INTERVAL"],
     }
-    state = {"env": env, "gpu": a.gpu, "experiments": load_state().get("experiments", {}) if deployed() else {}}
+    state = {"env": env, "gpu": on, "experiments": load_state().get("experiments", {}) if deployed() else {}}
     stack_deploy(state)
     save_state(state)
 

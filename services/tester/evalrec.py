@@ -9,6 +9,7 @@ file. A tester restarted under the same id finds its folder again and carries on
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -108,9 +109,29 @@ def read_jsonl(path: Path) -> list[dict]:
     return out
 
 
+class RoundStats(EpisodeStats):
+    """EpisodeStats over complete rounds: every world's first k finished episodes, k the most that every
+    world has finished. A checkpoint watched on many worlds otherwise counts more of the episodes that
+    fail early (they end sooner) than of those that succeed and run their full length; a round takes
+    one of each world's, as seeded evaluation's per-world quota does (evaluation.py)."""
+
+    def __init__(self, num_envs: int):
+        super().__init__()
+        self.pending = [collections.deque() for _ in range(num_envs)]  # finished, waiting for their round
+
+    def add(self, episode: dict) -> None:
+        self.pending[int(episode["world"])].append(episode)
+        while all(self.pending):
+            for waiting in self.pending:
+                super().add(waiting.popleft())
+
+
 class EvalRecorder:
-    def __init__(self, eval_dir):
+    def __init__(self, eval_dir, rounds: int | None = None):
+        """`rounds`: the number of worlds, to count each checkpoint's episodes in complete rounds
+        (RoundStats: worlds that play on, no seeded quota); None counts every one (seeded evaluation)."""
         self.dir = Path(eval_dir) if eval_dir else None
+        self.rounds = rounds
         self.rows: dict[tuple, EpisodeStats] = {}  # (checkpoint name, epoch) -> aggregate, in order seen
         self.facts: dict[tuple, dict] = {}  # (checkpoint name, epoch) -> frame, and an evaluation's seed, time...
         self.evaluated_keys: list[tuple] = []  # seeded evaluations completed, in order
@@ -158,10 +179,12 @@ class EvalRecorder:
             line["frame"] = int(frame)  # env-steps trained: the history read back after a restart keeps it
         if episode.get("reward_terms"):
             line["reward_terms"] = {k: round(float(v), 6) for k, v in episode["reward_terms"].items()}
+        if episode.get("metrics"):  # the task's metrics on the last step (BlindGrasping: best_lift, stage...)
+            line["metrics"] = {k: round(float(v), 6) for k, v in episode["metrics"].items()}
         if not credit:
             line["spans_reload"] = True
         else:
-            row = self.rows.setdefault((checkpoint, epoch), EpisodeStats())
+            row = self.rows.setdefault((checkpoint, epoch), self.stats())
             row.add(episode)
             self.facts.setdefault((checkpoint, epoch), {"frame": frame})
             self.last_key = (checkpoint, epoch)
@@ -175,7 +198,7 @@ class EvalRecorder:
             self._write_failed = True
             return
         self._write_failed = False
-        if credit and self.writer is not None and epoch is not None:
+        if credit and self.writer is not None and epoch is not None and row.episodes:
             # Re-written as episodes accrue: the last point per epoch holds the full aggregate.
             self.writer.add_scalar("eval/mean_return", row.mean_return(), epoch)
             self.writer.add_scalar("eval/success_rate", row.success_rate(), epoch)
@@ -183,6 +206,9 @@ class EvalRecorder:
             self.writer.add_scalar("eval/episodes", row.episodes, epoch)
             for name, mean in row.reward_terms().items():
                 self.writer.add_scalar(f"eval/reward/{name}", mean, epoch)
+
+    def stats(self) -> EpisodeStats:
+        return RoundStats(self.rounds) if self.rounds else EpisodeStats()
 
     def restart(self, checkpoint: str, epoch) -> None:
         """A seeded evaluation of this checkpoint begins: its row holds that evaluation's episodes only."""

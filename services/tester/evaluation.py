@@ -19,19 +19,46 @@ from .reloader import passed_over
 log = logging.getLogger("tester.eval")
 
 
+class Quota:
+    """World w's first quota[w] finished episodes, K spread over the worlds (lower worlds take the remainder).
+
+    Counting the first K episodes that *end* instead is biased: an episode that fails early ends sooner
+    than one that succeeds and runs its full length, so failures fill the count first. The per-world
+    quota counts the same episodes whatever their length (`testGamesNum=N` counts this way too).
+    """
+
+    def __init__(self, episodes: int, num_envs: int):
+        self.episodes = int(episodes)
+        base, extra = divmod(self.episodes, num_envs)
+        self.quota = [base + (w < extra) for w in range(num_envs)]
+        self.counted = [0] * num_envs
+
+    @property
+    def full(self) -> bool:
+        return sum(self.counted) >= self.episodes
+
+    def take(self, world: int) -> bool:
+        """Whether world's episode that just finished is one of the K (and count it)."""
+        if self.counted[world] >= self.quota[world]:
+            return False
+        self.counted[world] += 1
+        return True
+
+    def restart(self) -> None:
+        self.counted = [0] * len(self.quota)
+
+
 class Evaluation:
     def __init__(self, episodes: int, seed: int, num_envs: int):
         self.episodes, self.seed = int(episodes), int(seed)
-        base, extra = divmod(self.episodes, num_envs)
-        self.quota = [base + (w < extra) for w in range(num_envs)]  # lower worlds take the remainder
-        self.counted = [0] * num_envs
+        self.quota = Quota(self.episodes, num_envs)
         self.checkpoint = None  # the reloader.Loaded under evaluation
         self.started = self.seconds = None
         self.completed_at: float | None = None  # Unix time the last evaluation completed (reload latency)
 
     @property
     def complete(self) -> bool:
-        return self.checkpoint is not None and sum(self.counted) >= self.episodes
+        return self.checkpoint is not None and self.quota.full
 
     def ready_for_next(self) -> bool:
         """Whether the loop may take the next checkpoint: nothing evaluated yet, or this one is done."""
@@ -48,7 +75,8 @@ class Evaluation:
     def start(self, env, loaded):
         """Reset every world from the evaluation seed for `loaded`; returns the first observations."""
         skipped = passed_over(self.checkpoint, loaded)
-        self.checkpoint, self.counted = loaded, [0] * len(self.quota)
+        self.checkpoint = loaded
+        self.quota.restart()
         self.started, self.seconds = time.monotonic(), None
         log.info(
             "evaluating %s (epoch %s, %s env-steps): %d episodes from seed %d%s",
@@ -65,10 +93,8 @@ class Evaluation:
 
     def counts(self, episode: dict) -> bool:
         """Whether this finished episode is one of the K (and count it)."""
-        w = int(episode["world"])
-        if self.checkpoint is None or self.complete or self.counted[w] >= self.quota[w]:
+        if self.checkpoint is None or self.complete or not self.quota.take(int(episode["world"])):
             return False
-        self.counted[w] += 1
         if self.complete:
             self.seconds = time.monotonic() - self.started
             self.completed_at = time.time()

@@ -256,6 +256,11 @@ class HotReloader:
         self.pinned = None
         self.reload_now()
 
+    @property
+    def fixed(self) -> bool:
+        """`checkpoint=` names one .pth file and nothing is pinned: no other checkpoint can come."""
+        return self.pinned is None and self.spec.endswith(".pth")
+
     def take(self) -> Loaded | None:
         """Called by the stepping loop between two steps: the next model to run, if one is ready."""
         if self.mailbox is None:

@@ -16,8 +16,8 @@ from pathlib import Path
 from services.core.checkpoints import epoch_of, list_checkpoints
 from services.core.config import reload_interval
 
-from .evalrec import EpisodeStats, EvalRecorder, eval_dir_for
-from .evaluation import Evaluation
+from .evalrec import EpisodeStats, EvalRecorder, RoundStats, eval_dir_for
+from .evaluation import Evaluation, Quota
 from .frames import FrameMaker, RateLimiter
 from .policy import act
 from .readers import Readers
@@ -75,6 +75,7 @@ class Tester:
         self._rendered = None  # (steps, rgb): world 0's frame, rendered at most once per step
         self.obs = None
         self.games = 0  # episodes to play, 0 = forever (set by play/watch)
+        self.quota = None  # Quota of those games (no seeded evaluation): each world's first few, not the first to end
         self._next_status = 0.0
         self._next_step = None
 
@@ -210,13 +211,19 @@ class Tester:
         the loop (its window was closed).
         """
         self.games = games
-        while not stop.is_set() and not (games and self.episodes >= games):
+        self.quota = Quota(games, self.env.num_envs) if games and self.evaluation is None else None
+        while not stop.is_set() and not (games and self.episodes >= games) and not self.evaluated_for_good():
             if not self.step_once():
                 stop.wait(0.05)  # waiting for a checkpoint, or paused: keep status and frames alive
             if tick is not None and tick() is False:
                 return
             self.publish()
             self.pace()
+
+    def evaluated_for_good(self) -> bool:
+        """Seeded evaluation of one fixed .pth file is done: nothing newer can come, so the run ends."""
+        ev = self.evaluation
+        return ev is not None and ev.complete and self.reloader.fixed
 
     def step_once(self) -> bool:
         """Swap in new weights if ready, then one control step. False when there is nothing to step."""
@@ -257,12 +264,14 @@ class Tester:
         old, self.current = self.current, loaded
         fresh = self.evaluation is not None or self.obs is None  # every world starts an episode now
         self.reloader.swapped(old, loaded, ready_since=self.evaluation.completed_at if self.evaluation else None)
-        self.per_ckpt = EpisodeStats()
+        # worlds that play on: counted in complete rounds, not short failures first (evalrec.RoundStats)
+        self.per_ckpt = EpisodeStats() if self.evaluation is not None else RoundStats(self.env.num_envs)
         if self.frames is not None and old is not None:
             self.frames.flash()
         if loaded.experiment != self._recorder_for:  # first checkpoint, or latest_train moved
             self.recorder.close()
-            self.recorder = EvalRecorder(eval_dir_for(loaded.experiment, self.test_experiment, self.id))
+            rounds = None if self.evaluation is not None else self.env.num_envs
+            self.recorder = EvalRecorder(eval_dir_for(loaded.experiment, self.test_experiment, self.id), rounds)
             self._recorder_for = loaded.experiment
         if self.evaluation is not None:  # every world starts over from the evaluation seed
             self.obs, self.ep_return, self.spanning = self.evaluation.start(self.env, loaded), 0.0, set()
@@ -304,6 +313,8 @@ class Tester:
         cur, ev = self.current, self.evaluation
         if ev is not None and not ev.counts(episode):
             return  # a world past its quota plays on unrecorded
+        if self.quota is not None and not self.quota.take(int(episode["world"])):
+            return  # testGamesNum=N: likewise
         credit = int(episode["world"]) not in self.spanning
         self.spanning.discard(int(episode["world"]))
         self.recorder.record(episode, cur.path.name, cur.epoch, frame=cur.frame, credit=credit)

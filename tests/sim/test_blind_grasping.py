@@ -157,3 +157,144 @@ def test_pressing_the_box_down_from_above_is_no_grasp(grip_depth, grasped):
         assert not done.any()
     assert np.min(np.max(contacts, axis=0)) >= 2  # both worlds' fingers are on the box ...
     assert (np.max(stages) == 2) == grasped  # ... but from above: no grasp (tips above the top count: one)
+
+
+# fingers closed around the box, the thumb open: index..little alone
+NO_THUMB = {**{k: v for k, v in CLOSED.items() if not k.startswith("th")}, "th_mcp": -0.2}
+
+
+def _grasp(env, fingers, lift_to=None, steps=200):
+    """Palm to the pre-grasp height, close `fingers` from step 60, then (from step 100) raise the hand by
+    `lift_to` m and keep it there. Returns per-step stage, box height and scaled reward terms of world 0."""
+    goal = np.zeros((env.num_envs, 6))
+    pre = env.task.pre_offset[2].item() - PALM0
+    out = {"stage": [], "height": [], "reward": []}
+    terms = {}
+    for k in range(steps):
+        goal[:, 2] = pre + (lift_to if lift_to is not None and k >= 100 else 0.0)
+        _, reward, done, info = env.step(hand_actions(env, goal, fingers if k >= 60 else {}))
+        out["stage"].append(int(info["stage"][0]))
+        out["height"].append(float(info["box_height"][0]))
+        out["reward"].append(float(reward[0]))
+        for name, value in info["reward_terms"].items():
+            terms.setdefault(name, []).append(float(value[0]))
+        if done[0]:
+            break
+    return {k: np.array(v) for k, v in out.items()}, {k: np.array(v) for k, v in terms.items()}
+
+
+def _saved_before_the_thumb(cfg):
+    """A run's config saved before graspThumb, liftBonus and liftBonusHeights existed (hold then paid 0.2)."""
+    del cfg.stages["graspThumb"], cfg.reward["liftBonus"], cfg["liftBonusHeights"]
+    cfg.reward.hold = 0.2
+    return cfg
+
+
+@pytest.mark.parametrize("config", ["thumb", "no thumb", "saved before"])
+def test_with_grasp_thumb_a_grasp_without_the_thumb_is_no_grasp(config):
+    """Index to little finger closed around the box grip it beside its faces: no grasp with graspThumb,
+    a grasp without it (the default) and in runs saved before it existed."""
+    cfg = task_cfg("BlindGrasping")
+    cfg.stages.graspThumb = config == "thumb"
+    if config == "saved before":
+        cfg = _saved_before_the_thumb(cfg)
+    env = make_env(cfg, 1, seed=3)
+    env.reset()
+    out, terms = _grasp(env, NO_THUMB, steps=170)
+    gripping = env.task.gripping(env.task.box_contacts(), env.task.fingertips(), env.task.box_pos())[0]
+    if config == "thumb":
+        assert out["stage"].max() == 1, "fingers without the thumb ended the grasp stage"
+        assert len(out["stage"]) < 170 and terms["failure"][-1] < 0  # the grasp stage timed out: a failure
+        assert terms["contact"].sum() == 0  # ... and their grip paid nothing on the way
+    else:
+        assert out["stage"].max() == 2  # any two fingers were a grasp
+        assert gripping.sum() >= 2 and not gripping[0]  # ... and it was fingers without the thumb
+
+
+def test_the_thumb_and_fingers_grasp():
+    env = make_env(task_cfg("BlindGrasping", **{"stages.graspThumb": True}), 1, seed=3)
+    env.reset()
+    out, _ = _grasp(env, CLOSED, steps=120)
+    assert out["stage"][-1] == 2
+    assert env.task.gripping(env.task.box_contacts(), env.task.fingertips(), env.task.box_pos())[0, 0]
+
+
+@pytest.mark.parametrize("saved_before", [False, True])
+def test_holding_the_box_on_the_table_pays_nothing(saved_before):
+    """The trap one GPU seed in four fell into: grip the box and never lift it. Held on the table, a
+    lift-stage step pays only the action-rate penalty; a run saved before paid `hold` (0.2) for it."""
+    cfg = task_cfg("BlindGrasping")
+    env = make_env(_saved_before_the_thumb(cfg) if saved_before else cfg, 1, seed=3)
+    env.reset()
+    out, terms = _grasp(env, CLOSED, steps=200)
+    held = out["stage"] == 2
+    assert held.sum() > 80 and out["height"][held].max() < 0.005  # a long grip, the box on the table
+    pay = out["reward"][held] - terms["actionRate"][held]
+    if saved_before:
+        assert np.allclose(terms["hold"][held][1:], 0.2) and pay[1:].min() > 0.19
+    else:
+        assert np.abs(pay[1:]).max() < 1e-3
+
+
+def test_lift_bonus_is_paid_once_per_height_reached():
+    """Raised 3 cm and held there: the 2 cm bonus once, no more however long it stays up (a box held at
+    a constant height earns no bonus); a full lift passes every bonus height once."""
+    env = make_env(task_cfg("BlindGrasping"), 2, seed=3)
+    env.reset()
+    weight = env.weights["liftBonus"]
+    out, terms = _grasp(env, CLOSED, lift_to=0.03, steps=250)
+    up = out["height"] > 0.02
+    assert up.sum() > 100 and out["height"][up].max() < 0.05  # held between the first two bonus heights
+    assert terms["liftBonus"].sum() == pytest.approx(weight)
+    assert np.count_nonzero(terms["liftBonus"]) == 1
+    env.reset()
+    out, terms = _grasp(env, CLOSED, lift_to=0.25, steps=250)
+    assert out["height"].max() > 0.15
+    assert terms["liftBonus"].sum() == pytest.approx(weight * len(env.task.bonus_heights))
+    assert terms["success"].sum() > 0
+
+
+def test_the_episode_reports_the_highest_the_box_was_held():
+    env = make_env(task_cfg("BlindGrasping", episodeLength=220), 1, seed=3)
+    env.reset()
+    goal = np.zeros((1, 6))
+    pre = env.task.pre_offset[2].item() - PALM0
+    episodes, peak = [], 0.0
+    for k in range(220):
+        goal[0, 2] = pre + (0.06 if 100 <= k < 160 else 0.0)  # up 6 cm, then set down again
+        _, _, _, info = env.step(hand_actions(env, goal, CLOSED if k >= 60 else {}))
+        peak = max(peak, float(info["box_height"][0]))
+        episodes += info["episodes"]
+    (episode,) = episodes
+    assert 0.04 < episode["metrics"]["best_lift"] == pytest.approx(peak, abs=1e-6)
+    assert float(info["box_height"][0]) < 0.01  # it ended on the table: the metric is the best, not the last
+
+
+@pytest.mark.parametrize("saved_before", [False, True])
+def test_the_thumb_weighs_as_much_as_the_fingers_in_the_approach(saved_before):
+    """Curling the thumb towards the box from the pre-grasp pose cuts fingertipDistance by half the
+    thumb's approach (graspThumb), not a fifth of it (every tip alike, as runs saved before)."""
+    cfg = task_cfg("BlindGrasping", **{"stages.graspThumb": True})
+    env = make_env(_saved_before_the_thumb(cfg) if saved_before else cfg, 2, seed=3)
+    env.reset()
+    env.task.box_start[:] = 0.0  # both worlds' boxes at the table centre: the same approach
+    q = env.task.box_q
+    env.state.qpos[:, q : q + 2] = 0.0
+    env.physics.forward(torch.arange(2))
+    goal = np.zeros((2, 6))
+    goal[:, 2] = env.task.pre_offset[2].item() - PALM0
+    thumb = {"th_mcp": 0.8, "th_pip": 0.6}
+    for k in range(60):
+        a = hand_actions(env, goal, {})
+        if k >= 45:  # in the grasp stage: world 1 curls its thumb, world 0 keeps it open
+            a[1] = hand_actions(env, goal, thumb)[1]
+        _, _, done, info = env.step(a)
+        assert not done.any()
+    assert info["stage"].tolist() == [1, 1]
+    tips = env.task.fingertips() - env.task.box_pos()[:, None, :]
+    d = torch.linalg.vector_norm(tips, dim=2)
+    thumb_gain, fingers_gain = (d[0, 0] - d[1, 0]).item(), (d[0, 1:] - d[1, 1:]).abs().max().item()
+    assert thumb_gain > 0.01 and fingers_gain < 1e-3  # only the thumb moved, towards the box
+    term = info["reward_terms"]["fingertipDistance"] / env.weights["fingertipDistance"]
+    share = (term[0] - term[1]).item() / thumb_gain
+    assert share == pytest.approx(0.2 if saved_before else 0.5, rel=0.02)

@@ -127,11 +127,16 @@ class Evaluation(NamedTuple):
     metrics: dict[str, torch.Tensor] = {}  # per-world numbers for logs and info (stage, box height...)
 
 
-def reward_weights(cfg: Cfg, terms: tuple[str, ...]) -> dict[str, float]:
-    """`reward.<term>` of every term the task computes; a missing or unknown key is one line."""
+def reward_weights(cfg: Cfg, terms: tuple[str, ...], added: dict[str, float] | None = None) -> dict[str, float]:
+    """`reward.<term>` of every term the task computes; a missing or unknown key is one line.
+
+    `added`: terms a task gained after runs were saved, with the weight a config without them gets
+    (0: a run saved before the term existed plays, and shows its return, as it was trained).
+    """
+    added = added or {}
     given = cfg.raw("reward")
     given = set(given) if isinstance(given, dict) else set()
-    unknown, missing = sorted(given - set(terms)), [t for t in terms if t not in given]
+    unknown, missing = sorted(given - set(terms)), [t for t in terms if t not in given and t not in added]
     if unknown or missing:
         what = "; ".join(
             x
@@ -142,7 +147,7 @@ def reward_weights(cfg: Cfg, terms: tuple[str, ...]) -> dict[str, float]:
             if x
         )
         raise TaskConfigError(f"{cfg.prefix}.reward: {what}; the task's terms are {', '.join(terms)}")
-    return {t: cfg.num(f"reward.{t}") for t in terms}
+    return {t: cfg.num(f"reward.{t}") if t in given else float(added[t]) for t in terms}
 
 
 def scale_rewards(terms: dict[str, torch.Tensor], weights: dict[str, float]):
@@ -166,6 +171,7 @@ class Task:
 
     name = "Task"
     reward_terms: tuple[str, ...] = ()
+    added_terms: dict[str, float] = {}  # terms added after runs were saved: their weight when a config lacks them
     num_states = 0
 
     @classmethod

@@ -6,14 +6,16 @@ the table as well as the box), previous actions (nu), position targets in [-1, 1
 time fraction (1) and the stage one-hot (3). The box pose drives only rewards, stage changes,
 failures and the critic's privileged `states` (asymmetric actor-critic).
 
-Stages: 0 pre-grasp (palm to a pose above the box) -> 1 grasp (>= graspContacts fingers on the box for
-graspSteps steps in a row: a grasp, not a touch) -> 2 lift. Lift is the height of the box's lowest
-corner above the table. Success: a lift of liftHeight with >= minContacts fingers on the box for
-holdSteps steps; the episode then runs on, rewarding holding it up, until its time limit (ending it at
-success would make holding the box worth more than lifting it). Failures end the episode: the hand
-touching the table or a fingertip below tableClearance, the box pushed boxMaxDistance away on the table,
-a stage timeout, the grasp lost for graspLostSteps in the lift stage. Every weight and threshold comes
-from configs/task/BlindGrasping.yaml.
+Stages: 0 pre-grasp (palm to a pose above the box) -> 1 grasp (>= graspContacts fingers gripping the
+box, with graspThumb the thumb among them, for graspSteps steps in a row: a grasp, not a touch) -> 2
+lift. Lift is the height of the box's lowest corner above the table; the box is held while
+>= minContacts fingers grip it (with graspThumb, the thumb among them). A held box pays `liftBonus`
+once per height of liftBonusHeights it first reaches in the episode. Success: a lift of liftHeight
+with >= minContacts fingers on the box for holdSteps steps; the episode then runs on, rewarding
+holding it up, until its time limit (ending it at success would make holding the box worth more than
+lifting it). Failures end the episode: the hand touching the table or a fingertip below
+tableClearance, the box pushed boxMaxDistance away on the table, a stage timeout, the grasp lost for
+graspLostSteps in the lift stage. Every weight and threshold comes from configs/task/BlindGrasping.yaml.
 """
 
 from __future__ import annotations
@@ -34,11 +36,14 @@ class BlindGrasping(HandTask):
         "contact",
         "hold",
         "lift",
+        "liftBonus",
         "stageBonus",
         "success",
         "failure",
         "actionRate",
     )
+    # Runs saved before liftBonus existed play as they were trained: no bonus.
+    added_terms = {"liftBonus": 0.0}
 
     def __init__(self, cfg, model, state):
         super().__init__(cfg, model, state)
@@ -53,6 +58,10 @@ class BlindGrasping(HandTask):
         # < 0: tips above the top count too. Runs saved before gripDepth existed play as they were
         # trained: every touch counts (the stage is in the policy's observation).
         self.grip_depth = c.num("stages.gripDepth") if c.has("stages.gripDepth") else -float("inf")
+        # Runs saved before graspThumb / liftBonusHeights existed: any fingers grasp, and no bonus heights.
+        self.thumb = c.bool("stages.graspThumb") if c.has("stages.graspThumb") else False
+        bonus = c.raw("liftBonusHeights", None) or []
+        self.bonus_heights = self.tensor(c.vec("liftBonusHeights", len(bonus)) if bonus else [])
         self.timeouts = self.index(c.vec("stages.timeouts", 3))
         self.lift_height = c.num("success.liftHeight", 1e-3)
         self.lift_exponent = c.num("liftExponent", 0.05, 1.0)
@@ -76,6 +85,7 @@ class BlindGrasping(HandTask):
             long(),
         )
         self.succeeded = torch.zeros(n, dtype=torch.bool, device=self.device)
+        self.best_lift = torch.zeros(n, device=self.device, dtype=self.dtype)  # the held box's highest this episode
         self.box_start = torch.zeros(n, 3, device=self.device, dtype=self.dtype)
         self.box_pose0 = self.tensor([0.0, 0.0, self.box_half, 1.0, 0.0, 0.0, 0.0])
         self.num_states = self.num_obs + 3 + 1 + 6 + 4 + 2 + 3 * len(self.hand.FINGERS) + len(self.hand.FINGERS) + 1
@@ -95,6 +105,7 @@ class BlindGrasping(HandTask):
         for counter in (self.stage, self.stage_steps, self.high_steps, self.lost, self.grasp_held):
             counter[ids] = 0
         self.succeeded[ids] = False
+        self.best_lift[ids] = 0.0
 
     # -- privileged quantities (rewards, stage logic, the critic, logs) --------------------------------
     def box_pos(self) -> torch.Tensor:
@@ -123,6 +134,13 @@ class BlindGrasping(HandTask):
         top = box[:, 2] + self.box_half - self.grip_depth
         return touching & (tips[:, :, 2] < top[:, None])
 
+    def grasping(self, gripping: torch.Tensor, fingers: int) -> torch.Tensor:
+        """(N,) bool: at least `fingers` fingers grip the box, the thumb among them when graspThumb is set
+        (a thumb opposing the fingers, as Isaac Lab's DexSuite counts a grasp: policies pinched the box with
+        index and middle finger and lost it on the way up)."""
+        enough = gripping.sum(dim=1) >= fingers
+        return enough & gripping[:, 0] if self.thumb else enough
+
     def privileged(self) -> dict:
         return {
             "box_pos": self.box_pos().clone(),
@@ -137,15 +155,22 @@ class BlindGrasping(HandTask):
         tips = self.fingertips()
         touching = self.box_contacts()
         contacts = touching.sum(dim=1)
-        grips = self.gripping(touching, tips, box).sum(dim=1)  # what grasps and holds count; success counts contacts
-        holding = grips >= self.min_contacts
+        gripping = self.gripping(touching, tips, box)  # what grasps and holds count; success counts contacts
+        grips = gripping.sum(dim=1)
+        holding = self.grasping(gripping, self.min_contacts)
         lift = self.box_lift()
         pre_pose = torch.cat([box[:, :2], torch.zeros_like(box[:, :1])], dim=1) + self.pre_offset
         d_pre = torch.linalg.vector_norm(palm - pre_pose, dim=1)
-        d_tips = torch.linalg.vector_norm(tips - box[:, None, :], dim=2).mean(dim=1)
+        d_tips = torch.linalg.vector_norm(tips - box[:, None, :], dim=2)
+        if self.thumb:  # the thumb weighs as much as the four fingers; their grip pays only with it
+            d_tips = 0.5 * (d_tips[:, 0] + d_tips[:, 1:].mean(dim=1))
+            paid_grips = grips * gripping[:, 0]
+        else:
+            d_tips, paid_grips = d_tips.mean(dim=1), grips
 
         st = self.stage  # each stage's terms count in the stage the step started in
-        self.grasp_held = torch.where((st == 1) & (grips >= self.grasp_contacts), self.grasp_held + 1, 0)
+        grasped = self.grasping(gripping, self.grasp_contacts)
+        self.grasp_held = torch.where((st == 1) & grasped, self.grasp_held + 1, 0)
         advanced = ((st == 0) & (d_pre < self.pre_tol)) | ((st == 1) & (self.grasp_held >= self.grasp_steps))
         self.stage_steps = torch.where(advanced, 0, self.stage_steps + 1)
         self.stage = st + advanced.long()
@@ -155,6 +180,9 @@ class BlindGrasping(HandTask):
         newly = (self.high_steps >= self.hold_steps) & ~self.succeeded
         self.succeeded |= newly
         self.lost = torch.where((self.stage == 2) & ~holding, self.lost + 1, 0)
+        best = torch.where((st == 2) & holding, torch.maximum(self.best_lift, lift), self.best_lift)
+        reached = (best[:, None] >= self.bonus_heights) & (self.best_lift[:, None] < self.bonus_heights)
+        self.best_lift = best
 
         table = s.sensordata[:, self.table_contact_adr] > 0
         too_low = tips[:, :, 2].amin(dim=1) < self.clearance
@@ -169,9 +197,10 @@ class BlindGrasping(HandTask):
         terms = {
             "preGraspDistance": d_pre * f(st == 0),
             "fingertipDistance": d_tips * f(st == 1),
-            "contact": f(grips) * f(st == 1),
+            "contact": f(paid_grips) * f(st == 1),
             "hold": f(holding) * in_lift,
             "lift": (lift / self.lift_height).clamp(0.0, 1.0) ** self.lift_exponent * f(holding) * in_lift,
+            "liftBonus": f(reached.sum(dim=1)),
             "stageBonus": f(advanced),
             "success": f(newly),
             "failure": f(failure),
@@ -183,6 +212,7 @@ class BlindGrasping(HandTask):
         metrics = {
             "stage": self.stage,
             "box_height": lift,
+            "best_lift": self.best_lift,  # on an episode's last step: the highest the hand held the box
             "box_contacts": contacts,
             "failure": failure,
             "failure_cause": cause,
