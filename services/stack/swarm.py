@@ -1,4 +1,6 @@
-"""Docker Swarm runtime: `make deploy` / `make undeploy`, and ps, logs, testers against a deployed stack.
+"""Docker Swarm runtime: the verbs every runtime module has (running, up, down, ps, logs, testers, keep,
+tensorboard) for the stack on the swarm this engine manages; `make deploy` is its `up`, `make undeploy`
+its `down`, and ps, logs and testers act on it while it is deployed.
 
 The stack is compose.yaml + compose.deploy.yaml (+ compose.deploy.gpu.yaml), deployed with `docker stack
 deploy` under the compose project's name. What a deploy used (image tag, task, testers per experiment) is
@@ -14,14 +16,14 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import yaml
 
-from . import compose, settings
+from . import ROOT, compose, dashboard, engine, settings
 
-ROOT = compose.ROOT
 STACK = compose.PROJECT
 FILES = ["compose.yaml", "compose.deploy.yaml"]
 GPU_FILE = "compose.deploy.gpu.yaml"
@@ -57,7 +59,7 @@ def is_manager() -> bool:
     return info.get("LocalNodeState") == "active" and bool(info.get("ControlAvailable"))
 
 
-def deployed() -> bool:
+def running() -> bool:
     """Whether this engine manages a swarm where the stack runs (then ps/logs/testers go there)."""
     return is_manager() and STACK in docker("stack", "ls", "--format", "{{.Name}}").split()
 
@@ -108,7 +110,7 @@ def publish_images(registry: str | None, gpu: bool, node_count: int) -> dict[str
             f"a swarm of {node_count} nodes pulls its images from a registry: "
             'make deploy REGISTRY=host:port (README "Scaling out")'
         )
-    compose.build(gpu=gpu, swarm=True)
+    engine.build(gpu=gpu, swarm=True)
     built = os.environ.get("TAG", "local")
     hashes = [
         docker(
@@ -221,8 +223,8 @@ def stack_deploy(state: dict) -> None:
         raise SwarmError("docker stack deploy failed (its message is above)")
 
 
-def deploy(a, service_env: dict[str, str], saved: dict[str, str]) -> None:
-    """`make deploy`: check the swarm, build (and push) the images, write the secrets' files, deploy."""
+def deploy(a, saved: dict[str, str]) -> None:
+    """Check the swarm, build (and push) the images, write the secrets' files, deploy."""
     require_manager()
     ns = nodes()
     check_labels(ns)
@@ -230,7 +232,7 @@ def deploy(a, service_env: dict[str, str], saved: dict[str, str]) -> None:
     images = publish_images(a.registry, on, len(ns))
     rev = write_files(saved["POLICYCAST_TOKEN"])
     env = {
-        **service_env,
+        **compose.service_env(a),
         **images,
         "STACK_NAME": STACK,
         "SWARM_FILES": str(SWARM_DIR.resolve()),
@@ -239,12 +241,12 @@ def deploy(a, service_env: dict[str, str], saved: dict[str, str]) -> None:
         "TESTERS": str(a.testers),
         "RELOAD_INTERVAL": saved["RELOAD_INTERVAL"],
     }
-    state = {"env": env, "gpu": on, "experiments": load_state().get("experiments", {}) if deployed() else {}}
+    state = {"env": env, "gpu": on, "experiments": load_state().get("experiments", {}) if running() else {}}
     stack_deploy(state)
     save_state(state)
 
 
-def set_testers(experiment: str, n: int, task: str) -> None:
+def set_testers(experiment: str, n: int) -> None:
     """`latest`: the tester service's replicas; another experiment: a tester service of its own (none at 0)."""
     state = load_state()
     if not state:
@@ -255,40 +257,16 @@ def set_testers(experiment: str, n: int, task: str) -> None:
     if experiment == "latest":
         state["env"]["TESTERS"] = str(n)
     elif n:
-        state.setdefault("experiments", {})[experiment] = [n, task]
+        state.setdefault("experiments", {})[experiment] = [n, settings.task_of(experiment)]
     else:
         state.get("experiments", {}).pop(experiment, None)
     stack_deploy(state)
     save_state(state)
 
 
-# --- looking at it, taking it down ------------------------------------------------------------------
-def services() -> list[str]:
-    return docker("stack", "services", "--format", "{{.Name}}", STACK).split()
-
-
-def ps() -> int:
-    subprocess.run(["docker", "stack", "services", STACK])
-    return subprocess.run(["docker", "stack", "ps", "--filter", "desired-state=running", STACK]).returncode
-
-
-def logs(tail: int, follow: bool) -> int:
-    """Every service's log (a stack has no log of its own), each line prefixed with its task."""
-    procs = [
-        subprocess.Popen(["docker", "service", "logs", "--tail", str(tail), *(["-f"] if follow else []), s])
-        for s in services()
-    ]
-    try:
-        return max((p.wait() for p in procs), default=0)
-    except KeyboardInterrupt:
-        for p in procs:
-            p.terminate()
-        return 130
-
-
 def undeploy() -> None:
     """Remove the stack and wait until its containers are gone; volumes (runs included) stay."""
-    if not deployed():
+    if not running():
         print(f"stack: no swarm stack {STACK} here")
         return
     if subprocess.run(["docker", "stack", "rm", STACK]).returncode != 0:
@@ -308,3 +286,78 @@ def undeploy() -> None:
     if state:
         state["experiments"] = {}
         save_state(state)
+
+
+# --- looking at it --------------------------------------------------------------------------------
+def services() -> list[str]:
+    return docker("stack", "services", "--format", "{{.Name}}", STACK).split()
+
+
+def ps(port: int) -> int:
+    subprocess.run(["docker", "stack", "services", STACK])
+    return subprocess.run(["docker", "stack", "ps", "--filter", "desired-state=running", STACK]).returncode
+
+
+def logs(tail: int, follow: bool) -> int:
+    """Every service's log (a stack has no log of its own), each line prefixed with its task."""
+    procs = [
+        subprocess.Popen(["docker", "service", "logs", "--tail", str(tail), *(["-f"] if follow else []), s])
+        for s in services()
+    ]
+    try:
+        return max((p.wait() for p in procs), default=0)
+    except KeyboardInterrupt:
+        for p in procs:
+            p.terminate()
+        return 130
+
+
+# --- the verbs ------------------------------------------------------------------------------------
+PUBLISHED = (
+    "  published in host mode on every interface of the streamer's node (a manager): "
+    "every control call needs the token\n"
+)
+
+
+def _one_line(target: str, step, *args) -> int:
+    """Run a step; a refusal (or a failed docker command) as one line naming the make target."""
+    try:
+        step(*args)
+    except (SwarmError, subprocess.CalledProcessError) as e:
+        print(f"error: make {target}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def up(a, saved) -> int:
+    """`make deploy`: deploy, then print the dashboard's URL once its streamer answers."""
+    return _one_line("deploy", deploy, a, saved) or dashboard.announce(a.port, saved, PUBLISHED)
+
+
+def down() -> int:
+    """`make undeploy`."""
+    return _one_line("undeploy", undeploy)
+
+
+def testers(experiment: str, n: int) -> int:
+    return _one_line("testers", set_testers, experiment, n)
+
+
+# --- what a swarm leaves to its nodes -------------------------------------------------------------
+def keep(experiment: str, undo: bool) -> int:
+    verb = "unkeep" if undo else "keep"
+    print(
+        "error: make keep: on a swarm, run it on the training node: docker exec <trainer container> "
+        f"python -m services.core.archive {verb} /trainer-runs {experiment}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def tensorboard(port: int) -> int:
+    print(
+        "error: make tensorboard: a swarm's volumes live on each node (the testers' evaluations on the "
+        "testing nodes): run `tensorboard --logdir` on a node over its runs and tester-runs volumes",
+        file=sys.stderr,
+    )
+    return 1

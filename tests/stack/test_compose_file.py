@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from services.stack import compose, swarm
+from services.stack import ROOT, compose, swarm
 
 SWARM_VARS = {"STACK_NAME": "pc-test", "SWARM_REV": "0123abcd", "SWARM_FILES": "/nonexistent/swarm"}
 
@@ -24,7 +24,7 @@ def compose_config(tmp_path, **env):
 
 
 def stack_config(*files, **env):
-    args = [a for f in files for a in ("-c", str(compose.ROOT / f))]
+    args = [a for f in files for a in ("-c", str(ROOT / f))]
     done = subprocess.run(
         ["docker", "stack", "config", *args],
         capture_output=True,
@@ -172,7 +172,7 @@ def test_on_the_swarm_the_token_is_a_secret_never_an_environment_variable(docker
 
 
 def test_experiment_testers_are_the_tester_service_with_that_experiment(tmp_path, docker_cli):
-    files = [a for f in swarm.FILES for a in ("-c", str(compose.ROOT / f))]
+    files = [a for f in swarm.FILES for a in ("-c", str(ROOT / f))]
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", **SWARM_VARS, "TASK": "BlindGrasping", "TESTERS": "3"}
     service = swarm.experiment_service("Reach_train_20261125_205530", 2, "Reach", env, files)
     assert service["deploy"]["replicas"] == 2

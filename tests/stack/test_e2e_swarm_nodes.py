@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from services.stack.compose import ROOT, pick_base
+from services.stack import ROOT
+from services.stack.engine import pick_base
 
 from . import second_engine
 from .e2e import UP_ARGS, Stack, docker, free_port, require_engine, stack_objects, swarm_state

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from services.stack import gpu
-from services.stack.__main__ import trainer_spec
+from services.stack.local import trainer_spec
 from tests.waiting import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ import json
 import pytest
 from packaging.utils import canonicalize_name
 
-from services.stack import compose
+from services.stack import engine
 from tests.install.test_lock import lock_for_this_python
 
 from .e2e import docker, require_engine
@@ -20,7 +20,7 @@ LIST = (
 
 def test_the_images_hold_exactly_the_lock():
     require_engine()
-    compose.build()  # up to date when the end-to-end tests built them: seconds
+    engine.build()  # up to date when the end-to-end tests built them: seconds
     out = docker("run", "--rm", "--entrypoint", "python", "policycast-app:local", "-c", LIST)
     assert out.returncode == 0, out.stderr
     installed = {canonicalize_name(n): v for n, v in json.loads(out.stdout).items()}

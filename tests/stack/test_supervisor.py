@@ -106,7 +106,15 @@ def test_sigterm_stops_every_child_and_its_grandchildren(home):
     )
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
-        assert wait_until(lambda: (home / "grand.pid").exists() and supervisor.running_pid() == proc.pid)
+        log = home / ".policycast" / "stack.log"
+        # stubborn's "up": it ignores SIGTERM from then on (a SIGTERM before that would simply end it)
+        assert wait_until(
+            lambda: (
+                (home / "grand.pid").exists()
+                and supervisor.running_pid() == proc.pid
+                and "stubborn | up" in log.read_text()
+            )
+        )
         state = json.loads((home / ".policycast" / "local-stack.json").read_text())
         pids = [p["pid"] for p in state["procs"]] + [int((home / "grand.pid").read_text())]
         assert all(alive(p) for p in pids)
