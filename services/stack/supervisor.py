@@ -1,4 +1,4 @@
-"""Local-process runtime: trainer, sync, streamer and testers as children of one supervisor.
+"""The local runtime's supervisor (local.py wires it): trainer, sync, streamer and testers as its children.
 
 Each child runs in its own process group with its output prefixed and coloured; a child that dies is
 reported, and sync/streamer/testers are restarted with backoff (a finished trainer stays finished).
