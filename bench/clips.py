@@ -56,9 +56,9 @@ def window(runs: Path, sources, mode: str, seconds: float, every: float, landed:
         ],
         "test",
     )
-    service = build(cfg)
+    clock = FrameClock()
+    service = build(cfg, publisher=clock)
     tester = service.tester
-    clock = tester.publisher = FrameClock()
     stop = threading.Event()
 
     def loop():
@@ -75,7 +75,12 @@ def window(runs: Path, sources, mode: str, seconds: float, every: float, landed:
             time.sleep(0.05)
         rec = tester.clip_recorder
         clips0 = rec.written if rec else 0
-        frames0, steps0, cpu0, t0 = len(clock.times), tester.steps, time.process_time(), time.monotonic()
+        frames0, steps0, cpu0, t0 = (
+            len(clock.times),
+            tester.broadcast.camera.steps,
+            time.process_time(),
+            time.monotonic(),
+        )
         n = landed
         while time.monotonic() - t0 < seconds:
             time.sleep(min(every, seconds - (time.monotonic() - t0)))
@@ -86,7 +91,7 @@ def window(runs: Path, sources, mode: str, seconds: float, every: float, landed:
         written = (rec.written - clips0) if rec else 0
         return {
             "fps": (len(clock.times) - frames0) / wall,
-            "steps": (tester.steps - steps0) / wall,
+            "steps": (tester.broadcast.camera.steps - steps0) / wall,
             "cpu": 100 * cpu / wall,
             "clips": written,
             "wall": wall,
@@ -103,7 +108,7 @@ def encode_ms(cfg, frames: int = 50) -> tuple[float, float]:
     import torch
 
     from services.sim import make_env
-    from services.tester.clips import VideoFile
+    from services.tester.video import VideoFile
 
     env = make_env(cfg.task, num_envs=1)
     shots, t0 = [], time.perf_counter()

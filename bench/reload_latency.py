@@ -115,9 +115,9 @@ class Session:
             ],
             "test",
         )
-        self.service = build(cfg)
+        self.clock = FrameClock()
+        self.service = build(cfg, publisher=self.clock)
         self.tester = self.service.tester
-        self.clock = self.tester.publisher = FrameClock()
         self.acting: dict[str, float] = {}  # checkpoint name -> first step that acted with it
         self.ready: dict[str, float] = {}  # checkpoint name -> validated and parked for the loop
         step = self.tester.step_once

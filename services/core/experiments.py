@@ -88,17 +88,12 @@ def saved_config(experiment):
 
 def trained_task(experiment):
     """(task config, rl_games params) a training run was made with, from its config.yaml; None when that is
-    unknown (no saved config, or a test experiment's, which has no network)."""
+    unknown (no saved config, or a test experiment's, which has no network). The one reading of "the task a
+    run was trained on": a tester plays a run in it, a trainer resumes a run only in it."""
     saved = saved_config(experiment)
     if saved is None or "task" not in saved or "params" not in (saved.get("train") or {}):
         return None
     return saved.task, saved.train.params
-
-
-def saved_value(experiment, key: str, default=None):
-    """A value of the config an experiment was made with (`task.name`, `task.hand`), or `default`."""
-    saved = saved_config(experiment)
-    return default if saved is None else OmegaConf.select(saved, key, default=default)
 
 
 def update_latest_link(runs_dir, experiment, mode: str) -> Path:

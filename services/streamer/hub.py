@@ -132,13 +132,19 @@ class Channel:
 class LocalPublisher:
     """What an in-process tester holds (config=test_stream): the ingest API as two method calls.
 
-    `on_reply` (set by the tester) gets what the HTTP ingest would answer: `{"readers": N}`.
+    `on_reply` (set by the tester) gets what the HTTP ingest would answer: `{"readers": N}`. `control`: the
+    tester object whose control methods the streamer calls; a tester built with this publisher gives itself
+    by `serve(tester)`.
     """
 
-    def __init__(self, hub: Hub, tester_id: str, control):
-        self._hub, self.tester_id, self._control = hub, tester_id, control
+    def __init__(self, hub: Hub, tester_id: str, control=None):
+        self._hub, self.tester_id, self._control = hub, tester_id, None
         self.on_reply = None
-        hub.channel(tester_id, create=True).control = control
+        self.serve(control)
+
+    def serve(self, control) -> None:
+        self._control = control
+        self._hub.channel(self.tester_id, create=True).control = control
 
     def publish_status(self, status: dict) -> None:
         ch = self._hub.channel(self.tester_id, create=True)
@@ -195,7 +201,7 @@ class Hub:
     def first_online(self) -> Channel | None:
         return next((c for c in self.channels() if c.online()), None)
 
-    def local_publisher(self, tester_id: str, control) -> LocalPublisher:
+    def local_publisher(self, tester_id: str, control=None) -> LocalPublisher:
         return LocalPublisher(self, tester_id, control)
 
     def waiting_jpeg(self) -> bytes:

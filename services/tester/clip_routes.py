@@ -15,14 +15,15 @@ from services.core.jsonapi import fail
 MIMETYPES = {".mp4": "video/mp4", ".webm": "video/webm"}
 
 
-def blueprint(tester) -> Blueprint:
+def blueprint(tester_of) -> Blueprint:
+    """`tester_of()`: the tester whose clips are served (control.served)."""
     bp = Blueprint("clips", __name__)
     op = OPERATIONS["clip_file"]
 
     @bp.route(op.path, methods=[op.method])
     def clip(name):
         try:
-            path = tester.clip_file(name)
+            path = tester_of().clip_file(name)
             if path is not None:
                 return send_file(path, mimetype=MIMETYPES[path.suffix], conditional=True, max_age=0)
         except OSError:  # thinned away since it was listed; a name too long for the filesystem

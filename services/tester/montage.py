@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .clips import VideoFile, clip_rate
+from .video import VideoFile, clip_rate
 
 TITLE_S = 0.8  # a title card's length in the sequence
 MONTAGE_ID = "montage"  # its folder under eval/, beside each tester's (eval/<tester id>/)
@@ -73,17 +73,17 @@ def run(args) -> int:
     from services.core.config import load_config
     from services.sim import make_env
 
-    from . import task_of_the_run
     from .frames import FrameMaker
     from .policy import PolicyBuilder
+    from .taskkit import task_to_play
 
     try:
         experiment = resolve(args.checkpoint, args.runs_dir).experiment
     except ResolveError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    cfg = load_config(["config=test", f"checkpoint={experiment}", f"runsDir={args.runs_dir}"], "test")
-    task_of_the_run(cfg)  # the task config the run was trained with
+    cfg = load_config(["config=test", f"runsDir={args.runs_dir}"], "test")
+    task, params = task_to_play(experiment, cfg.task, cfg.train.params)  # the run's own, from its config.yaml
     found = sorted((p for p in list_checkpoints(experiment) if epoch_of(p) is not None), key=epoch_of)
     if not found:
         print(f"error: {experiment} has no periodic checkpoint (nn/last_*_ep_<E>_*.pth) yet", file=sys.stderr)
@@ -91,8 +91,8 @@ def run(args) -> int:
     chosen = choose(found, args.count, args.every)
     r = cfg.test.render
     width, height = args.width or r.width, args.height or r.height
-    env = make_env(cfg.task, num_envs=1, device="cpu", seed=cfg.train.seed, backend="mujoco")
-    builder = PolicyBuilder(cfg.train.params, env.num_obs, env.num_actions)
+    env = make_env(task, num_envs=1, device="cpu", seed=cfg.train.seed, backend="mujoco")
+    builder = PolicyBuilder(params, env.num_obs, env.num_actions)
     stride, rate = clip_rate(env.dt, r.fps)
     frames_of = {}
     try:
@@ -104,7 +104,7 @@ def run(args) -> int:
         env.close()
     out = Path(args.out or experiment / "eval" / MONTAGE_ID / f"montage_{args.layout}.{args.format}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    maker = FrameMaker(cfg.task.name, width, height)
+    maker = FrameMaker(task.name, width, height)
     segments = (sequence if args.layout == "sequence" else grid)(frames_of, maker, out, rate, args.format)
     meta = {
         "experiment": experiment.name,

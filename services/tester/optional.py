@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import metadata
 
 from services.core.config import ConfigError
@@ -27,13 +28,25 @@ def installed(package: str) -> str:
         return f"{package} not installed"
 
 
-def start(feature: str, make: Callable, package: str) -> tuple[object | None, str | None]:
-    """(make(), None), or (None, the reason) when `make` fails for any reason but the user's own setting."""
+@dataclass(frozen=True)
+class Feature:
+    """An optional feature as `start` left it: the running object (None when off or failed) and, when it
+    was asked for and failed, why (the status's `view3d_error`, `clips_error`)."""
+
+    running: object | None = None
+    error: str | None = None
+
+
+OFF = Feature()  # not asked for
+
+
+def start(feature: str, make: Callable, package: str) -> Feature:
+    """make()'s object, or none and the reason when `make` fails for any reason but the user's own setting."""
     try:
-        return make(), None
+        return Feature(make())
     except (ConfigError, PortInUseError):
         raise
     except Exception as e:  # noqa: BLE001 - whatever breaks inside an extra, the tester goes on
         reason = f"{type(e).__name__}: {e} ({installed(package)})"
         log.warning("%s unavailable: %s; the tester tests, hot-reloads and streams without it", feature, reason)
-        return None, reason
+        return Feature(None, reason)

@@ -6,7 +6,7 @@ Two kinds of readers:
 - local: code inside the tester that consumes frames itself, e.g. a clip recorder. It holds a reader
   for as long as it records, and the tester renders at the configured fps meanwhile:
 
-      tester.frame_listeners.append(recorder.add_jpeg)   # each frame made, as JPEG bytes
+      tester.broadcast.frame_listeners.append(recorder.add_jpeg)   # each frame made, as JPEG bytes
       with tester.readers.hold("clip"):      # or readers.add("clip") ... readers.remove("clip")
           ...                                # frames are made while this block runs
 

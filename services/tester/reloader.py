@@ -154,7 +154,9 @@ class HotReloader:
         follow_latest: bool = True,
         watch_events: bool = True,
         retask: Callable | None = None,
+        experiment: Path | None = None,
     ):
+        """`experiment`: the run `spec` named at start (the tester's kit is built for its task), if any."""
         self.spec, self.runs_dir = str(spec), Path(runs_dir)
         self.kit, self.retask = kit, retask
         self.interval, self.follow_latest, self.watch_events = float(interval), follow_latest, watch_events
@@ -165,7 +167,7 @@ class HotReloader:
         self.failed: dict[tuple, str] = {}  # file version -> error line; retried when the version changes
         self.current_key: tuple | None = None  # what the loop runs (or what is waiting in the mailbox)
         self.pinned: Path | None = None
-        self.experiment: Path | None = None  # the experiment watched now
+        self.experiment: Path | None = experiment  # the experiment watched now
         self.reloads = 0
         self.refused = 0  # file versions refused (each is retried only once it changes)
         self.skipped = 0  # periodic checkpoints swaps passed over (passed_over)

@@ -1,9 +1,10 @@
 """What a tester builds per task: the worlds it plays and the network builder its checkpoints must fit.
 
 Checkpoints belong to the task config they were trained with (task, hand, network shape), so a tester plays
-a run in the config saved with it, whatever `task=` says. A tester following `latest` builds a new kit when
-`latest_train` moves to a run of another task (or hand): the reloader builds it off the stepping thread
-with the run's first checkpoint, and the tester swaps it in with those weights.
+a run in the config saved with it (core.experiments.trained_task), whatever `task=` says. `checkpoint=` is
+resolved once at start (`resolve_start`); a tester following `latest` builds a new kit when `latest_train`
+moves to a run of another task (or hand): the reloader builds it off the stepping thread with the run's
+first checkpoint, and the tester swaps it in with those weights.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from services.core.checkpoints import LATEST_SPECS, ResolveError, resolve
 from services.core.experiments import trained_task
 
 from .policy import PolicyBuilder
@@ -35,6 +38,43 @@ class TaskKit:
     @property
     def identity(self) -> str:
         return task_identity(self.task, self.params)
+
+
+@dataclass(frozen=True)
+class Start:
+    """`checkpoint=` as resolved at start: the run it names and the task config and network to play it in."""
+
+    experiment: Path | None  # None: `latest*` before any run exists (or a lone .pth outside one)
+    task: object  # cfg.task: the run's own when its config.yaml says, else the configured one
+    params: object  # cfg.train.params (the network), likewise
+
+
+def resolve_start(cfg) -> Start:
+    """Resolve `checkpoint=` once, at start. ResolveError when it names nothing (a typo); a `latest*` that
+    does not exist yet is no error: the configured task waits for its first run."""
+    try:
+        experiment = resolve(cfg.train.checkpoint, cfg.runsDir).experiment
+    except ResolveError:
+        if cfg.train.checkpoint not in LATEST_SPECS:
+            raise
+        experiment = None
+    return Start(experiment, *task_to_play(experiment, cfg.task, cfg.train.params))
+
+
+def task_to_play(experiment, task, params) -> tuple:
+    """(task config, network) to play `experiment` in: the ones it was trained with when its config.yaml
+    says (logged when they differ from `task`), else `task`, `params`."""
+    trained = trained_task(experiment) if experiment is not None else None
+    if trained is None:
+        return task, params
+    if (trained[0].get("name"), trained[0].get("hand")) != (task.get("name"), task.get("hand")):
+        log.info(
+            "playing task=%s%s: the task %s was trained on",
+            trained[0].name,
+            f" (task.hand={trained[0].hand})" if trained[0].get("hand") else "",
+            Path(experiment).name,
+        )
+    return trained
 
 
 def task_identity(task, params) -> str:

@@ -175,7 +175,7 @@ def overlay_lines(tester) -> tuple[str, ...]:
     ]
     if tester.paused:
         lines.append("PAUSED")
-    if tester.frames is not None and time.monotonic() < tester.frames.flash_until:
+    if time.monotonic() < tester.broadcast.frames.flash_until:
         lines.append("RELOADED")
     return tuple(lines)
 

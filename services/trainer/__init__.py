@@ -149,9 +149,10 @@ def resume_state(cfg):
         raise TrainError(str(e)) from None
     if found.checkpoint is None:
         raise TrainError(f"checkpoint={spec}: {found.experiment} has no checkpoint yet")
-    from services.core.experiments import saved_value
+    from services.core.experiments import trained_task
 
-    trained_on = saved_value(found.experiment, "task.name")
+    trained = trained_task(found.experiment)  # the run's saved config, as a tester reads it
+    trained_on = trained and str(trained[0].name)
     if trained_on and trained_on != str(cfg.task.name):
         raise TrainError(
             f"checkpoint={spec}: {found.checkpoint.name} was trained on task={trained_on}, not task={cfg.task.name}"

@@ -14,7 +14,8 @@ import pytest
 from services.core.cli import command
 from services.streamer.hub import Hub
 from services.tester import build
-from services.tester.clips import VideoFile, thin
+from services.tester.clip_folder import thin
+from services.tester.video import VideoFile
 from tests.tester.helpers import config_for, copy_run, play_then_close_env, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,17 +118,17 @@ def test_a_swap_during_the_recording_ends_it_without_a_file_and_the_next_checkpo
         stop.set()
         loop.join(timeout=20)
         service.close()
-    clips = complete_clips(rec.dir)
+    clips = complete_clips(rec.folder.dir)
     assert [c["checkpoint"] for c in clips] == [second.name] == [c["checkpoint"] for c in tester.clips()]
     clip = clips[0]
-    assert rec.dir == exp / "eval" / "swapclip" / "clips" and clip["name"] == f"epoch_{clip['epoch']}.mp4"
+    assert rec.folder.dir == exp / "eval" / "swapclip" / "clips" and clip["name"] == f"epoch_{clip['epoch']}.mp4"
     assert clip["length"] == EPISODE and clip["frames"] == EPISODE // 2 and clip["fps"] == 25.0
     assert set(clip["reward_terms"]) == {"distance", "closeBonus", "actionRate"}
     # the clip's figures are those of the pinned checkpoint's first whole episode, as eval recorded it
     episodes = [json.loads(line) for line in (exp / "eval" / "swapclip" / "episodes.jsonl").read_text().splitlines()]
     whole = next(e for e in episodes if e["checkpoint"] == second.name and not e.get("spans_reload"))
     assert (clip["return"], clip["success"]) == (pytest.approx(whole["return"], abs=1e-5), whole["success"])
-    assert [p.name for p in rec.dir.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in rec.folder.dir.iterdir() if p.name.startswith(".")] == []
 
 
 def test_test_record_saves_every_episode_bounded_with_tensorboard_videos(tmp_path, reach_run):

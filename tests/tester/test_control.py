@@ -13,6 +13,7 @@ from services.core.control_contract import STATUS_FIELDS
 from services.core.experiments import write_progress
 from services.core.jsonapi import TOKEN_ERROR
 from services.tester import build
+from services.tester.control import ControlServer
 from tests.api import control_session
 from tests.tester.helpers import config_for, land, play_then_close_env, wait_for
 
@@ -210,3 +211,22 @@ def test_a_configured_token_guards_control_calls(running):
     assert r.status_code == 401
     r = requests.post(f"{url}/pause", json={}, headers={"Authorization": "Bearer s3cret"}, timeout=5)
     assert r.status_code == 200 and r.json()["paused"]
+
+
+def test_the_control_api_listens_before_its_tester_is_built_and_answers_503_until_then():
+    """build() starts the server first (its URL goes into the tester's status), then serves the tester."""
+
+    class Ready:
+        def status(self):
+            return {"state": "running"}
+
+    server = ControlServer(None, "127.0.0.1", 0, "s3cret")
+    try:
+        starting = requests.get(f"{server.url}/status", timeout=5)
+        assert starting.status_code == 503 and "starting" in starting.json()["error"]
+        clip = requests.get(f"{server.url}/clips/epoch_3.mp4", timeout=5)
+        assert clip.status_code == 503 and "starting" in clip.json()["error"]
+        server.serve(Ready())
+        assert status(server.url) == {"state": "running"}
+    finally:
+        server.stop()

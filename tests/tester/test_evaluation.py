@@ -98,7 +98,9 @@ def test_an_episode_spanning_a_reload_is_not_credited_to_the_new_checkpoint(test
     tester = service.tester
     wait_for(lambda: tester.episodes >= 2, 60, what="A's first episodes")
     land(b, exp / "nn" / b.name)
-    wait_for(lambda: tester.current.path.name == b.name and tester.per_ckpt.episodes >= 4, 60, what="B's own episodes")
+    wait_for(
+        lambda: tester.current.path.name == b.name and tester.scores.per_ckpt.episodes >= 4, 60, what="B's own episodes"
+    )
     tester.pause()
 
     def settled():  # the file and the row agree once the step under way (if any) is done

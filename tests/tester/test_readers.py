@@ -25,24 +25,22 @@ def test_a_local_reader_makes_frames_with_or_without_a_streamer(runs_dir, new_ru
     new_run(reach_checkpoints[-1])
     for publisher in (QuietStreamer(), None):  # a streamer nobody watches; no streamer at all
         service = build(
-            config_for(runs_dir, "numEnvs=1", "test.render.width=160", "test.render.height=120", "test.render.fps=50")
+            config_for(runs_dir, "numEnvs=1", "test.render.width=160", "test.render.height=120", "test.render.fps=50"),
+            publisher=publisher,
         )
         tester, stop = service.tester, threading.Event()
-        tester.publisher = publisher
-        if publisher:
-            publisher.on_reply = tester.streamer_said
-        clip = []
-        tester.frame_listeners.append(clip.append)
+        shown, clip = tester.broadcast, []
+        shown.frame_listeners.append(clip.append)
         loop = threading.Thread(target=play_then_close_env, args=(tester, stop), daemon=True)
         loop.start()
         try:
             wait_for(lambda: tester.episodes >= 1, timeout=60, what="episodes played")
-            made = tester.frames_published
+            made = shown.frames_published
             wait_for(lambda: tester.episodes >= 3, timeout=60, what="more episodes played")
-            assert tester.frames_published <= made + 1 and not tester.status()["rendering"]
+            assert shown.frames_published <= made + 1 and not tester.status()["rendering"]
             with tester.readers.hold("clip"):
                 assert tester.status()["rendering"] and tester.readers.local() == {"clip": 1}
-                wait_for(lambda: tester.frames_published >= made + 10, timeout=30, what="frames for the clip")
+                wait_for(lambda: shown.frames_published >= made + 10, timeout=30, what="frames for the clip")
             assert tester.readers.local() == {} and not tester.status()["rendering"]
             assert len(clip) >= 10 and all(jpeg[:2] == b"\xff\xd8" for jpeg in clip)  # the recorder got them
             if publisher:

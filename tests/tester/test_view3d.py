@@ -169,21 +169,21 @@ def _state_on_demand(runs_dir):
     service = build(config_for(runs_dir, "test.view3d.enabled=true", "numEnvs=1"))
     tester, stop = service.tester, threading.Event()
     sent = []
-    real_sync = tester.view3d.handle.sync
-    tester.view3d.handle.sync = lambda *a: sent.append(1) or real_sync(*a)
+    real_sync = tester.broadcast.view3d.handle.sync
+    tester.broadcast.view3d.handle.sync = lambda *a: sent.append(1) or real_sync(*a)
     loop = threading.Thread(target=tester.play, args=(0, stop), daemon=True)
     loop.start()
     try:
         wait_for(lambda: tester.episodes >= 1, timeout=60, what="episodes played")
-        assert not tester.view3d.watched and sent == [] and tester.view3d.overlay.lines == ()
+        assert not tester.broadcast.view3d.watched and sent == [] and tester.broadcast.view3d.overlay.lines == ()
         assert tester.status()["view3d_viewers"] == 0  # what /metrics exports as policycast_tester_view3d_viewers
-        with WireViewer(tester.view3d.url) as page:
+        with WireViewer(tester.broadcast.view3d.url) as page:
             wait_for(lambda: page.payloads >= 30, timeout=60, what="state payloads on the page")
-            assert tester.view3d.watched and len(sent) > 0
+            assert tester.broadcast.view3d.watched and len(sent) > 0
             assert tester.status()["view3d_viewers"] == 1
-            assert tester.view3d.overlay.lines[0].startswith("Reach  Reach_train_")
-            assert any(line.startswith("epoch ") for line in tester.view3d.overlay.lines)
-        wait_for(lambda: not tester.view3d.watched, timeout=10, what="the view unwatched")
+            assert tester.broadcast.view3d.overlay.lines[0].startswith("Reach  Reach_train_")
+            assert any(line.startswith("epoch ") for line in tester.broadcast.view3d.overlay.lines)
+        wait_for(lambda: not tester.broadcast.view3d.watched, timeout=10, what="the view unwatched")
         quiet = len(sent)
         episodes = tester.episodes
         wait_for(lambda: tester.episodes >= episodes + 2, timeout=60, what="the tester stepping on")

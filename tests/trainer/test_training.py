@@ -206,6 +206,16 @@ def test_resume_from_nothing_is_refused_with_one_line(runs_dir):
     assert len(err.strip().splitlines()) == 1 and "checkpoint=latest" in err and "latest_train" in err
 
 
+def test_resume_in_another_task_is_refused_with_one_line(reach_runs):
+    """The run's saved config says what it was trained on (core.experiments.trained_task, as testers read it)."""
+    before = sorted(p.name for p in reach_runs.iterdir())
+    proc = trainer("task=BlindGrasping", "checkpoint=latest", f"runsDir={reach_runs}")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and len(err.strip().splitlines()) == 1
+    assert "was trained on task=Reach, not task=BlindGrasping" in err
+    assert sorted(p.name for p in reach_runs.iterdir()) == before  # no new experiment, latest_train unmoved
+
+
 def test_reach_run_fixture_has_periodic_checkpoints(reach_run):
     """The shared fixture (train.py config=train_headless ... train.saveFrequency=3) other tests use."""
     epochs = sorted(epoch_of(p) for p in list_checkpoints(reach_run) if epoch_of(p) is not None)
