@@ -47,10 +47,6 @@ class Pendulum(Task):
         super().__init__(cfg, model, state)
         self.noise = self.cfg.num("reset.angleNoise", 0)
 
-    @property
-    def num_obs(self) -> int:
-        return 3  # cos, sin of the angle (0 = hanging down), angular velocity
-
     def reset_worlds(self, ids, draws):
         self.state.qpos[ids, 0] = draws.uniform(1, -self.noise, self.noise)[:, 0]
         self.state.qvel[ids] = 0.0
@@ -63,9 +59,9 @@ class Pendulum(Task):
             "effort": self.state.ctrl[:, 0] ** 2,
         }
         up = -torch.cos(angle) > 0.95
-        never = torch.zeros_like(up)
-        return Evaluation(terms, terminated=never, success=up, metrics={"upright": -torch.cos(angle)})
+        # no termination_terms: every episode runs to episodeLength
+        return Evaluation(terms, terminations={}, success=up, metrics={"upright": -torch.cos(angle)})
 
-    def observe(self, step):
+    def observations(self, step):
         angle, velocity = self.state.qpos[:, 0], self.state.qvel[:, 0]
-        return torch.stack([torch.cos(angle), torch.sin(angle), velocity / 10.0], dim=1)
+        return {"angle": torch.stack([torch.cos(angle), torch.sin(angle)], dim=1), "velocity": velocity / 10.0}

@@ -1,8 +1,10 @@
 """The batched env: one task over N worlds of one physics backend, with auto-reset and episode stats.
 
 Everything per step is torch on the physics device (the CPU for `mujoco`, the GPU for `warp`):
-actions -> task.apply_actions -> physics.step -> task.evaluate -> weighted reward terms -> reset the
-worlds that finished (physics defaults, then the task's seeded initial state) -> task.observe.
+actions -> task.apply_actions -> physics.step -> task.evaluate -> weighted reward terms, termination
+causes -> reset the worlds that finished (physics defaults, then the task's seeded initial state) ->
+task.observe. Each finished episode says how it ended: the task's first termination cause that held,
+else `physicsError` (the simulator could not step the world) or `timeLimit` (ENDINGS).
 Outputs move to `device` (the PPO device) only at the end. API: docs/design.md ("Batched environment").
 """
 
@@ -19,6 +21,11 @@ from services.sim.tasks import Cfg, reward_weights, scale_rewards, task_class
 
 log = logging.getLogger("sim")
 
+# How an episode ends when no termination cause of its task does: the simulator could not step the
+# world (cut like a time-out: not the policy's failure), or it reached episodeLength.
+PHYSICS_ERROR, TIME_LIMIT = "physicsError", "timeLimit"
+ENDINGS = (PHYSICS_ERROR, TIME_LIMIT)
+
 
 class BatchedEnv:
     def __init__(self, task_cfg, num_envs: int, physics, device: str = "cpu", seed: int = 0, **physics_kwargs):
@@ -29,9 +36,9 @@ class BatchedEnv:
         self.physics = physics(self.model, num_envs, device=device, cfg=cfg, **physics_kwargs)
         self.task = cls(cfg, self.model, self.physics.state)
         self.weights = reward_weights(cfg, cls.reward_terms, cls.added_terms)
+        self.endings = _endings(cls)
         self.num_envs, self.device, self.seed = num_envs, torch.device(device), seed
         self.sim_device = self.physics.device
-        self.num_obs, self.num_actions, self.num_states = self.task.num_obs, self.task.num_actions, self.task.num_states
         self.dt = self.model.opt.timestep * self.task.substeps
         self.max_episode_length = self.task.episode_length
         dtype = self.physics.state.qpos.dtype
@@ -42,6 +49,8 @@ class BatchedEnv:
         self._renderer: FrameRenderer | None = None
         self._watched: dict[int, object] = {}  # world -> MjData kept in step for env.world(i)
         self._reset(torch.arange(num_envs, device=self.sim_device))  # step() works before reset(), as after it
+        self.obs_layout, self.state_layout = self.task.obs_layout, self.task.state_layout  # of reset worlds
+        self.num_obs, self.num_actions, self.num_states = self.task.num_obs, self.task.num_actions, self.task.num_states
 
     @property
     def state(self):
@@ -82,11 +91,18 @@ class BatchedEnv:
         reward = torch.nan_to_num(reward, nan=0.0)
         self.returns += reward
         self.term_sums += torch.nan_to_num(torch.stack(list(scaled.values()), dim=1), nan=0.0)
+        causes = self._causes(ev.terminations)
+        terminated = causes.any(dim=1)
         # a world the simulator could not step is cut like a time-out: not the policy's failure
-        time_outs = ((self.step_count >= self.max_episode_length) | broken) & ~ev.terminated
-        done = ev.terminated | time_outs
+        time_outs = ((self.step_count >= self.max_episode_length) | broken) & ~terminated
+        done = terminated | time_outs
+        # how each world's episode ends: the index in self.endings of its first cause (read when it does)
+        k = causes.shape[1]
+        ending = torch.where(broken, k, k + 1)
+        if k:
+            ending = torch.where(terminated, causes.long().argmax(dim=1), ending)
         finished = done.nonzero().squeeze(1)
-        episodes = self._episodes(finished, ev.success, ev.metrics)  # before the reset clears their stats
+        episodes = self._episodes(finished, ev.success, ending, ev.metrics)  # before the reset clears their stats
         self._reset(finished)
         self._sync_watched()
         info = {
@@ -103,7 +119,20 @@ class BatchedEnv:
         states = self.task.states(self.step_count) if self.num_states else None
         return None if states is None else self._out(states.float())
 
-    def _episodes(self, ids: torch.Tensor, success: torch.Tensor, metrics: dict) -> list[dict]:
+    def _causes(self, terminations: dict) -> torch.Tensor:
+        """(N, k) bool: the task's termination causes in termination_terms order; a wrong set is one line."""
+        names = self.task.termination_terms
+        if not isinstance(terminations, dict) or terminations.keys() != set(names):
+            got = ", ".join(terminations) if isinstance(terminations, dict) else type(terminations).__name__
+            raise ValueError(
+                f"{type(self.task).__name__}.evaluate: Evaluation.terminations must map each of its "
+                f"termination_terms ({', '.join(names) or 'none'}) to a (N,) bool tensor; got {got or 'none'}"
+            )
+        if not names:
+            return torch.zeros(self.num_envs, 0, dtype=torch.bool, device=self.sim_device)
+        return torch.stack([terminations[n] for n in names], dim=1)
+
+    def _episodes(self, ids: torch.Tensor, success: torch.Tensor, ending: torch.Tensor, metrics: dict) -> list[dict]:
         """The finished worlds' episodes, read from the device in one transfer."""
         if len(ids) == 0:
             return []
@@ -114,19 +143,21 @@ class BatchedEnv:
                 self.returns[ids, None],
                 self.step_count[ids, None].to(dtype),
                 success[ids, None].to(dtype),
+                ending[ids, None].to(dtype),
                 self.term_sums[ids],
                 *(metrics[k][ids, None].to(dtype) for k in keys),
             ],
             dim=1,
         ).tolist()
-        t = 4 + len(names)
+        t = 5 + len(names)
         return [
             {
                 "world": int(r[0]),
                 "return": r[1],
                 "length": int(r[2]),
                 "success": bool(r[3]),
-                "reward_terms": dict(zip(names, r[4:t])),
+                "termination": self.endings[int(r[4])],  # why it ended: a task's cause, or ENDINGS
+                "reward_terms": dict(zip(names, r[5:t])),
                 "metrics": dict(zip(keys, r[t:])),  # the task's metrics on the episode's last step
             }
             for r in rows
@@ -182,3 +213,15 @@ class BatchedEnv:
             self._renderer = None
         self._watched.clear()
         self.physics.close()
+
+
+def _endings(cls) -> tuple[str, ...]:
+    """Every way an episode of task `cls` can end: its termination terms, then ENDINGS."""
+    names = tuple(cls.termination_terms)
+    clash = sorted(set(names) & set(ENDINGS)) or sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise ValueError(
+            f"{cls.__name__}.termination_terms: {', '.join(clash)} named twice or reserved "
+            f"(the env's own endings are {', '.join(ENDINGS)})"
+        )
+    return names + ENDINGS

@@ -60,6 +60,8 @@ class EpisodeStats:
     successes: int = 0
     length_sum: int = 0
     term_sums: dict = field(default_factory=dict)  # reward term -> sum of its per-episode sums
+    ended_by: dict = field(default_factory=dict)  # termination cause -> episodes it ended
+    ended: float = 0  # episodes that said how they ended (older records did not)
 
     def add(self, episode: dict) -> None:
         self.episodes += 1
@@ -68,6 +70,9 @@ class EpisodeStats:
         self.length_sum += int(episode.get("length", 0))
         for name, value in (episode.get("reward_terms") or {}).items():
             self.term_sums[name] = self.term_sums.get(name, 0.0) + float(value)
+        if episode.get("termination"):
+            self.ended += 1
+            self.ended_by[episode["termination"]] = self.ended_by.get(episode["termination"], 0) + 1
 
     def mean_return(self) -> float | None:
         return self.return_sum / self.episodes if self.episodes else None
@@ -79,6 +84,13 @@ class EpisodeStats:
         """Mean per-episode sum of each (scaled) reward term."""
         return {k: v / self.episodes for k, v in self.term_sums.items()} if self.episodes else None
 
+    def terminations(self) -> dict | None:
+        """The fraction of episodes each cause ended (a task's failure, or timeLimit...), commonest first;
+        causes that ended none are left out."""
+        if not self.ended:
+            return None
+        return {k: v / self.ended for k, v in sorted(self.ended_by.items(), key=lambda kv: (-kv[1], kv[0]))}
+
     @classmethod
     def of_row(cls, row: dict) -> EpisodeStats:
         """The sums behind an evaluation row (`evaluations.jsonl`): its means times its episodes."""
@@ -89,6 +101,8 @@ class EpisodeStats:
             successes=round((row.get("success_rate") or 0.0) * n),
             length_sum=round((row.get("mean_length") or 0.0) * n),
             term_sums={k: v * n for k, v in (row.get("reward_terms") or {}).items()},
+            ended_by={k: v * n for k, v in (row.get("terminations") or {}).items()},
+            ended=n if row.get("terminations") else 0,
         )
 
 
@@ -136,6 +150,7 @@ class EvalRecorder:
         self.facts: dict[tuple, dict] = {}  # (checkpoint name, epoch) -> frame, and an evaluation's seed, time...
         self.evaluated_keys: list[tuple] = []  # seeded evaluations completed, in order
         self.last_key: tuple | None = None  # the row an episode was last credited to
+        self.endings_seen: set[str] = set()  # termination causes in any row so far (their TensorBoard curves)
         self.writer = None
         self._write_failed = False
         if self.dir is not None:
@@ -179,6 +194,8 @@ class EvalRecorder:
             line["frame"] = int(frame)  # env-steps trained: the history read back after a restart keeps it
         if episode.get("reward_terms"):
             line["reward_terms"] = {k: round(float(v), 6) for k, v in episode["reward_terms"].items()}
+        if episode.get("termination"):  # how it ended: a cause of the task's, or timeLimit
+            line["termination"] = episode["termination"]
         if episode.get("metrics"):  # the task's metrics on the last step (BlindGrasping: best_lift, stage...)
             line["metrics"] = {k: round(float(v), 6) for k, v in episode["metrics"].items()}
         if not credit:
@@ -206,6 +223,10 @@ class EvalRecorder:
             self.writer.add_scalar("eval/episodes", row.episodes, epoch)
             for name, mean in row.reward_terms().items():
                 self.writer.add_scalar(f"eval/reward/{name}", mean, epoch)
+            shares = row.terminations() or {}
+            self.endings_seen.update(shares)  # a cause seen once gets a point (0 or more) at every epoch after
+            for name in sorted(self.endings_seen):
+                self.writer.add_scalar(f"eval/termination/{name}", shares.get(name, 0.0), epoch)
 
     def stats(self) -> EpisodeStats:
         return RoundStats(self.rounds) if self.rounds else EpisodeStats()
@@ -234,6 +255,7 @@ class EvalRecorder:
             "mean_return": r.mean_return(),
             "success_rate": r.success_rate(),
             "reward_terms": r.reward_terms(),
+            "terminations": r.terminations(),
             "mean_length": r.length_sum / r.episodes if r.episodes else None,
             **self.facts.get((checkpoint, epoch), {}),
         }

@@ -74,6 +74,9 @@ def _train(cfg, resume) -> int:
         type(env.physics).__name__,
         env.sim_device,
     )
+    log.info("observations %s", env.obs_layout)
+    if env.state_layout is not None:
+        log.info("critic states %s", env.state_layout)
     if resume is not None:
         log.info("resuming from %s (epoch %d)", resume[0], resume[1]["epoch"])
     keeper = Keeper.from_cfg(cfg, experiment)  # retention, archive, disk figures (keeper.py)
@@ -92,7 +95,12 @@ def _train(cfg, resume) -> int:
         logging_redirect_tqdm(),
     ):
         progress = Progress(
-            cfg.train.maxIterations, cfg.train.printInterval, stop, experiment=experiment, keeper=keeper
+            cfg.train.maxIterations,
+            cfg.train.printInterval,
+            stop,
+            experiment=experiment,
+            keeper=keeper,
+            endings=env.endings,
         )
         runner = Runner(algo_observer=progress)
         runner.load({"params": params})

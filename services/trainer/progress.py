@@ -1,5 +1,6 @@
 """What a person watching training sees: a progress line every few epochs, a bar on a terminal,
-success-rate and per-reward-term scalars next to rl_games' own TensorBoard summaries, and
+success-rate, per-reward-term and per-termination-cause scalars next to rl_games' own TensorBoard
+summaries, and
 `<experiment>/progress.json` (rewritten every epoch) that sync mirrors and testers show on the dashboard.
 
 It is an rl_games AlgoObserver: rl_games calls `process_infos` after every env step and
@@ -26,14 +27,23 @@ class StopRequested(Exception):
 
 class Progress(AlgoObserver):
     def __init__(
-        self, max_epochs: int | None, print_interval: int, stop_flag, window: int = 100, experiment=None, keeper=None
+        self,
+        max_epochs: int | None,
+        print_interval: int,
+        stop_flag,
+        window: int = 100,
+        experiment=None,
+        keeper=None,
+        endings: tuple[str, ...] = (),
     ):
         # max_epochs None: until stopped (no bar total, no ETA)
         self.max_epochs, self.print_interval, self.stop = max_epochs, print_interval, stop_flag
+        self.endings = endings  # every way an episode can end (env.endings): each gets its scalar from the start
         self.experiment = experiment  # progress.json goes here (None: no file)
         self.keeper = keeper  # keeper.Keeper: disk figures for the file, its once-an-epoch tick (None: none)
         self.recent = collections.deque(maxlen=11)  # (time, frame, epoch) of the last epochs: rates for the file
         self.successes = collections.deque(maxlen=window)  # of the last finished episodes
+        self.ended_by = collections.deque(maxlen=window)  # how the last finished episodes ended (a name of endings)
         self.term_sums: dict = {}  # reward term -> sum over this epoch's steps of its mean over worlds
         self.term_steps = 0
         self.term_means: dict[str, float] = {}  # the last finished epoch's per-step means
@@ -51,6 +61,8 @@ class Progress(AlgoObserver):
         for episode in infos.get("episodes", ()):
             if "success" in episode:
                 self.successes.append(float(episode["success"]))
+            if "termination" in episode:
+                self.ended_by.append(episode["termination"])
         for name, value in infos.get("reward_terms", {}).items():  # summed on the device, read once an epoch
             self.term_sums[name] = self.term_sums.get(name, 0.0) + value.mean()
         self.term_steps += 1
@@ -65,6 +77,8 @@ class Progress(AlgoObserver):
         if self.algo.writer is not None:
             for name, mean in self.term_means.items():
                 self.algo.writer.add_scalar(f"reward/{name}", mean, self.algo.frame)
+            for name, share in (self.termination_shares() or {}).items():
+                self.algo.writer.add_scalar(f"termination/{name}", share, self.algo.frame)
         if success is not None and self.algo.writer is not None:
             # rl_games passes the frame count of the previous epoch; algo.frame is this one's.
             self.algo.writer.add_scalar("success_rate/step", success, self.algo.frame)
@@ -141,6 +155,14 @@ class Progress(AlgoObserver):
     def success_rate(self) -> float | None:
         return sum(self.successes) / len(self.successes) if self.successes else None
 
+    def termination_shares(self) -> dict[str, float] | None:
+        """How the last finished episodes ended: the fraction of them per ending (they sum to 1)."""
+        if not self.ended_by:
+            return None
+        counts = collections.Counter(self.ended_by)
+        names = list(self.endings) + [n for n in counts if n not in self.endings]
+        return {name: counts[name] / len(self.ended_by) for name in names}
+
     def _report(self, epoch: int):
         ret, success = self.mean_return(), self.success_rate()
         ret_text = "n/a" if ret is None else f"{ret:.2f}"
@@ -158,7 +180,7 @@ class Progress(AlgoObserver):
         else:
             of, eta = f"/{self.max_epochs}", "ETA " + _duration(per_epoch * max(self.max_epochs - epoch, 0))
         log.info(
-            "epoch %d%s | %s env-steps/s | mean return %s | success %s | %s%s",
+            "epoch %d%s | %s env-steps/s | mean return %s | success %s | %s%s%s",
             epoch,
             of,
             f"{steps_per_s:,.0f}",
@@ -166,12 +188,22 @@ class Progress(AlgoObserver):
             success_text,
             eta,
             self._largest_terms(),
+            self._main_endings(),
         )
 
     def _largest_terms(self, k: int = 3) -> str:
         """The k reward terms that weigh most per step, e.g. ' | per step: contact +0.40, lift +0.12'."""
         top = sorted(((n, v) for n, v in self.term_means.items() if v), key=lambda kv: -abs(kv[1]))[:k]
         return " | per step: " + ", ".join(f"{name} {v:+.3g}" for name, v in top) if top else ""
+
+    def _main_endings(self, k: int = 3) -> str:
+        """The k commonest early endings of the last episodes, e.g. ' | ended early: stageTimeout 20%, ...'
+        (the time limit, where an episode that nothing cut short ends, is left out)."""
+        from services.sim.env import TIME_LIMIT
+
+        shares = self.termination_shares() or {}
+        top = sorted(((n, v) for n, v in shares.items() if v and n != TIME_LIMIT), key=lambda kv: -kv[1])[:k]
+        return " | ended early: " + ", ".join(f"{name} {100 * v:.0f}%" for name, v in top) if top else ""
 
 
 def _duration(seconds: float) -> str:

@@ -1,4 +1,5 @@
-"""BlindGrasping: blind observations, a scripted lift succeeds, the table fails, seeded resets."""
+"""BlindGrasping: blind observations, a scripted lift succeeds, each failure ends the episode by its
+named cause, seeded resets."""
 
 import numpy as np
 import pytest
@@ -55,6 +56,7 @@ def test_scripted_lift_succeeds_and_holding_it_up_keeps_paying():
             assert not done.any(), f"step {k}: {info['episodes']}"  # success does not end the episode
     assert [e["success"] for e in episodes] == [True, True], episodes
     assert [e["length"] for e in episodes] == [env.max_episode_length] * 2
+    assert [e["termination"] for e in episodes] == ["timeLimit"] * 2  # no failure after a success
     assert np.max(stages) == 2
     assert max(h.max() for h in heights) >= env.task.lift_height
     lift = np.array(lift_terms)[:, 0]
@@ -78,6 +80,20 @@ def test_hand_driven_into_the_table_fails():
     (episode,) = info["episodes"]
     assert not episode["success"] and episode["length"] < env.max_episode_length
     assert info["failure"][0] and info["table_contact"][0] and not info["time_outs"][0]
+    assert episode["termination"] == "tableContact"
+
+
+def test_a_fingertip_below_the_table_clearance_fails_before_touching_it():
+    env = make_env(task_cfg("BlindGrasping", **{"failure.tableClearance": 0.1}), 1, seed=0)
+    env.reset()
+    goal = np.zeros((1, 6))
+    goal[0, 1], goal[0, 2] = -0.15, -0.23  # beside the box, down towards the table
+    for _ in range(120):
+        _, _, done, info = env.step(hand_actions(env, goal, CLOSED))
+        if done.any():
+            break
+    # tableContact comes first in termination_terms: this one ended with the hand off the table
+    assert [e["termination"] for e in info["episodes"]] == ["tableClearance"]
 
 
 def test_reset_is_randomized_but_seeded():
@@ -103,7 +119,7 @@ def test_idle_hand_fails_at_the_pre_grasp_stage_timeout():
     lengths = []
     for _ in range(40):
         _, _, done, info = env.step(hold)
-        lengths += [e["length"] for e in info["episodes"] if not e["success"]]
+        lengths += [e["length"] for e in info["episodes"] if e["termination"] == "stageTimeout"]
         if done.any():
             assert info["failure"].all() and not info["time_outs"].any()
             break
@@ -117,6 +133,24 @@ def test_box_pushed_away_fails():
     env.state.qpos[0, q] += 0.15  # as if knocked off its spot
     _, _, done, info = env.step(hand_actions(env, env.task.targets[:, :6].numpy().copy(), {}))
     assert done[0] and info["failure"][0] and not info["table_contact"][0]
+    assert [e["termination"] for e in info["episodes"]] == ["boxPushed"]
+
+
+def test_a_grasp_let_go_in_the_lift_stage_fails_after_grasp_lost_steps():
+    env = make_env(task_cfg("BlindGrasping", **{"failure.graspLostSteps": 5}), 1, seed=3)
+    env.reset()
+    goal = np.zeros((1, 6))
+    goal[:, 2] = env.task.pre_offset[2].item() - PALM0
+    stages, episodes = [], []
+    for k in range(150):  # close the fingers round the box at step 60, open them at 100
+        _, _, done, info = env.step(hand_actions(env, goal, CLOSED if 60 <= k < 100 else {}))
+        stages.append(int(info["stage"][0]))
+        episodes += info["episodes"]
+        if done[0]:
+            break
+    assert stages[99] == 2  # held: the lift stage
+    (episode,) = episodes
+    assert episode["termination"] == "graspLost" and 100 + 5 < episode["length"] < 100 + 15
 
 
 def test_a_box_tipped_onto_its_edge_is_not_lifted():

@@ -32,7 +32,7 @@ def test_step_contract_time_outs_and_episode_stats():
     assert sorted(e["world"] for e in info["episodes"]) == [0, 1, 2]
     for e in info["episodes"]:
         assert e["length"] == 5 and e["return"] == pytest.approx(returns[e["world"]], rel=1e-5)
-        assert isinstance(e["success"], bool)
+        assert isinstance(e["success"], bool) and e["termination"] == "timeLimit"
     # auto-reset: every world starts a new episode with a fresh target, seen in the returned obs
     assert env.step_count.tolist() == [0, 0, 0]
     first_targets = obs[:, -3:].clone()
@@ -189,4 +189,19 @@ def test_a_world_mujoco_refuses_to_step_is_cut_and_reset(monkeypatch):
     obs, reward, done, info = env.step(torch.zeros(3, env.num_actions))
     assert done.tolist() == [False, True, False] and info["time_outs"].tolist() == [False, True, False]
     assert [e["world"] for e in info["episodes"]] == [1] and env.step_count.tolist() == [2, 0, 2]
+    assert info["episodes"][0]["termination"] == "physicsError"  # not the policy's failure, and said so
     assert torch.isfinite(obs).all()
+
+
+def test_termination_causes_must_be_the_tasks_named_ones(monkeypatch):
+    from services.sim.tasks import Evaluation, Reach
+
+    env = make_env(task_cfg("Reach"), 2, seed=0)
+    real = env.task.evaluate
+    unnamed = lambda step: Evaluation(real(step).terms, torch.zeros(2, dtype=torch.bool), real(step).success)
+    monkeypatch.setattr(env.task, "evaluate", unnamed)  # a task written before causes had names
+    with pytest.raises(ValueError, match=r"^Reach.evaluate: Evaluation.terminations must map each of its "):
+        env.step(torch.zeros(2, env.num_actions))
+    monkeypatch.setattr(Reach, "termination_terms", ("tooFar", "timeLimit"))
+    with pytest.raises(ValueError, match=r"^Reach.termination_terms: timeLimit named twice or reserved"):
+        make_env(task_cfg("Reach"), 2)

@@ -62,7 +62,9 @@ def test_rewards_terms_terminations_and_observations_agree_given_the_same_state(
     assert set(ec.terms) == set(ew.terms) == set(cpu.weights)
     for name in ec.terms:
         assert torch.allclose(ec.terms[name], ew.terms[name].double(), atol=1e-4), name
-    assert torch.equal(ec.terminated, ew.terminated) and torch.equal(ec.success, ew.success)
+    assert ec.terminations.keys() == ew.terminations.keys() == set(cpu.task.termination_terms)
+    assert all(torch.equal(ec.terminations[n], ew.terminations[n]) for n in ec.terminations)
+    assert torch.equal(ec.success, ew.success)
     assert torch.allclose(cpu.task.observe(step), warp.task.observe(step).double(), atol=1e-4)
 
 

@@ -3,18 +3,21 @@ training curves, and what the dashboard's chart reads back after a tester restar
 
 import json
 
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from services.tester.evalrec import EvalRecorder, eval_dir_for
 
 
 def record(rec, plan):
-    """plan: {epoch: [returns]}; the first episode of each epoch succeeds."""
+    """plan: {epoch: [returns]}; the first episode of each epoch succeeds and runs to the time limit, the
+    others end with the hand on the table."""
     for epoch, returns in plan.items():
         for i, ret in enumerate(returns):
             terms = {"distance": -ret, "closeBonus": 2 * ret}
+            ending = "timeLimit" if i == 0 else "tableContact"
             rec.record(
-                {"return": ret, "length": 100, "success": i == 0, "reward_terms": terms},
+                {"return": ret, "length": 100, "success": i == 0, "termination": ending, "reward_terms": terms},
                 f"last_Reach_ep_{epoch}.pth",
                 epoch,
                 frame=1024 * epoch,
@@ -29,6 +32,7 @@ EXPECTED = [
         "mean_return": 2.0,
         "success_rate": 0.5,
         "reward_terms": {"distance": -2.0, "closeBonus": 4.0},
+        "terminations": {"tableContact": 0.5, "timeLimit": 0.5},
         "mean_length": 100.0,
         "frame": 3072,
     },
@@ -39,6 +43,7 @@ EXPECTED = [
         "mean_return": 7.0,
         "success_rate": 1 / 3,
         "reward_terms": {"distance": -7.0, "closeBonus": 14.0},
+        "terminations": {"tableContact": 2 / 3, "timeLimit": 1 / 3},
         "mean_length": 100.0,
         "frame": 6144,
     },
@@ -62,6 +67,7 @@ def test_episodes_and_per_epoch_scalars_in_the_testers_own_folder(tmp_path):
         (6, 9.0, 6144),
     ]
     assert lines[-1]["reward_terms"] == {"distance": -9.0, "closeBonus": 18.0}
+    assert [x["termination"] for x in lines] == ["timeLimit", "tableContact"] * 2 + ["tableContact"]
     assert rec.history() == EXPECTED
     assert rec.last() == {"epoch": 6, "episodes": 3, "mean_return": 7.0, "success_rate": 1 / 3}
     acc = EventAccumulator(str(rec.dir))
@@ -69,6 +75,22 @@ def test_episodes_and_per_epoch_scalars_in_the_testers_own_folder(tmp_path):
     last_per_epoch = {e.step: e.value for e in acc.Scalars("eval/mean_return")}  # later points win
     assert last_per_epoch == {3: 2.0, 6: 7.0}
     assert {e.step: e.value for e in acc.Scalars("eval/reward/distance")} == {3: -2.0, 6: -7.0}
+    assert {e.step: e.value for e in acc.Scalars("eval/termination/tableContact")} == {3: 0.5, 6: pytest.approx(2 / 3)}
+
+
+def test_a_cause_that_stops_ending_episodes_is_charted_at_zero(tmp_path):
+    """A curve per cause goes on once it began: a cause absent from a later checkpoint's episodes is a
+    point at 0 there, not the last value held. Episodes recorded before causes were named count none."""
+    rec = EvalRecorder(eval_dir_for(tmp_path / "Reach_train_1", None, "tester-1"))
+    for epoch, ending in ((3, "stageTimeout"), (6, "timeLimit"), (9, None)):
+        episode = {"return": 1.0, "length": 100, "success": False}
+        rec.record({**episode, "termination": ending} if ending else episode, f"last_ep_{epoch}.pth", epoch)
+    rec.close()
+    assert [row["terminations"] for row in rec.history()] == [{"stageTimeout": 1.0}, {"timeLimit": 1.0}, None]
+    acc = EventAccumulator(str(rec.dir))
+    acc.Reload()
+    assert {e.step: e.value for e in acc.Scalars("eval/termination/stageTimeout")} == {3: 1.0, 6: 0.0, 9: 0.0}
+    assert {e.step: e.value for e in acc.Scalars("eval/termination/timeLimit")} == {6: 1.0, 9: 0.0}
 
 
 def test_a_restarted_tester_carries_on_with_its_history(tmp_path):

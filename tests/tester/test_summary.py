@@ -6,6 +6,7 @@ worlds fail at step 5 and end. Every checkpoint's true success rate is 50 %; cou
 episodes that end would see ~8 failures for each success.
 """
 
+import json
 import os
 import re
 import signal
@@ -68,6 +69,10 @@ def test_n_games_count_as_seeded_evaluation_does(outcome_checkpoint):
     seeded = run_tester(runs, f"checkpoint={checkpoint}", "test.eval.episodes=32", "testGamesNum=0", timeout=90)
     assert seeded.returncode == 0, seeded.stderr[-2000:]
     assert summary(seeded.stdout) == (32, 0.5)
+    # its evaluation row says how the episodes ended: half by the task's failure, half at the time limit
+    (rows,) = list(checkpoint.parents[1].glob("eval/*/evaluations.jsonl"))  # the run checkpoint/../..
+    (row,) = [json.loads(line) for line in rows.read_text().splitlines()]
+    assert row["episodes"] == 32 and row["terminations"] == {"failAt": 0.5, "timeLimit": 0.5}
 
 
 def test_the_status_counts_each_checkpoint_in_rounds_of_every_world(outcome_checkpoint):

@@ -2,18 +2,23 @@
 
 A task is torch over all worlds at once, on the simulator's device (CPU for `mujoco`, the GPU for
 `warp`): the backend hands it `SimState` — live (N, ...) tensor views of the simulator's arrays —
-and the env calls reset_worlds / apply_actions / evaluate / observe. A task returns its reward as a
-dict of *unscaled* named terms; `scale_rewards` multiplies each by its weight from the config's
-`reward:` section (signs live there) in one place. docs/tasks.md describes the API for users.
+and the env calls reset_worlds / apply_actions / evaluate / observe. Everything a task reports is
+named: its reward as a dict of *unscaled* terms (`scale_rewards` multiplies each by its weight from
+the config's `reward:` section, signs there, in one place), why an episode ends early as a dict of
+termination causes, its observations as a dict of pieces (observations.py derives their sizes).
+docs/tasks.md describes the API for users.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+
+from services.sim.tasks.observations import Layout, concat
 
 
 class TaskConfigError(ValueError):
@@ -119,10 +124,10 @@ class SimState:
 
 
 class Evaluation(NamedTuple):
-    """What a task says after physics: unscaled reward terms and (N,) bool outcomes."""
+    """What a task says after physics: unscaled reward terms, termination causes and success, per world."""
 
-    terms: dict[str, torch.Tensor]
-    terminated: torch.Tensor
+    terms: dict[str, torch.Tensor]  # every name in reward_terms -> (N,) unscaled term
+    terminations: dict[str, torch.Tensor]  # every name in termination_terms -> (N,) bool: ends the episode now
     success: torch.Tensor
     metrics: dict[str, torch.Tensor] = {}  # per-world numbers for logs and info (stage, box height...)
 
@@ -165,14 +170,16 @@ class Task:
       task.reset_worlds(ids, draws)              write the initial state of worlds `ids`
       task.apply_actions(actions)                actions in [-1, 1] -> state.ctrl
       task.evaluate(step) -> Evaluation          after physics; `step` = steps into each episode
-      task.observe(step) -> (N, num_obs)         the policy's observations
-      task.states(step) -> (N, num_states)       optional privileged critic input (num_states > 0)
+      task.observations(step) -> {name: (N, k)}  the policy's observation pieces, in order
+      task.critic_observations(step)             optional privileged critic input pieces (None: none)
+    The env reads `observe` / `states` (the pieces concatenated) and `num_obs` / `num_states` (their
+    sizes, derived from the pieces: obs_layout, state_layout).
     """
 
     name = "Task"
     reward_terms: tuple[str, ...] = ()
     added_terms: dict[str, float] = {}  # terms added after runs were saved: their weight when a config lacks them
-    num_states = 0
+    termination_terms: tuple[str, ...] = ()  # why an episode may end early (a time limit ends any)
 
     @classmethod
     def build_model(cls, cfg: Cfg):
@@ -197,10 +204,6 @@ class Task:
     def index(self, x) -> torch.Tensor:
         return self.tensor(x, dtype=torch.long)
 
-    @property
-    def num_obs(self) -> int:
-        raise NotImplementedError
-
     def reset_worlds(self, ids: torch.Tensor, draws) -> None:
         raise NotImplementedError
 
@@ -212,11 +215,48 @@ class Task:
     def evaluate(self, step: torch.Tensor) -> Evaluation:
         raise NotImplementedError
 
+    def observations(self, step: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The policy's observation pieces, in order: name -> (N, k) or (N,) tensor. Their order and sizes
+        are the network's input layout: a checkpoint plays only on the layout it was trained on."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.observations(step): define it, returning the observation pieces "
+            "{name: (N, k) tensor} in order (docs/tasks.md)"
+        )
+
+    def critic_observations(self, step: torch.Tensor) -> dict[str, torch.Tensor] | None:
+        """The critic's privileged input pieces (asymmetric actor-critic), or None for none."""
+        return None
+
+    # -- what the env reads: derived from the pieces ---------------------------------------------
     def observe(self, step: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """(N, num_obs): the observation pieces side by side."""
+        return concat(self.observations(step))
 
     def states(self, step: torch.Tensor) -> torch.Tensor | None:
-        return None
+        """(N, num_states): the critic's pieces side by side, or None."""
+        pieces = self.critic_observations(step)
+        return None if pieces is None else concat(pieces)
+
+    @functools.cached_property
+    def obs_layout(self) -> Layout:
+        """Names and sizes of the observation pieces, read off one call (the sizes are the tensors')."""
+        return Layout(self.observations(self._any_step()), f"{type(self).__name__}.observations")
+
+    @functools.cached_property
+    def state_layout(self) -> Layout | None:
+        pieces = self.critic_observations(self._any_step())
+        return None if pieces is None else Layout(pieces, f"{type(self).__name__}.critic_observations")
+
+    @property
+    def num_obs(self) -> int:
+        return self.obs_layout.size
+
+    @property
+    def num_states(self) -> int:
+        return 0 if self.state_layout is None else self.state_layout.size
+
+    def _any_step(self) -> torch.Tensor:
+        return torch.ones(self.num_envs, dtype=torch.long, device=self.device)
 
     def privileged(self) -> dict[str, torch.Tensor]:
         """Simulator truth for logs, never part of observations (none by default)."""

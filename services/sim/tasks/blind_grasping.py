@@ -1,10 +1,12 @@
 """BlindGrasping: grasp and lift a box the policy cannot see.
 
-Observation (94 with the procedural hand), never the box state: actuated joint positions in
-[-1, 1] (nu) and velocities (nu, scaled), touch sensors (10: fingertips then fingerpads; they feel
-the table as well as the box), previous actions (nu), position targets in [-1, 1] (nu), episode
-time fraction (1) and the stage one-hot (3). The box pose drives only rewards, stage changes,
-failures and the critic's privileged `states` (asymmetric actor-critic).
+Observation pieces (`observations`; 94 with the procedural hand), never the box state: jointPos,
+the actuated joints in [-1, 1]; jointVel, their velocities (scaled); touch, the touch sensors
+(fingertips then fingerpads; they feel the table as well as the box); prevActions; targets, the
+position targets in [-1, 1]; episodeTime, the episode's elapsed fraction; stage, one-hot. The box
+drives only rewards, stage changes, failures and the critic's privileged pieces
+(`critic_observations`: the observations, then the box relative to the palm and the fingertips, its
+lift, velocity, orientation and shift, finger contacts and the stage's elapsed fraction).
 
 Stages: 0 pre-grasp (palm to a pose above the box) -> 1 grasp (>= graspContacts fingers gripping the
 box, with graspThumb the thumb among them, for graspSteps steps in a row: a grasp, not a touch) -> 2
@@ -13,12 +15,16 @@ lift. Lift is the height of the box's lowest corner above the table; the box is 
 once per height of liftBonusHeights it first reaches in the episode. Success: a lift of liftHeight
 with >= minContacts fingers on the box for holdSteps steps; the episode then runs on, rewarding
 holding it up, until its time limit (ending it at success would make holding the box worth more than
-lifting it). Failures end the episode: the hand touching the table or a fingertip below
-tableClearance, the box pushed boxMaxDistance away on the table, a stage timeout, the grasp lost for
-graspLostSteps in the lift stage. Every weight and threshold comes from configs/task/BlindGrasping.yaml.
+lifting it). Failures end the episode (`termination_terms`, computed in `_get_termination`):
+tableContact, the hand touching the table; tableClearance, a fingertip below failure.tableClearance;
+boxPushed, the box pushed boxMaxDistance away on the table; stageTimeout; graspLost, the grasp lost for
+graspLostSteps in the lift stage. Reward terms: `reward_terms`, computed in `_get_reward`. Every weight
+and threshold comes from configs/task/BlindGrasping.yaml.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +50,9 @@ class BlindGrasping(HandTask):
     )
     # Runs saved before liftBonus existed play as they were trained: no bonus.
     added_terms = {"liftBonus": 0.0}
+    # Why an episode fails (see the module docstring), in the order a step with several counts them:
+    # the first that holds is the episode's termination in logs.
+    termination_terms = ("tableContact", "tableClearance", "boxPushed", "stageTimeout", "graspLost")
 
     def __init__(self, cfg, model, state):
         super().__init__(cfg, model, state)
@@ -88,11 +97,6 @@ class BlindGrasping(HandTask):
         self.best_lift = torch.zeros(n, device=self.device, dtype=self.dtype)  # the held box's highest this episode
         self.box_start = torch.zeros(n, 3, device=self.device, dtype=self.dtype)
         self.box_pose0 = self.tensor([0.0, 0.0, self.box_half, 1.0, 0.0, 0.0, 0.0])
-        self.num_states = self.num_obs + 3 + 1 + 6 + 4 + 2 + 3 * len(self.hand.FINGERS) + len(self.hand.FINGERS) + 1
-
-    @property
-    def num_obs(self) -> int:
-        return 4 * self.num_actions + 10 + 1 + 3
 
     def reset_worlds(self, ids, draws):
         self.reset_hand(ids, draws, self.base_noise, self.finger_noise)
@@ -149,110 +153,146 @@ class BlindGrasping(HandTask):
         }
 
     def evaluate(self, step):
-        s = self.state
-        box = self.box_pos()
-        palm = s.site_xpos[:, self.palm_site]
-        tips = self.fingertips()
-        touching = self.box_contacts()
-        contacts = touching.sum(dim=1)
-        gripping = self.gripping(touching, tips, box)  # what grasps and holds count; success counts contacts
-        grips = gripping.sum(dim=1)
-        holding = self.grasping(gripping, self.min_contacts)
-        lift = self.box_lift()
-        pre_pose = torch.cat([box[:, :2], torch.zeros_like(box[:, :1])], dim=1) + self.pre_offset
-        d_pre = torch.linalg.vector_norm(palm - pre_pose, dim=1)
-        d_tips = torch.linalg.vector_norm(tips - box[:, None, :], dim=2)
-        if self.thumb:  # the thumb weighs as much as the four fingers; their grip pays only with it
-            d_tips = 0.5 * (d_tips[:, 0] + d_tips[:, 1:].mean(dim=1))
-            paid_grips = grips * gripping[:, 0]
-        else:
-            d_tips, paid_grips = d_tips.mean(dim=1), grips
+        """After physics, in the order Playground's tasks take: measure, move the stage machine and the
+        success count on, then the terminations and the reward terms of this step."""
+        m = self._measure()
+        started, advanced = self._advance_stages(m)
+        newly = self._advance_success(m)
+        reached = self._advance_best_lift(m, started)
+        terminations = self._get_termination(m, started)
+        failure = torch.stack(list(terminations.values()), dim=1).any(dim=1)
+        terms = self._get_reward(m, started, advanced, newly, reached, failure)
+        metrics = {
+            "stage": self.stage,
+            "box_height": m.lift,
+            "best_lift": self.best_lift,  # on an episode's last step: the highest the hand held the box
+            "box_contacts": m.contacts,
+            "failure": failure,
+            "table_contact": m.on_table | m.too_low,
+        }
+        return Evaluation(terms, terminations, self.succeeded.clone(), metrics)
 
+    def _measure(self) -> Measures:
+        """What this step's physics says about the hand and the box (no task state changes)."""
+        s = self.state
+        box, palm, tips = self.box_pos(), s.site_xpos[:, self.palm_site], self.fingertips()
+        touching = self.box_contacts()
+        gripping = self.gripping(touching, tips, box)  # what grasps and holds count; success counts contacts
+        pre_pose = torch.cat([box[:, :2], torch.zeros_like(box[:, :1])], dim=1) + self.pre_offset
+        return Measures(
+            box=box,
+            tips=tips,
+            contacts=touching.sum(dim=1),
+            gripping=gripping,
+            holding=self.grasping(gripping, self.min_contacts),
+            lift=self.box_lift(),
+            pre_distance=torch.linalg.vector_norm(palm - pre_pose, dim=1),
+            on_table=s.sensordata[:, self.table_contact_adr] > 0,
+            too_low=tips[:, :, 2].amin(dim=1) < self.clearance,
+        )
+
+    def _advance_stages(self, m: Measures) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stage machine: (the stage each world started this step in, which worlds advanced)."""
         st = self.stage  # each stage's terms count in the stage the step started in
-        grasped = self.grasping(gripping, self.grasp_contacts)
+        grasped = self.grasping(m.gripping, self.grasp_contacts)
         self.grasp_held = torch.where((st == 1) & grasped, self.grasp_held + 1, 0)
-        advanced = ((st == 0) & (d_pre < self.pre_tol)) | ((st == 1) & (self.grasp_held >= self.grasp_steps))
+        advanced = ((st == 0) & (m.pre_distance < self.pre_tol)) | ((st == 1) & (self.grasp_held >= self.grasp_steps))
         self.stage_steps = torch.where(advanced, 0, self.stage_steps + 1)
         self.stage = st + advanced.long()
+        self.lost = torch.where((self.stage == 2) & ~m.holding, self.lost + 1, 0)
+        return st, advanced
 
-        lifted = (self.stage == 2) & (lift >= self.lift_height) & (contacts >= self.min_contacts)
+    def _advance_success(self, m: Measures) -> torch.Tensor:
+        """Count the steps the box is up; (N,) bool: the worlds that succeed on this step."""
+        lifted = (self.stage == 2) & (m.lift >= self.lift_height) & (m.contacts >= self.min_contacts)
         self.high_steps = torch.where(lifted, self.high_steps + 1, 0)
         newly = (self.high_steps >= self.hold_steps) & ~self.succeeded
         self.succeeded |= newly
-        self.lost = torch.where((self.stage == 2) & ~holding, self.lost + 1, 0)
-        best = torch.where((st == 2) & holding, torch.maximum(self.best_lift, lift), self.best_lift)
+        return newly
+
+    def _advance_best_lift(self, m: Measures, started: torch.Tensor) -> torch.Tensor:
+        """Raise each world's best held lift; (N,) how many of liftBonusHeights it first reached now."""
+        best = torch.where((started == 2) & m.holding, torch.maximum(self.best_lift, m.lift), self.best_lift)
         reached = (best[:, None] >= self.bonus_heights) & (self.best_lift[:, None] < self.bonus_heights)
         self.best_lift = best
+        return reached.sum(dim=1)
 
-        table = s.sensordata[:, self.table_contact_adr] > 0
-        too_low = tips[:, :, 2].amin(dim=1) < self.clearance
-        pushed = (st < 2) & (
-            torch.linalg.vector_norm(box[:, :2] - self.box_start[:, :2], dim=1) > self.box_max_distance
-        )
-        timeout = self.stage_steps > self.timeouts[self.stage]
-        dropped = self.lost > self.lost_steps
-        failure = ~self.succeeded & (table | too_low | pushed | timeout | dropped)
+    def _get_termination(self, m: Measures, started: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Why each world fails now (the termination_terms); none after its success."""
+        pushed = torch.linalg.vector_norm(m.box[:, :2] - self.box_start[:, :2], dim=1) > self.box_max_distance
+        causes = {
+            "tableContact": m.on_table,
+            "tableClearance": m.too_low,
+            "boxPushed": (started < 2) & pushed,
+            "stageTimeout": self.stage_steps > self.timeouts[self.stage],
+            "graspLost": self.lost > self.lost_steps,
+        }
+        return {name: cause & ~self.succeeded for name, cause in causes.items()}
+
+    def _get_reward(self, m, started, advanced, newly, reached, failure) -> dict[str, torch.Tensor]:
+        """The unscaled reward terms (reward_terms); their weights are the config's `reward:`."""
+        grips = m.gripping.sum(dim=1)
+        d_tips = torch.linalg.vector_norm(m.tips - m.box[:, None, :], dim=2)
+        if self.thumb:  # the thumb weighs as much as the four fingers; their grip pays only with it
+            d_tips = 0.5 * (d_tips[:, 0] + d_tips[:, 1:].mean(dim=1))
+            paid_grips = grips * m.gripping[:, 0]
+        else:
+            d_tips, paid_grips = d_tips.mean(dim=1), grips
         f = lambda x: x.to(self.dtype)
-        in_lift = f(st == 2)
-        terms = {
-            "preGraspDistance": d_pre * f(st == 0),
-            "fingertipDistance": d_tips * f(st == 1),
-            "contact": f(paid_grips) * f(st == 1),
-            "hold": f(holding) * in_lift,
-            "lift": (lift / self.lift_height).clamp(0.0, 1.0) ** self.lift_exponent * f(holding) * in_lift,
-            "liftBonus": f(reached.sum(dim=1)),
+        in_lift, holding = f(started == 2), f(m.holding)
+        return {
+            "preGraspDistance": m.pre_distance * f(started == 0),
+            "fingertipDistance": d_tips * f(started == 1),
+            "contact": f(paid_grips) * f(started == 1),
+            "hold": holding * in_lift,
+            "lift": (m.lift / self.lift_height).clamp(0.0, 1.0) ** self.lift_exponent * holding * in_lift,
+            "liftBonus": f(reached),
             "stageBonus": f(advanced),
             "success": f(newly),
             "failure": f(failure),
             "actionRate": self.action_rate,
         }
-        # why a world failed, for logs: 1 table, 2 fingertip too low, 3 box pushed, 4 stage timeout, 5 grasp lost
-        causes = torch.stack([table, too_low, pushed, timeout, dropped], dim=1)
-        cause = torch.where(failure, causes.long().argmax(dim=1) + 1, 0)
-        metrics = {
-            "stage": self.stage,
-            "box_height": lift,
-            "best_lift": self.best_lift,  # on an episode's last step: the highest the hand held the box
-            "box_contacts": contacts,
-            "failure": failure,
-            "failure_cause": cause,
-            "table_contact": table | too_low,
-        }
-        return Evaluation(terms, failure, self.succeeded.clone(), metrics)
 
-    def observe(self, step):
-        s = self.state
+    def observations(self, step):
         targets = 2.0 * (self.targets - self.ctrl_lo) / (self.ctrl_hi - self.ctrl_lo) - 1.0
-        return torch.cat(
-            [
-                self.joint_pos(),
-                torch.clamp(s.qvel[:, self.v_adr] * 0.1, -5, 5),
-                self.touch(),
-                self.prev_actions,
-                targets,
-                (step / self.episode_length).to(self.dtype)[:, None],
-                F.one_hot(self.stage, 3).to(self.dtype),
-            ],
-            dim=1,
-        )
+        return {
+            "jointPos": self.joint_pos(),
+            "jointVel": torch.clamp(self.state.qvel[:, self.v_adr] * 0.1, -5, 5),
+            "touch": self.touch(),
+            "prevActions": self.prev_actions,
+            "targets": targets,
+            "episodeTime": (step / self.episode_length).to(self.dtype),
+            "stage": F.one_hot(self.stage, 3).to(self.dtype),
+        }
 
-    def states(self, step):
+    def critic_observations(self, step):
         """The critic's input: the observations plus the box and the contacts the policy never sees."""
         s, box = self.state, self.box_pos()
         q, v = self.box_q, self.box_v
         palm = s.site_xpos[:, self.palm_site]
         tips = self.fingertips() - box[:, None, :]
-        return torch.cat(
-            [
-                self.observe(step),
-                (box - palm) / 0.1,
-                (self.box_lift()[:, None] / self.lift_height).clamp(-1, 2),
-                torch.clamp(s.qvel[:, v : v + 6] * 0.2, -5, 5),
-                s.qpos[:, q + 3 : q + 7],
-                (box[:, :2] - self.box_start[:, :2]) / 0.1,
-                tips.reshape(len(box), -1) / 0.1,
-                self.box_contacts().to(self.dtype),
-                (self.stage_steps.to(self.dtype) / self.timeouts[self.stage])[:, None],
-            ],
-            dim=1,
-        )
+        return {
+            **self.observations(step),
+            "boxFromPalm": (box - palm) / 0.1,
+            "boxLift": (self.box_lift() / self.lift_height).clamp(-1, 2),
+            "boxVel": torch.clamp(s.qvel[:, v : v + 6] * 0.2, -5, 5),
+            "boxQuat": s.qpos[:, q + 3 : q + 7],
+            "boxShift": (box[:, :2] - self.box_start[:, :2]) / 0.1,
+            "tipsFromBox": tips.reshape(len(box), -1) / 0.1,
+            "boxContacts": self.box_contacts().to(self.dtype),
+            "stageTime": self.stage_steps.to(self.dtype) / self.timeouts[self.stage],
+        }
+
+
+class Measures(NamedTuple):
+    """One step's physics as BlindGrasping reads it, (N, ...) per world."""
+
+    box: torch.Tensor  # (N, 3) box centre
+    tips: torch.Tensor  # (N, 5, 3) fingertips
+    contacts: torch.Tensor  # (N,) fingers touching the box
+    gripping: torch.Tensor  # (N, 5) bool: fingers gripping it (gripDepth below its top)
+    holding: torch.Tensor  # (N,) bool: held (minContacts gripping, graspThumb: the thumb among them)
+    lift: torch.Tensor  # (N,) the box's lowest corner above the table (m)
+    pre_distance: torch.Tensor  # (N,) palm to the pre-grasp pose (m)
+    on_table: torch.Tensor  # (N,) bool: the hand touches the table
+    too_low: torch.Tensor  # (N,) bool: a fingertip below tableClearance

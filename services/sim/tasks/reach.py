@@ -1,10 +1,11 @@
 """Reach: move the fingertip centroid to a random target. Small, dense, learns in about a minute.
 
-Observation (32): actuated joint positions in [-1, 1] (20), base joint velocities (6, scaled),
-(target - centroid) / 0.1 m (3), target relative to the nominal centroid / 0.1 m (3).
+Observation pieces (`observations`; 32 with the procedural hand): jointPos, the actuated joints in
+[-1, 1]; baseVel, the six base joint velocities (scaled); toTarget, (target - centroid) / 0.1 m;
+target, the target relative to the nominal centroid / 0.1 m.
 Reward terms (weights in configs/task/Reach.yaml): distance (m), closeBonus = exp(-distance /
-closeScale), actionRate (mean squared action change). Episodes end by time only; success =
-centroid within `successTolerance` at the last step.
+closeScale), actionRate (mean squared action change). Episodes end by time only (no termination
+terms); success = centroid within `successTolerance` at the last step.
 """
 
 from __future__ import annotations
@@ -32,10 +33,6 @@ class Reach(HandTask):
         self.nominal = self.tensor(_nominal_centroid(model, self.tip_sites.tolist()))
         self.target = self.nominal.repeat(self.num_envs, 1)
 
-    @property
-    def num_obs(self) -> int:
-        return self.num_actions + 6 + 3 + 3
-
     def reset_worlds(self, ids, draws):
         self.reset_hand(ids, draws, self.base_noise, self.finger_noise)
         self.target[ids] = self.nominal + draws.uniform(3, self.target_low, self.target_high)
@@ -51,20 +48,15 @@ class Reach(HandTask):
             "closeBonus": torch.exp(-distance / self.close_scale),
             "actionRate": self.action_rate,
         }
-        terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-        return Evaluation(terms, terminated, distance < self.tolerance, {"distance": distance})
+        return Evaluation(terms, {}, distance < self.tolerance, {"distance": distance})
 
-    def observe(self, step):
-        s = self.state
-        return torch.cat(
-            [
-                self.joint_pos(),
-                torch.clamp(s.qvel[:, self.v_adr[:6]] * 0.2, -5, 5),
-                torch.clamp((self.target - self.centroid()) / 0.1, -5, 5),
-                (self.target - self.nominal) / 0.1,
-            ],
-            dim=1,
-        )
+    def observations(self, step):
+        return {
+            "jointPos": self.joint_pos(),
+            "baseVel": torch.clamp(self.state.qvel[:, self.v_adr[:6]] * 0.2, -5, 5),
+            "toTarget": torch.clamp((self.target - self.centroid()) / 0.1, -5, 5),
+            "target": (self.target - self.nominal) / 0.1,
+        }
 
 
 def _nominal_centroid(model, tip_sites):

@@ -24,6 +24,7 @@ MJCF = """
 class Outcome(Task):
     name = "Outcome"
     reward_terms = ("alive",)
+    termination_terms = ("failAt",)
 
     @classmethod
     def build_model(cls, cfg):
@@ -36,17 +37,13 @@ class Outcome(Task):
         self.fail_at = self.cfg.int("failAt")
         self.fails = torch.arange(self.num_envs, device=self.device) % 2 == 1
 
-    @property
-    def num_obs(self) -> int:
-        return 2
-
     def reset_worlds(self, ids, draws):
         self.state.qpos[ids, 0] = draws.uniform(1, -0.1, 0.1)[:, 0]
 
     def evaluate(self, step):
         failed = self.fails & (step >= self.fail_at)
         alive = torch.ones(self.num_envs, dtype=self.dtype, device=self.device)
-        return Evaluation({"alive": alive}, terminated=failed, success=~self.fails)
+        return Evaluation({"alive": alive}, terminations={"failAt": failed}, success=~self.fails)
 
-    def observe(self, step):
-        return torch.stack([self.state.qpos[:, 0], self.state.qvel[:, 0]], dim=1)
+    def observations(self, step):
+        return {"angle": self.state.qpos[:, 0], "velocity": self.state.qvel[:, 0]}
