@@ -78,7 +78,7 @@ env = make_env(OmegaConf.load('configs/task/BlindGrasping.yaml'), 64, device='$D
 env.step(torch.zeros(64, env.num_actions, device='$DEVICE')); torch.cuda.synchronize()" 2>&1 | grep -v "^Module "
   echo "Warp kernels ready after $(( $(date +%s) - t0 )) s" | tee -a "$dir/curve.txt"
   # shellcheck disable=SC2086
-  timeout $(( minutes * 60 + 300 )) $PY bench/learning_curve.py BlindGrasping --backend warp --device "$DEVICE" \
+  timeout "$($PY -c "print(int($minutes * 60 + 300))")" $PY bench/learning_curve.py BlindGrasping --backend warp --device "$DEVICE" \
     --num-envs "$envs" --episodes 32 --save-every 10 --minutes "$minutes" --seeds $seeds --parallel --out "$work" \
     2>&1 | grep -v "^Module " | tee -a "$dir/curve.txt"
   cp "$work"/summary.csv "$work"/curve.csv "$work"/curve.png "$dir"/ 2>/dev/null
