@@ -44,6 +44,9 @@ class Channel:
         self.snapshot_readers = SnapshotReaders()
         self._arrivals: deque[float] = deque(maxlen=50)
         self._placeholder: bytes | None = None
+        # the tile has no frame from the process now pushing (new, or restarted): it asks for one even
+        # while nobody reads, else it would show the old process's last frame until someone does
+        self.poster_wanted = True
 
     # --- tester side ------------------------------------------------------------------------
     def put_frame(self, jpeg: bytes) -> None:
@@ -51,6 +54,7 @@ class Channel:
             self.seq += 1
             self.jpeg = jpeg
             self.frames_in += 1
+            self.poster_wanted = False
             self.last_seen = now = time.monotonic()
             self._arrivals.append(now)
             self.cond.notify_all()
@@ -65,8 +69,13 @@ class Channel:
 
     # --- viewer side ------------------------------------------------------------------------
     def readers(self) -> int:
-        """Who reads this tester's frames now (told to the tester: it renders only while someone does)."""
+        """Who reads this tester's frames now."""
         return self.viewers + self.snapshot_readers.count()
+
+    def frames_wanted(self) -> int:
+        """What the tester is told as its readers (it renders only while someone does): the readers, and
+        the tile itself while it waits for a first frame from this process."""
+        return self.readers() + int(self.poster_wanted)
 
     def online(self) -> bool:
         return time.monotonic() - self.last_seen < OFFLINE_AFTER_S
@@ -158,7 +167,7 @@ class LocalPublisher:
 
     def _reply(self, ch: Channel) -> None:
         if self.on_reply is not None:
-            self.on_reply({"readers": ch.readers()})
+            self.on_reply({"readers": ch.frames_wanted()})
 
 
 class Hub:

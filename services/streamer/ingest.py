@@ -47,8 +47,9 @@ def ingest_status(tester_id):
     known = (getattr(ch.control, "url", None), getattr(ch.control, "token", None))
     if url and not in_process and known != (url, wanted):
         control = RemoteControl(url, wanted)  # registered, came back on a new port, or proved the token
+        ch.poster_wanted = True  # most often another process: its tile wants a frame from it
     ch.put_status(body, control)
-    reply = {"ok": True, "id": tester_id, "readers": ch.readers()}
+    reply = {"ok": True, "id": tester_id, "readers": ch.frames_wanted()}
     if secret:
         reply["secret"] = secret  # what this tester's later pushes carry, and what its control API accepts
     view3d = _relayed_view3d(tester_id, body)
@@ -76,4 +77,4 @@ def ingest_frame(tester_id):
     if not jpeg.startswith(b"\xff\xd8"):
         raise ApiError(400, "body is not a JPEG image", "body")
     ch.put_frame(jpeg)
-    return jsonify({"ok": True, "readers": ch.readers()})
+    return jsonify({"ok": True, "readers": ch.frames_wanted()})

@@ -20,7 +20,8 @@ def test_viewers_and_snapshot_pages_are_counted_and_told_to_the_tester(streamer,
     server, hub, url = streamer
     pusher = Pusher(url, StandInTester("read"), fps=10).start()
     try:
-        assert readers_said(pusher) == 0
+        # nobody reads, once the tile has the tester's first frame (until then the tile asks for one)
+        wait_for(lambda: readers_said(pusher) == 0, timeout=10, what="the first frame taken")
         r = pusher.session.post(pusher.base + "/frame", data=jpeg_of(1), headers={"Content-Type": "image/jpeg"})
         assert r.json() == {"ok": True, "readers": 0}
         with requests.get(f"{url}/stream/read", stream=True, timeout=10) as viewer:
@@ -60,3 +61,18 @@ def test_a_new_viewer_of_an_idle_tester_waits_for_a_fresh_frame(streamer):
     pusher.push_frame(fresh)
     viewer.join(10)
     assert got and got[0][1] == fresh
+
+
+def test_a_new_or_restarted_tester_is_asked_for_one_frame_though_nobody_reads(streamer):
+    """Its tile would otherwise keep showing nothing, or the previous process's last frame, until a viewer
+    came: the streamer counts the tile as a reader until a frame from this process arrives."""
+    server, hub, url = streamer
+    tester = StandInTester("poster")
+    pusher = Pusher(url, tester, control_url="http://127.0.0.1:1111", frames=0)
+    assert pusher.push_status()["readers"] == 1  # registered: its tile has no frame yet
+    pusher.push_frame(jpeg_of(1))
+    assert readers_said(pusher) == 0  # it has one: nobody else reads
+    pusher.control_url = "http://127.0.0.1:2222"  # the tester came back (another process, another port)
+    assert pusher.push_status()["readers"] == 1
+    pusher.push_frame(jpeg_of(2))
+    assert readers_said(pusher) == 0
