@@ -10,7 +10,18 @@ import textwrap
 
 from tests.faults.helpers import ROOT, argv_streamer, argv_tester, free_port, tiles_live, tiles_of, wait_for
 
-FIELDS = {"checkpoint", "epoch", "frame", "return", "length", "success", "reward_terms", "metrics", "spans_reload", "termination"}
+FIELDS = {
+    "checkpoint",
+    "epoch",
+    "frame",
+    "return",
+    "length",
+    "success",
+    "reward_terms",
+    "metrics",
+    "spans_reload",
+    "termination",
+}
 
 
 def eval_lines(path):

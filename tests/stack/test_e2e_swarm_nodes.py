@@ -20,7 +20,12 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1500)]
 def containers(engine_docker, project, service, exited=False):
     """The service's containers on that engine; with exited, those that ran and finished too."""
     out = engine_docker(
-        "ps", *(["-a"] if exited else []), "-q", "--no-trunc", "--filter", f"label=com.docker.swarm.service.name={project}_{service}"
+        "ps",
+        *(["-a"] if exited else []),
+        "-q",
+        "--no-trunc",
+        "--filter",
+        f"label=com.docker.swarm.service.name={project}_{service}",
     )
     return out.stdout.split()
 
