@@ -21,10 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from services.sim import hand, make_env  # noqa: E402
+from services.sim import make_env  # noqa: E402
+from services.sim.hands import procedural  # noqa: E402
+from tests.sim.helpers import hand_actions  # noqa: E402
 
 CLOSED = {
     "th_mcp": 1.2,
@@ -53,28 +54,17 @@ def task_cfg(before: bool):
     return cfg
 
 
-def actions(env, base_goal: np.ndarray, fingers: dict) -> torch.Tensor:
-    """Delta base actions towards base_goal (ARTx..ARRz targets), absolute finger targets."""
-    t = env.task
-    lo, hi, delta = (x.cpu().numpy() for x in (t.ctrl_lo, t.ctrl_hi, t.delta))
-    a = np.zeros((env.num_envs, env.num_actions))
-    a[:, :6] = np.clip((base_goal - t.targets[:, :6].cpu().numpy()) / delta[:6], -1, 1)
-    q = np.array([fingers.get(n, 0.0) for n in t.act_joints[6:]])
-    a[:, 6:] = 2 * (q - lo[6:]) / (hi[6:] - lo[6:]) - 1
-    return torch.as_tensor(a, dtype=torch.float32)
-
-
 def play(cfg, worlds: int, seed: int, fingers: dict, lift: float, release: int | None) -> dict:
     """One episode per world of a scripted behaviour; mean return, success rate, per-term means."""
     env = make_env(cfg, worlds, seed=seed)
     env.reset()
     goal = np.zeros((worlds, 6))
-    pre = env.task.pre_offset[2].item() - hand.PALM_HEIGHT
+    pre = env.task.pre_offset[2].item() - procedural.PALM_HEIGHT
     done_worlds, episodes = np.zeros(worlds, bool), []
     for k in range(env.max_episode_length):
         goal[:, 2] = pre + (lift if k >= 100 else 0.0)
         closed = fingers if k >= 60 and (release is None or k < release) else OPEN
-        _, _, done, info = env.step(actions(env, goal, closed))
+        _, _, done, info = env.step(hand_actions(env, goal, closed))
         episodes += [e for e in info["episodes"] if not done_worlds[e["world"]]]
         done_worlds |= done.numpy()
         if done_worlds.all():

@@ -36,6 +36,7 @@ import requests  # noqa: E402
 from bench.procstats import proc_stats  # noqa: E402
 from services.core.cli import command  # noqa: E402
 from services.core.experiments import create_experiment  # noqa: E402
+from tests.processes import stop, train  # noqa: E402
 from tests.streamer.standin import watch  # noqa: E402
 from tests.waiting import free_port, wait_for  # noqa: E402
 
@@ -48,23 +49,8 @@ def sources(args, scratch: Path) -> list[Path]:
         if len(files) < 2:
             sys.exit(f"error: --run {args.run}: needs at least two periodic checkpoints in nn/")
         return files
-    runs = scratch / "trained"
-    subprocess.run(
-        command(
-            "train",
-            "config=train_headless",
-            "train.saveFrequency=3",
-            task="Reach",
-            maxIterations=12,
-            numEnvs=16,
-            runsDir=runs,
-        ),
-        cwd=ROOT,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return sorted((runs / "latest_train").resolve().glob("nn/last_*.pth"))
+    experiment = train(scratch / "trained", "Reach", "train.saveFrequency=3", maxIterations=12, numEnvs=16)
+    return sorted(experiment.glob("nn/last_*.pth"))
 
 
 class Lander:
@@ -216,13 +202,7 @@ def main() -> int:
         finally:
             lander.stop.set()
             viewers.stop.set()
-            for p in (tester, streamer):
-                p.terminate()
-            for p in (tester, streamer):
-                try:
-                    p.wait(30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            stop(tester, streamer)
             log.close()
     minutes = (time.monotonic() - t0) / 60
     print(

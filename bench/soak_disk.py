@@ -37,6 +37,7 @@ from services.core.checkpoints import epoch_of, list_checkpoints  # noqa: E402
 from services.core.cli import command  # noqa: E402
 from services.core.disk import size_text, tree_bytes  # noqa: E402
 from services.core.experiments import read_progress  # noqa: E402
+from tests.processes import run  # noqa: E402
 from tests.waiting import free_port, wait_for  # noqa: E402
 
 MB = 1024**2
@@ -167,12 +168,9 @@ def main() -> int:
         trainer.send_signal(signal.SIGTERM)
         trainer.wait(120)
         time.sleep(5)  # sync's file events take the final checkpoint; then one more pass, to be sure
-        final = subprocess.run(
+        final = run(
             command("sync", "--source", f"{runs}/", "--dest", f"{mirror}/", "--once", "--metrics-port", 0),
-            cwd=ROOT,
             env=env,
-            capture_output=True,
-            text=True,
             timeout=300,
         )
         status = get(f"{control}/status") or {}

@@ -17,7 +17,6 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from services.core.cli import command  # noqa: E402
+from tests.processes import run  # noqa: E402
 
 TAGS = {
     "total": "performance/step_inference_rl_update_fps",
@@ -50,7 +50,7 @@ def run_case(task: str, num_envs: int, epochs: int, device: str, backend: str, r
     if threads is not None:  # torch intra-op threads (0 = torch's default, 'auto' = rl_games' min(4, cores))
         cmd.append(f"train.params.torch_threads={threads}")
     start = time.monotonic()
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    done = run(cmd, timeout=1800)
     wall = time.monotonic() - start
     if done.returncode != 0:
         raise SystemExit(f"{task} numEnvs={num_envs} failed:\n{done.stderr[-2000:]}")

@@ -1,8 +1,6 @@
 """Shared test set-up: headless MuJoCo rendering and a fresh runs/ root per test."""
 
 import os
-import subprocess
-from pathlib import Path
 
 # MUJOCO_GL is read when mujoco is imported; EGL (Mesa) works without a display.
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -10,7 +8,7 @@ os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
 import pytest
 
-from services.core.cli import command
+from tests.processes import train
 
 
 @pytest.fixture
@@ -58,9 +56,6 @@ def runs_dir(tmp_path):
     return d
 
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
 @pytest.fixture(scope="session")
 def reach_run(tmp_path_factory):
     """A real, short rl_games PPO run on Reach (several periodic checkpoints), shared by the session.
@@ -68,18 +63,7 @@ def reach_run(tmp_path_factory):
     Returns the experiment directory; tests copy from it rather than write into it.
     """
     runs = tmp_path_factory.mktemp("trained") / "runs"
-    cmd = command(
-        "train",
-        "config=train_headless",
-        "train.saveFrequency=3",
-        task="Reach",
-        maxIterations=12,
-        numEnvs=16,
-        runsDir=runs,
-    )
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"training failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return (runs / "latest_train").resolve()
+    return train(runs, "Reach", "train.saveFrequency=3", maxIterations=12, numEnvs=16)
 
 
 @pytest.fixture
@@ -104,15 +88,4 @@ def grasp_run(tmp_path_factory):
     """A real, very short rl_games PPO run on BlindGrasping (untrained weights of the task's real network,
     two periodic checkpoints), shared by the session: another task than Reach's for a tester to move to."""
     runs = tmp_path_factory.mktemp("trained_grasp") / "runs"
-    cmd = command(
-        "train",
-        "config=train_headless",
-        "train.saveFrequency=4",
-        task="BlindGrasping",
-        maxIterations=8,
-        numEnvs=8,
-        runsDir=runs,
-    )
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"training failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return (runs / "latest_train").resolve()
+    return train(runs, "BlindGrasping", "train.saveFrequency=4", maxIterations=8, numEnvs=8)

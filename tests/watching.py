@@ -6,14 +6,12 @@ that the ordinary tester plays and hot-reloads.
 
 import os
 import subprocess
-from pathlib import Path
 
 import requests
 
 from services.core.cli import command
+from tests.processes import run, start
 from tests.waiting import free_port, wait_for
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def status(port):
@@ -29,7 +27,7 @@ def train_while_a_tester_watches(runs, task, train_args, env=None, timeout=300, 
     epoch 2 (a hot reload), and the trainers' stderr."""
     env = {**os.environ, **(env or {})}
     port = free_port()
-    tester = subprocess.Popen(
+    tester = start(
         command(
             "train",
             "config=test",
@@ -43,16 +41,13 @@ def train_while_a_tester_watches(runs, task, train_args, env=None, timeout=300, 
             f"runsDir={runs}",
             *tester_args,
         ),
-        cwd=ROOT,
         env=env,
-        text=True,
-        stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     logs = []
 
     def train(epochs, *extra):
-        done = subprocess.run(
+        done = run(
             command(
                 "train",
                 "config=train_headless",
@@ -64,10 +59,7 @@ def train_while_a_tester_watches(runs, task, train_args, env=None, timeout=300, 
                 *train_args,
                 *extra,
             ),
-            cwd=ROOT,
             env=env,
-            capture_output=True,
-            text=True,
             timeout=timeout,
         )
         assert done.returncode == 0, done.stderr[-3000:]

@@ -1,16 +1,13 @@
 """The seed-compatible `train.py` as a user runs it: real processes, real ports."""
 
 import socket
-import subprocess
-from pathlib import Path
 
 from services.core.cli import command
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import run
 
 
 def run_cli(*args, timeout=120):
-    return subprocess.run(command("train", *args), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    return run(command("train", *args), timeout=timeout)
 
 
 def test_help_lists_presets_tasks_and_aliases():

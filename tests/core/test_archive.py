@@ -4,7 +4,6 @@ and `checkpoint=` still finds what moved."""
 
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -14,8 +13,8 @@ from services.core.archive import ARCHIVED_FILE, archive_dir, tidy
 from services.core.checkpoints import ResolveError, resolve
 from services.core.cli import command
 from services.core.experiments import update_latest_link
+from tests.processes import run
 
-ROOT = Path(__file__).resolve().parents[2]
 HOURS = 3600
 
 
@@ -66,12 +65,8 @@ def test_never_moved_linked_recent_or_kept(runs_dir, crowded):
     update_latest_link(runs_dir, linked, "test")  # e.g. a tester's latest_test left on an old run
     (recent / "eval").mkdir()  # a tester on another node wrote its eval there minutes ago
     (recent / "eval" / "episodes.jsonl").write_text("{}\n")
-    done = subprocess.run(
-        command("core.archive", "keep", runs_dir, kept.name),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    done = run(
+        command("core.archive", "keep", runs_dir, kept.name), timeout=120
     )  # what `make keep EXPERIMENT=...` runs
     assert done.returncode == 0, done.stderr
     assert "kept" in done.stdout and (kept / "KEPT").is_file()

@@ -1,6 +1,5 @@
 """The command line users type: presets, aliases, dotted overrides, and refusals naming the key."""
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ from services.core import schema
 from services.core.cli import command
 from services.core.config import ConfigError, load_config, validate
 from services.core.run_config import RunConfig
+from tests.processes import run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -167,13 +167,7 @@ def test_a_users_own_train_config_without_a_budget_trains_until_stopped_or_takes
 
 
 def test_cli_refuses_a_bad_value_with_one_line_and_nonzero_exit():
-    out = subprocess.run(
-        command("train", "config=test", reloadInterval=-1),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = run(command("train", "config=test", reloadInterval=-1), timeout=120)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         "error: reloadInterval (train.reloadInterval)=-1: not accepted; expects a number >= 0"
@@ -181,7 +175,7 @@ def test_cli_refuses_a_bad_value_with_one_line_and_nonzero_exit():
 
 
 def test_cli_help_lists_presets_tasks_and_aliases_with_defaults():
-    out = subprocess.run(command("train", "--help"), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = run(command("train", "--help"), timeout=120)
     assert out.returncode == 0, out.stderr
     for word in (
         "train_headless",

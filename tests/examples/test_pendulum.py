@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.watching import ROOT, train_while_a_tester_watches
+from tests.processes import ROOT
+from tests.watching import train_while_a_tester_watches
 
 EXAMPLE = ROOT / "examples" / "pendulum"
 

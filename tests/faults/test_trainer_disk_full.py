@@ -4,20 +4,18 @@ whole, and no temporary file left beside them."""
 import hashlib
 import subprocess
 import time
-from pathlib import Path
 
 from services.core.checkpoints import load_checkpoint
 from services.core.cli import command
 from tests.disk import fill_up
+from tests.processes import start
 from tests.waiting import wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_full_disk_stops_training_with_one_line_and_loses_no_checkpoint(small_disk):
     runs = small_disk("24m") / "runs"
     cmd = command("trainer", "train.saveFrequency=1", task="Reach", numEnvs=8, maxIterations=100000, runsDir=runs)
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start(cmd, stderr=subprocess.STDOUT)
     try:
 
         def saved():

@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from bench.gpu_wheels import bundle_list, locked_for_gpu_machine
+from tests.processes import run
 
 ROOT = Path(__file__).resolve().parents[2]
 UV = Path(sys.executable).with_name("uv")
@@ -75,13 +76,13 @@ def test_a_lock_outside_a_range_is_caught():
 
 def test_the_lock_is_up_to_date_with_pyproject():
     """`uv lock --check`: pyproject.toml changed without `make lock` fails here (uv asks PyPI for metadata)."""
-    done = subprocess.run([UV, "lock", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = run([UV, "lock", "--check"], timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_constraints_txt_is_the_lock_exported():
     cmd = [UV, "export", "--frozen", "--no-hashes", "--all-extras", "--no-emit-project", "--format", "requirements-txt"]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = run(cmd, timeout=120)
     assert done.returncode == 0, done.stderr
     pins = lambda text: [line for line in text.splitlines() if line and not line.startswith("#")]  # noqa: E731
     assert pins(done.stdout) == pins((ROOT / "constraints.txt").read_text()), "run `make lock`"
@@ -149,12 +150,9 @@ def test_gpu_check_install_refuses_a_wheel_the_lock_does_not_name(tmp_path, at_t
     fake_wheel(bundle / "wheels", "sh", version)
     subprocess.run(["tar", "-C", bundle, "-cf", bundle / "bundle.part-aa", "wheels"], check=True)
     (bundle / "wheels" / f"sh-{version}-py3-none-any.whl").unlink()  # the parts are what travels
-    done = subprocess.run(
+    done = run(
         ["bash", "bench/gpu_check.sh", "install", bundle],
-        cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", "PY": str(venv / "bin" / "python")},
-        capture_output=True,
-        text=True,
         timeout=300,
     )
     installed = subprocess.run(

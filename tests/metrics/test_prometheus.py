@@ -11,7 +11,6 @@ rather than skip, so CI cannot pass without running them.
 import json
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from services.core.checkpoints import epoch_of, load_checkpoint
 from services.core.cli import command
 from services.core.experiments import read_progress, update_latest_link
 from tests.faults.helpers import Service, tiles_of
+from tests.processes import run
 from tests.tester.helpers import land
 from tests.waiting import free_port, wait_for
 
@@ -288,16 +288,9 @@ def _runs(port) -> list | None:
 
 
 def test_promtool_fires_each_alert_and_keeps_quiet_on_close_calls():
-    done = subprocess.run(
-        [require("promtool"), "test", "rules", "tests/metrics/alerts_test.yml"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    done = run([require("promtool"), "test", "rules", "tests/metrics/alerts_test.yml"])
     assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr
     tested = set(re.findall(r"alertname: (\w+)", (ROOT / "tests/metrics/alerts_test.yml").read_text()))
     assert tested == ALERTS  # every rule of docs/alerts.yml has its cases
-    checked = subprocess.run(
-        [require("promtool"), "check", "config", "docs/prometheus.yml"], cwd=ROOT, capture_output=True, text=True
-    )
+    checked = run([require("promtool"), "check", "config", "docs/prometheus.yml"])
     assert checked.returncode == 0, checked.stdout + checked.stderr

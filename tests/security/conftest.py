@@ -4,7 +4,6 @@
 import json
 import os
 import pickle
-import signal
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import requests
 from services.core.checkpoints import list_checkpoints
 from services.core.cli import command
 from tests.faults.helpers import argv_tester
+from tests.processes import stop
 from tests.tester.helpers import copy_run
 from tests.waiting import free_port, wait_for
 
@@ -80,12 +80,7 @@ def served(reach_run, tmp_path_factory):
         wait_for(registered, 120, step=0.3, what="the tester registered and playing a checkpoint")
         yield Served(url, f"http://127.0.0.1:{control_port}", exp, hostile, good, tmp)
     finally:
-        for p in reversed(procs):
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(*reversed(procs))
     assert not (tmp / "PWNED").exists(), "a hostile checkpoint ran code"
 
 

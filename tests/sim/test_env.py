@@ -1,9 +1,7 @@
 """The batched env contract (docs/design.md), Reach, rendering, and refusals."""
 
 import os
-import subprocess
 import sys
-from pathlib import Path
 
 import mujoco
 import numpy as np
@@ -12,9 +10,8 @@ import torch
 
 from services.sim import make_env
 from services.sim.tasks import TaskConfigError
+from tests.processes import run
 from tests.sim.helpers import task_cfg
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_step_contract_time_outs_and_episode_stats():
@@ -157,7 +154,7 @@ def test_missing_gl_library_is_one_clear_line(tmp_path):
         "from tests.sim.helpers import task_cfg\nfrom services.sim import make_env\n"
         "make_env(task_cfg('Reach'), 1).render()"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = run([sys.executable, "-c", code], env=env, timeout=120)
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
     assert "RenderError" in last and "MUJOCO_GL=egl" in last and "libopengl0" in last, last

@@ -13,10 +13,12 @@ from services.stack import ROOT, compose, swarm
 SWARM_VARS = {"STACK_NAME": "pc-test", "SWARM_REV": "0123abcd", "SWARM_FILES": "/nonexistent/swarm"}
 
 
-def compose_config(tmp_path, **env):
+def compose_config(tmp_path, profile=None, **env):
+    """The services `make up` would run with these settings (and with that profile's services)."""
     env_file = tmp_path / "stack.env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
-    done = compose.compose(["config", "--format", "json"], env_file, env, capture_output=True, text=True)
+    profiles = ["--profile", profile] if profile else []
+    done = compose.compose([*profiles, "config", "--format", "json"], env_file, env, capture_output=True, text=True)
     if done.returncode != 0:
         pytest.fail(done.stderr)
     # compose prints a file to be read again: `$$` is a literal `$` there
@@ -106,17 +108,7 @@ def test_both_engines_run_the_same_command_lines(tmp_path, docker_cli):
 
 def test_gpu_training_reserves_a_gpu_on_both_engines(tmp_path, docker_cli):
     """Written for CUDA hosts, not run here: the definitions at least resolve to what each engine needs."""
-    env_file = tmp_path / "gpu.env"
-    env_file.write_text("DEVICE=cuda:0\n")
-    done = compose.compose(
-        ["--profile", "gpu", "config", "--format", "json"],
-        env_file,
-        {"DEVICE": "cuda:0"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    gpu = json.loads(done.stdout.replace("$$", "$"))["services"]["trainer-gpu"]
+    gpu = compose_config(tmp_path, "gpu", DEVICE="cuda:0")["trainer-gpu"]
     assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
     assert gpu["init"] is True and "device=cuda:0" in argv(tmp_path, gpu)  # the trainer, extended
     stacked = stack_config(*swarm.FILES, swarm.GPU_FILE, DEVICE="cuda:0")["services"]["trainer"]
@@ -139,17 +131,7 @@ def test_sync_metrics_and_tensorboard_are_published_on_127_0_0_1_only(tmp_path):
         ("127.0.0.1", "40090", 58090)
     ]
     assert "tensorboard" not in services  # not in `make up`'s services
-    env_file = tmp_path / "tb.env"
-    env_file.write_text("TB_PORT=40006\n")
-    done = compose.compose(
-        ["--profile", "tensorboard", "config", "--format", "json"],
-        env_file,
-        {"TB_PORT": "40006"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    tb = json.loads(done.stdout)["services"]["tensorboard"]
+    tb = compose_config(tmp_path, "tensorboard", TB_PORT="40006")["tensorboard"]
     assert [(p["host_ip"], p["published"], p["target"]) for p in tb["ports"]] == [("127.0.0.1", "40006", 6006)]
     assert sorted((v["source"], v["target"], v.get("read_only")) for v in tb["volumes"]) == [
         ("runs", "/tb/train", True),

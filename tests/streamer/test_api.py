@@ -2,8 +2,6 @@
 
 import os
 import socket
-import subprocess
-from pathlib import Path
 
 import pytest
 import requests
@@ -11,9 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.core.cli import command
 from services.streamer import PortInUseError, start_in_process
+from tests.processes import run, start
 from tests.streamer.standin import ControlServer, Pusher, StandInTester, control_session, jpeg_of
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -232,13 +229,7 @@ def test_port_in_use_is_one_clear_error():
         port = s.getsockname()[1]
         with pytest.raises(PortInUseError, match=f"port {port}"):
             start_in_process(port, bind_all=False, token=None, announce=False)
-        done = subprocess.run(
-            command("streamer", "--port", port),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = run(command("streamer", "--port", port), timeout=60)
     assert done.returncode == 2
     assert f"port {port}" in done.stderr and "already in use" in done.stderr
     assert "Traceback" not in done.stderr
@@ -249,14 +240,7 @@ def test_main_serves_and_prints_a_generated_token_with_bind_all():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if k != "POLICYCAST_TOKEN"}
-    proc = subprocess.Popen(
-        command("streamer", "--port", port, "--bind-all"),
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start(command("streamer", "--port", port, "--bind-all"), env=env)
     try:
         line = proc.stdout.readline()
         assert line.startswith("policycast dashboard (with its control token): http://")

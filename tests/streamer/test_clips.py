@@ -3,7 +3,6 @@ serves them through the tester with HTTP range requests, and headless Chromium p
 them on the tester page (the stack's path); an in-process tester (config=test_stream) serves its files."""
 
 import os
-import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -16,6 +15,7 @@ from services.core.cli import command
 from services.streamer import start_in_process
 from services.tester import build
 from tests.api import control_session
+from tests.processes import stop
 from tests.streamer.browsing import click, until
 from tests.tester.helpers import config_for, copy_run, play_then_close_env
 from tests.waiting import free_port, wait_for
@@ -83,12 +83,7 @@ def two_clips(reach_run, tmp_path_factory):
         folder = exp / "eval" / "clips" / "clips"  # eval/<tester id "clips">/clips/
         yield url, "clips", {epoch_of(c): folder / f"epoch_{epoch_of(c)}.mp4" for c in (oldest, newest)}
     finally:
-        for p in reversed(procs):
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(*reversed(procs))
 
 
 def test_clips_are_listed_and_served_with_range_requests_through_the_tester(two_clips):

@@ -9,11 +9,11 @@ import requests
 
 from services.core.cli import command
 from services.streamer import start_in_process
+from tests.processes import start
 from tests.streamer.browsing import until
 from tests.streamer.standin import ControlServer, Pusher, StandInTester
 from tests.waiting import free_port, wait_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOKEN = "t0ken-for-the-browser-test"
 
 
@@ -84,7 +84,7 @@ def test_every_token_source_guards_the_controls(how, tmp_path):
     port = free_port()
     cmd, extra_env = _streamer_command(how, port, tmp_path / "runs")
     env = {**{k: v for k, v in os.environ.items() if k != "POLICYCAST_TOKEN"}, **extra_env}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start(cmd, env=env, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
 

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from services.core.cli import command
+from tests.processes import run, start
 from tests.waiting import free_port, wait_for  # noqa: F401 (re-exported for this area)
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -41,7 +40,7 @@ def healthz(port: int):
 
 def run_once(*args, timeout=60, env=None):
     cmd = command("sync", "--once", "--metrics-port", 0, *args)
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    return run(cmd, timeout=timeout, env=env)
 
 
 class SyncProcess:
@@ -50,7 +49,7 @@ class SyncProcess:
     def __init__(self, *args, metrics_port=None):
         self.port = metrics_port or free_port()
         cmd = command("sync", "--metrics-port", self.port, *args)
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = start(cmd, stderr=subprocess.STDOUT)
         wait_for(self._serving, timeout=20, what="the sync HTTP server")
 
     def _serving(self):

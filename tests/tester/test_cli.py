@@ -5,18 +5,16 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
-from pathlib import Path
 
 import pytest
 import requests
 
 from services.core.checkpoints import load_checkpoint
 from services.core.cli import command
+from tests.processes import run, start
 from tests.tester.helpers import wait_for
 from tests.waiting import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 FAST = ["numEnvs=2", "test.realtime=false", "test.render.width=160", "test.render.height=120", "test.id=cli"]
 
 
@@ -35,13 +33,7 @@ def argv(*args, runs_dir, module=False):
 def test_n_games_then_a_summary_and_exit_0(runs_dir, reach_checkpoints, new_run):
     exp = new_run(*reach_checkpoints)
     epoch = load_checkpoint(reach_checkpoints[-1])["epoch"]
-    done = subprocess.run(
-        argv("checkpoint=" + exp.name, "testGamesNum=3", runs_dir=runs_dir),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    done = run(argv("checkpoint=" + exp.name, "testGamesNum=3", runs_dir=runs_dir), timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = [line for line in done.stdout.splitlines() if line.startswith("test summary:")]
     assert len(summary) == 1 and "episodes 3," in summary[0] and "mean return" in summary[0]
@@ -60,7 +52,7 @@ def test_n_games_then_a_summary_and_exit_0(runs_dir, reach_checkpoints, new_run)
 def test_waits_for_the_first_checkpoint_then_plays_until_sigterm(runs_dir, reach_checkpoints, new_run):
     """Started before any training run exists (the stack's start order); stopped like a container."""
     port = free_port()
-    proc = subprocess.Popen(
+    proc = start(
         argv(
             "checkpoint=latest",
             "testGamesNum=0",
@@ -68,11 +60,7 @@ def test_waits_for_the_first_checkpoint_then_plays_until_sigterm(runs_dir, reach
             f"test.control.port={port}",
             runs_dir=runs_dir,
             module=True,
-        ),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        )
     )
     try:
         status = wait_for(lambda: get_status(port), 60)  # it is up, and says it waits
@@ -101,7 +89,7 @@ def test_waits_for_the_first_checkpoint_then_plays_until_sigterm(runs_dir, reach
     ],
 )
 def test_bad_values_are_refused_with_one_line(runs_dir, args, says):
-    done = subprocess.run(argv(*args, runs_dir=runs_dir), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = run(argv(*args, runs_dir=runs_dir), timeout=120)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], done.stderr
@@ -115,9 +103,7 @@ def test_viewer_window_under_xvfb(runs_dir, reach_checkpoints, new_run):
         "-a",
         *command("train", "config=test_viewer", *FAST, checkpoint="latest", testGamesNum=2, runsDir=runs_dir),
     ]
-    done = subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, timeout=180, env={**os.environ, "MUJOCO_GL": "egl"}
-    )
+    done = run(cmd, timeout=180, env={**os.environ, "MUJOCO_GL": "egl"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert "viewer open" in done.stderr and "test summary: episodes 2," in done.stdout
 
@@ -129,13 +115,7 @@ def test_out_dir_takes_the_test_experiment_when_the_runs_are_not_writable(
     exp = new_run(reach_checkpoints[-1])
     (exp / "eval").write_text("")  # no eval/ can be made in the training run (root ignores file modes)
     out = tmp_path / "tester-out"
-    done = subprocess.run(
-        argv("checkpoint=latest", "testGamesNum=2", f"test.outDir={out}", runs_dir=runs_dir),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    done = run(argv("checkpoint=latest", "testGamesNum=2", f"test.outDir={out}", runs_dir=runs_dir), timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     test_exp = (out / "latest_test").resolve()
     assert test_exp.name.startswith("Reach_test_") and (test_exp / "test.log").is_file()
@@ -150,12 +130,8 @@ def test_a_busy_control_port_is_one_line_naming_the_key(runs_dir, reach_checkpoi
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        done = subprocess.run(
-            argv("checkpoint=latest", "testGamesNum=1", f"test.control.port={port}", runs_dir=runs_dir),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=180,
+        done = run(
+            argv("checkpoint=latest", "testGamesNum=1", f"test.control.port={port}", runs_dir=runs_dir), timeout=180
         )
     assert done.returncode == 2
     assert f"error: test.control.port={port}: port {port} on 127.0.0.1 is already in use" in done.stderr

@@ -16,6 +16,7 @@ from services.streamer.hub import Hub
 from services.tester import build
 from services.tester.clip_folder import thin
 from services.tester.video import VideoFile
+from tests.processes import run
 from tests.tester.helpers import config_for, copy_run, play_then_close_env, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,7 +137,7 @@ def test_test_record_saves_every_episode_bounded_with_tensorboard_videos(tmp_pat
     `keep` (thinned evenly, first and newest kept), each playable, each also a TensorBoard video."""
     runs = tmp_path / "runs"
     exp = copy_run(reach_run, runs)
-    out = subprocess.run(
+    out = run(
         command(
             "train",
             "config=test_record",
@@ -151,9 +152,6 @@ def test_test_record_saves_every_episode_bounded_with_tensorboard_videos(tmp_pat
             numEnvs=1,
             runsDir=runs,
         ),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=300,
     )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]

@@ -2,27 +2,19 @@
 
 import json
 import math
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
 from services.core.checkpoints import epoch_of, list_checkpoints
 from services.core.cli import command
+from tests.processes import run
 from tests.tester.helpers import copy_run
 from tests.tester.test_clips import decoded
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def montage(*args):
-    return subprocess.run(
-        command("tester.montage", *args, "--width", 160, "--height", 120),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run(command("tester.montage", *args, "--width", 160, "--height", 120), timeout=300)
 
 
 def test_a_sequence_and_a_grid_of_chosen_checkpoints(tmp_path, reach_run):
@@ -70,7 +62,6 @@ def test_a_sequence_and_a_grid_of_chosen_checkpoints(tmp_path, reach_run):
 
 
 def test_count_spreads_over_the_runs_epochs_after_retention_thinned_its_history():
-    from pathlib import Path
 
     from services.tester.montage import choose
 

@@ -10,6 +10,7 @@ import requests
 from services.core.cli import command
 from services.streamer.mjpeg import read_parts
 from services.tester.frames import frame_comment
+from tests.processes import stop
 from tests.tester.helpers import wait_for
 from tests.waiting import free_port
 
@@ -89,13 +90,7 @@ def test_a_tester_renders_only_while_its_frames_are_read(runs_dir, new_run, reac
             time.sleep(0.5)
         assert status()["frames_received"] >= quiet + 3, "a polled snapshot tile did not wake the tester"
     finally:
-        for proc in (tester, streamer):
-            proc.terminate()
-        for proc in (tester, streamer):
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(tester, streamer)
         for f in logs:
             f.close()
     assert tester.returncode == 0, (tmp_path / "tester.log").read_text()[-3000:]

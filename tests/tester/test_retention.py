@@ -8,8 +8,9 @@ from services.core.checkpoints import epoch_of
 from services.core.retention import record_removal
 from tests.api import control_session
 from tests.core.test_archive import experiment as old_experiment
+from tests.processes import run, start
 from tests.tester.helpers import land, wait_for
-from tests.tester.test_cli import ROOT, argv, get_status
+from tests.tester.test_cli import argv, get_status
 from tests.waiting import free_port
 
 
@@ -38,7 +39,7 @@ def test_checkpoints_removed_under_a_tester_keep_playing_and_a_later_pin_is_refu
     oldest, newest = reach_checkpoints[0], reach_checkpoints[-1]
     port = free_port()
     # reloadInterval=0: it keeps the checkpoint it loaded first (the newest) until asked
-    proc = subprocess.Popen(
+    proc = start(
         argv(
             "checkpoint=latest",
             "reloadInterval=0",
@@ -47,10 +48,7 @@ def test_checkpoints_removed_under_a_tester_keep_playing_and_a_later_pin_is_refu
             runs_dir=runs_dir,
             module=True,
         ),
-        cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     url, api = f"http://127.0.0.1:{port}", control_session(TOKEN)  # control calls carry the token
     try:
@@ -94,13 +92,7 @@ def test_checkpoint_names_an_archived_experiment_and_old_test_experiments_are_ar
     exp = new_run(*reach_checkpoints)
     assert move_experiment(exp, archive_dir(runs_dir))  # what the archive does to an old run
     old_tests = [old_experiment(runs_dir, f"Reach_test_202611{d:02d}_120000", 7200) for d in (1, 2)]
-    done = subprocess.run(
-        argv(f"checkpoint={exp.name[6:]}", "testGamesNum=2", "runs.keep=2", runs_dir=runs_dir),  # a part of its name
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    done = run(argv(f"checkpoint={exp.name[6:]}", "testGamesNum=2", "runs.keep=2", runs_dir=runs_dir), timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "test summary: episodes 2," in done.stdout and reach_checkpoints[-1].name in done.stdout
     assert list((runs_dir.parent / "runs_all" / exp.name / "eval").glob("*/episodes.jsonl"))  # the tester's folder

@@ -18,6 +18,7 @@ import requests
 
 from services.core.checkpoints import list_checkpoints
 from services.core.cli import command
+from tests.processes import run
 from tests.waiting import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,12 +31,9 @@ PLAY = ["task=Outcome", "test.numEnvs=8", "test.realtime=false", "test.clips.ena
 def outcome_checkpoint(tmp_path_factory):
     """A real checkpoint of the Outcome task: one PPO epoch of the real trainer."""
     runs = tmp_path_factory.mktemp("outcome") / "runs"
-    done = subprocess.run(
+    done = run(
         command("train", "config=train_headless", task="Outcome", numEnvs=8, maxIterations=1, runsDir=runs),
-        cwd=ROOT,
         env=ENV,
-        capture_output=True,
-        text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -50,14 +48,7 @@ def summary(stdout: str) -> tuple[int, float]:
 
 
 def run_tester(runs, *args, timeout=180):
-    return subprocess.run(
-        command("train", "config=test", *PLAY, f"runsDir={runs}", *args),
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run(command("train", "config=test", *PLAY, f"runsDir={runs}", *args), env=ENV, timeout=timeout)
 
 
 def test_n_games_count_as_seeded_evaluation_does(outcome_checkpoint):

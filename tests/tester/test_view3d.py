@@ -5,9 +5,7 @@ MuJoCo's web viewer runs once per process (view3d.py): each test runs its viewer
 
 import logging
 import socket
-import subprocess
 import threading
-from pathlib import Path
 
 import numpy as np
 import requests
@@ -15,11 +13,10 @@ import requests
 from services.core.cli import command
 from services.sim import make_env
 from services.tester import build
+from tests.processes import run
 from tests.spawned import in_child
 from tests.tester.helpers import config_for, wait_for
 from tests.view3d_client import WireViewer
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def listening(port: int) -> set[str]:
@@ -91,11 +88,8 @@ def test_a_busy_port_stops_the_tester_with_one_line(runs_dir):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        done = subprocess.run(
+        done = run(
             command("tester", "test.view3d.enabled=true", f"test.view3d.port={port}", runsDir=runs_dir, numEnvs=1),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
             timeout=300,
         )
     assert done.returncode == 2, done.stderr[-2000:]

@@ -1,11 +1,10 @@
 """BlindGrasping with the ADROIT hand: trains, checkpoints, hot-reloads; a tester of its run takes the hand from it."""
 
-import subprocess
-
 import pytest
 
 from services.core.cli import command
-from tests.watching import ROOT, train_while_a_tester_watches
+from tests.processes import run
+from tests.watching import train_while_a_tester_watches
 
 
 @pytest.mark.slow
@@ -19,7 +18,7 @@ def test_adroit_blind_grasping_trains_and_hot_reloads(runs_dir):
     assert "hand: adroit" in (experiment / "config.yaml").read_text()
 
     # a tester started on that run without naming the hand plays it with ADROIT (30 actions, not 20)
-    done = subprocess.run(
+    done = run(
         command(
             "train",
             "config=test",
@@ -29,9 +28,6 @@ def test_adroit_blind_grasping_trains_and_hot_reloads(runs_dir):
             testGamesNum=1,
             runsDir=runs_dir,
         ),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
