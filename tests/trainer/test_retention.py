@@ -10,13 +10,14 @@ from services.core.checkpoints import epoch_of, list_checkpoints, load_checkpoin
 from services.core.retention import REMOVED_FILE
 from services.trainer.keeper import Keeper
 from tests.core.test_archive import experiment as old_experiment
-from tests.trainer.test_training import leftovers, trainer
+from tests.trainer.test_training import leftovers, trained
 
 
 @pytest.mark.slow
 def test_a_fast_saving_run_keeps_best_newest_and_a_thinned_history(runs_dir):
     olds = [old_experiment(runs_dir, f"Reach_train_202611{d:02d}_120000", 7200) for d in (1, 2, 3)]
-    proc = trainer(
+    exp, _ = trained(
+        runs_dir,
         "task=Reach",
         "numEnvs=16",
         "maxIterations=40",
@@ -25,11 +26,7 @@ def test_a_fast_saving_run_keeps_best_newest_and_a_thinned_history(runs_dir):
         "train.keep.newest=2",
         "train.keep.history=4",
         "runs.keep=2",
-        f"runsDir={runs_dir}",
     )
-    _, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err[-3000:]
-    exp = (runs_dir / "latest_train").resolve()
 
     names = [p.name for p in list_checkpoints(exp)]
     epochs = sorted(epoch_of(n) for n in names if n.startswith("last_"))
@@ -66,18 +63,15 @@ def test_a_fast_saving_run_keeps_best_newest_and_a_thinned_history(runs_dir):
 @pytest.mark.slow
 def test_low_disk_thins_harder_and_says_so(runs_dir):
     # lowDiskPercent=100: any real disk is "low", so the harder rule applies from the first save
-    proc = trainer(
+    exp, err = trained(
+        runs_dir,
         "task=Reach",
         "numEnvs=16",
         "maxIterations=16",
         "train.saveFrequency=1",
         "train.keep.lowDiskPercent=100",
         "train.keep.history=8",
-        f"runsDir={runs_dir}",
     )
-    _, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err[-3000:]
-    exp = (runs_dir / "latest_train").resolve()
     epochs = sorted(epoch_of(p) for p in list_checkpoints(exp) if p.name.startswith("last_"))
     # the 2 newest and a quarter of the history (2), no recent window, though the run is seconds old
     assert epochs[-2:] == [15, 16] and len(epochs) <= 4

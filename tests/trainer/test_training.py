@@ -4,7 +4,6 @@ the real MuJoCo Reach task, checkpoints read back the way testers read them."""
 import json
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,20 +13,20 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from services.core.checkpoints import epoch_of, list_checkpoints, load_checkpoint
 from services.core.cli import command
 from tests import waiting
+from tests.processes import start
 from tests.trainer.policy_eval import make_player, mean_return
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def trainer(*overrides, **popen):
-    return subprocess.Popen(
-        command("trainer", *overrides),
-        cwd=ROOT,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        **popen,
-    )
+    return start(command("trainer", *overrides), **popen)
+
+
+def trained(runs_dir, *overrides, timeout=600):
+    """A trainer run to its end: its experiment and its stderr (a failed run fails with the stderr)."""
+    proc = trainer(*overrides, f"runsDir={runs_dir}")
+    _, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-3000:]
+    return (runs_dir / "latest_train").resolve(), err
 
 
 def wait_for(predicate, proc, timeout=240.0, what="condition"):
@@ -149,17 +148,15 @@ def test_sigterm_saves_a_final_checkpoint_and_resume_continues_it(runs_dir):
     assert progress["env_steps"] == state["frame"]
 
     # checkpoint=latest continues that run in a new experiment, epochs counting on.
-    proc = trainer(
+    resumed, _ = trained(
+        runs_dir,
         "task=Reach",
         "numEnvs=16",
         f"maxIterations={stopped_at + 2}",
         "train.saveFrequency=1",
         "checkpoint=latest",
-        f"runsDir={runs_dir}",
+        timeout=300,
     )
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-3000:]
-    resumed = (runs_dir / "latest_train").resolve()
     assert (
         resumed != experiment
         and f"resuming from {experiment / 'nn' / final.name}" in (resumed / "train.log").read_text()
