@@ -78,6 +78,9 @@ def test_make_up_docker_end_to_end(tmp_path):
         assert volume_files(f"{project}_tester-runs", "*_test_*/test.log"), "no tester log in tester-runs"
         evals = volume_files(f"{project}_tester-runs", "*_train_*/eval/*/episodes.jsonl")
         assert {p.split("/")[-2] for p in evals} >= {"tester-1", "tester-2"}, evals
+    except BaseException:
+        print(stack.make("logs", "FOLLOW=0", timeout=120).stdout[-6000:])  # what the containers said
+        raise
     finally:
         subprocess.run(["make", "-s", "-C", str(ROOT), "down"], env=stack.env, capture_output=True, timeout=300)
         for v in ("runs", "trainer-runs", "tester-runs"):
