@@ -17,8 +17,10 @@ Fresh frames: a tester renders only while someone reads its frames (docs/design.
 and a snapshot fetch makes this script a reader for 3 s only (services/streamer/readers.py). Fetched
 every 30 s, `/snapshot/<id>` would show the last frame of the previous capture. So each capture polls
 the snapshot (as a dashboard tile does, with a `reader=` of its own) until the tile has received a frame
-after the capture began, and saves that one (FRESH_S at most; a frame not fresh by then is saved and
-marked `"fresh": false` in status.jsonl and the table). Only GETs: no control token is needed.
+after the capture began and the frame shows the checkpoint the tile names (its JPEG comment says which;
+a reload in between would caption a frame with another epoch), and saves that one (FRESH_S at most; a
+frame not fresh by then is saved and marked `"fresh": false` in status.jsonl and the table). Only GETs:
+no control token is needed.
 """
 
 from __future__ import annotations
@@ -109,6 +111,7 @@ def fresh_frames(dash: Dashboard, ids: list[str], before: dict) -> tuple[dict, d
     beyond `before` (its frames_received when the capture began) and it shows the checkpoint the tile
     names, polled FRESH_S at most."""
     jpegs, fresh, deadline = {}, dict.fromkeys(ids, False), time.monotonic() + FRESH_S
+    taken = {}  # each fresh tester's tile as it was when its frame was taken
     for tester_id in ids:
         jpegs[tester_id] = dash.snapshot(tester_id)  # the first fetch makes us a reader: the tester wakes
     while True:
@@ -119,8 +122,10 @@ def fresh_frames(dash: Dashboard, ids: list[str], before: dict) -> tuple[dict, d
             jpegs[tester_id] = dash.snapshot(tester_id)
             tile = tiles.get(tester_id, {})
             fresh[tester_id] = tile.get("frames_received", 0) > before[tester_id] and shows(jpegs[tester_id], tile)
+            if fresh[tester_id]:
+                taken[tester_id] = tile
         if all(fresh.values()) or time.monotonic() > deadline:
-            return jpegs, fresh, tiles
+            return jpegs, fresh, {**tiles, **taken}
 
 
 def capture(dash: Dashboard, out: Path, at: float, started: float, only: list[str] | None) -> dict | None:
@@ -159,10 +164,10 @@ def wait_for_tester(dash: Dashboard, only: list[str] | None, timeout_s: float) -
         time.sleep(1)
 
 
-def watch(dash: Dashboard, out: Path, minutes: float, every: float, only: list[str] | None) -> int:
-    """Capture at 0, every, 2*every, ... up to `minutes`; a line of progress each. Returns the captures."""
+def watch(dash: Dashboard, out: Path, minutes: float, every: float, only: list[str] | None) -> None:
+    """Capture at 0, every, 2*every, ... up to `minutes`; a line of progress each."""
     count = math.floor(minutes * 60 / every + 1e-9) + 1
-    started, done = time.monotonic(), 0
+    started = time.monotonic()
     for k in range(count):
         at = k * every
         time.sleep(max(0.0, started + at - time.monotonic()))
@@ -174,10 +179,8 @@ def watch(dash: Dashboard, out: Path, minutes: float, every: float, only: list[s
         if record is None:
             print(f"[{label(at)}] capture {k + 1}/{count} skipped: no tester online", flush=True)
             continue
-        done += 1
         for row in rows_of(record):
             print(f"[{label(at)}] {k + 1}/{count} {describe(row)}", flush=True)
-    return done
 
 
 # --- reading the records back ---------------------------------------------------------------------
@@ -358,9 +361,11 @@ def main(argv=None) -> int:
     ap.add_argument("--panel-width", type=int, default=400, help="each frame's width in the strip (default 400)")
     ap.add_argument("--compose-only", type=Path, metavar="DIR", help="no watching: the strip and table of DIR")
     a = ap.parse_args(argv)
-    for name in ("minutes", "every", "columns", "panel_width"):
+    for name in ("minutes", "columns", "panel_width"):
         if getattr(a, name) <= 0:
             ap.error(f"--{name.replace('_', '-')}: expects a number > 0")
+    if a.every < 1:  # frames are named by the second, and a capture takes up to FRESH_S
+        ap.error(f"--every {a.every:g}: expects seconds >= 1")
     if a.compose_only:
         return finish(a.compose_only, a.columns, a.panel_width)
     out = a.out or ROOT / "bench-out" / f"stream_strip_{datetime.now():%Y%m%d_%H%M%S}"
