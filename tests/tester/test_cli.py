@@ -19,10 +19,12 @@ FAST = ["numEnvs=2", "test.realtime=false", "test.render.width=160", "test.rende
 
 
 def get_status(port):
+    """The tester's status; None while it does not answer with one (not listening, or its 503 while it starts)."""
     try:
-        return requests.get(f"http://127.0.0.1:{port}/status", timeout=2).json()
+        r = requests.get(f"http://127.0.0.1:{port}/status", timeout=2)
     except requests.ConnectionError:
         return None
+    return r.json() if r.ok else None
 
 
 def argv(*args, runs_dir, module=False):
