@@ -62,8 +62,9 @@ class Channel:
     def put_status(self, status: dict, control=None) -> None:
         with self.cond:
             self.status = dict(status)
-            if control is not None:
+            if control is not None and control is not self.control:
                 self.control = control
+                self.poster_wanted = True  # most often another process: the tile wants a frame from it
             self.last_seen = time.monotonic()
             self.cond.notify_all()  # a viewer showing the offline placeholder resumes now
 

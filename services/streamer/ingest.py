@@ -47,7 +47,6 @@ def ingest_status(tester_id):
     known = (getattr(ch.control, "url", None), getattr(ch.control, "token", None))
     if url and not in_process and known != (url, wanted):
         control = RemoteControl(url, wanted)  # registered, came back on a new port, or proved the token
-        ch.poster_wanted = True  # most often another process: its tile wants a frame from it
     ch.put_status(body, control)
     reply = {"ok": True, "id": tester_id, "readers": ch.frames_wanted()}
     if secret:
