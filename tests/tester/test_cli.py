@@ -7,24 +7,14 @@ import signal
 import socket
 
 import pytest
-import requests
 
 from services.core.checkpoints import load_checkpoint
 from services.core.cli import command
 from tests.processes import run, start
 from tests.tester.helpers import wait_for
-from tests.waiting import free_port
+from tests.waiting import free_port, tester_status
 
 FAST = ["numEnvs=2", "test.realtime=false", "test.render.width=160", "test.render.height=120", "test.id=cli"]
-
-
-def get_status(port):
-    """The tester's status; None while it does not answer with one (not listening, or its 503 while it starts)."""
-    try:
-        r = requests.get(f"http://127.0.0.1:{port}/status", timeout=2)
-    except requests.ConnectionError:
-        return None
-    return r.json() if r.ok else None
 
 
 def argv(*args, runs_dir, module=False):
@@ -65,7 +55,7 @@ def test_waits_for_the_first_checkpoint_then_plays_until_sigterm(runs_dir, reach
         )
     )
     try:
-        status = wait_for(lambda: get_status(port), 60)  # it is up, and says it waits
+        status = wait_for(lambda: tester_status(port), 60)  # it is up, and says it waits
         assert status["state"] == "waiting" and status["checkpoint"] is None
         exp = new_run(reach_checkpoints[0])
         wait_for(lambda: (exp / "eval" / "cli" / "episodes.jsonl").is_file(), 90)

@@ -14,12 +14,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import requests
 
 from services.core.checkpoints import list_checkpoints
 from services.core.cli import command
 from tests.processes import run
-from tests.waiting import free_port, wait_for
+from tests.waiting import free_port, tester_status, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTCOME = ROOT / "tests" / "tester" / "outcome"
@@ -79,11 +78,8 @@ def test_the_status_counts_each_checkpoint_in_rounds_of_every_world(outcome_chec
     )
 
     def status():
-        try:
-            s = requests.get(f"http://127.0.0.1:{port}/status", timeout=2).json()
-        except requests.ConnectionError:
-            return None
-        return s if s["episodes"] >= 100 else None
+        s = tester_status(port)
+        return s if s and s["episodes"] >= 100 else None
 
     try:
         s = wait_for(status, timeout=120, step=0.2, what="100 finished episodes")
