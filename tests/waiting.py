@@ -23,7 +23,7 @@ def wait_for(predicate, timeout=20.0, step=0.02, what="condition"):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def tester_status(port):
+def status_of_tester(port):
     """A tester's status on its control port; None while it gives none (not listening yet, no answer, or
     its 503 while it starts), so a poll waits through its start."""
     try:

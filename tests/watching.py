@@ -9,7 +9,7 @@ import subprocess
 
 from services.core.cli import command
 from tests.processes import run, start
-from tests.waiting import free_port, tester_status, wait_for
+from tests.waiting import free_port, status_of_tester, wait_for
 
 
 def train_while_a_tester_watches(runs, task, train_args, env=None, timeout=300, tester_args=()):
@@ -58,14 +58,14 @@ def train_while_a_tester_watches(runs, task, train_args, env=None, timeout=300, 
 
     def plays(epoch):  # ... and an episode of that epoch finished (credited: its figures are in the status)
         return wait_for(
-            lambda: (s := tester_status(port)) and s["epoch"] == epoch and s["reward_terms"] and s,
+            lambda: (s := status_of_tester(port)) and s["epoch"] == epoch and s["reward_terms"] and s,
             120,
             0.2,
             f"the tester playing epoch {epoch}",
         )
 
     try:
-        assert wait_for(lambda: tester_status(port), 120, 0.2, "the tester's control API")["state"] == "waiting"
+        assert wait_for(lambda: status_of_tester(port), 120, 0.2, "the tester's control API")["state"] == "waiting"
         train(1)
         plays(1)
         train(2, "checkpoint=latest")

@@ -12,7 +12,7 @@ from services.core.checkpoints import load_checkpoint
 from services.core.cli import command
 from tests.processes import run, start
 from tests.tester.helpers import wait_for
-from tests.waiting import free_port, tester_status
+from tests.waiting import free_port, status_of_tester
 
 FAST = ["numEnvs=2", "test.realtime=false", "test.render.width=160", "test.render.height=120", "test.id=cli"]
 
@@ -55,7 +55,7 @@ def test_waits_for_the_first_checkpoint_then_plays_until_sigterm(runs_dir, reach
         )
     )
     try:
-        status = wait_for(lambda: tester_status(port), 60)  # it is up, and says it waits
+        status = wait_for(lambda: status_of_tester(port), 60)  # it is up, and says it waits
         assert status["state"] == "waiting" and status["checkpoint"] is None
         exp = new_run(reach_checkpoints[0])
         wait_for(lambda: (exp / "eval" / "cli" / "episodes.jsonl").is_file(), 90)

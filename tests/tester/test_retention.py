@@ -11,7 +11,7 @@ from tests.core.test_archive import experiment as old_experiment
 from tests.processes import run, start
 from tests.tester.helpers import land, wait_for
 from tests.tester.test_cli import argv
-from tests.waiting import free_port, tester_status
+from tests.waiting import free_port, status_of_tester
 
 
 def retire(path):
@@ -26,8 +26,8 @@ TOKEN = "retention-test-token"
 
 def plays_on(port, checkpoint, episodes=2):
     """The tester keeps `checkpoint` and finishes `episodes` more episodes with it, without an error."""
-    before = tester_status(port)["episodes"]
-    s = wait_for(lambda: (st := tester_status(port))["episodes"] >= before + episodes and st, 60, what="episodes")
+    before = status_of_tester(port)["episodes"]
+    s = wait_for(lambda: (st := status_of_tester(port))["episodes"] >= before + episodes and st, 60, what="episodes")
     assert s["checkpoint"] == checkpoint and s["state"] == "running" and s["last_reload_error"] is None
     return s
 
@@ -53,7 +53,7 @@ def test_checkpoints_removed_under_a_tester_keep_playing_and_a_later_pin_is_refu
     url, api = f"http://127.0.0.1:{port}", control_session(TOKEN)  # control calls carry the token
     try:
         loaded = f"{exp.name}/nn/{newest.name}"
-        wait_for(lambda: (s := tester_status(port)) and s["checkpoint"] == loaded, 90, what="the first checkpoint")
+        wait_for(lambda: (s := status_of_tester(port)) and s["checkpoint"] == loaded, 90, what="the first checkpoint")
 
         # the loaded one goes (newer ones landed meanwhile, as they do in a mirror): it plays on
         later = land(oldest, exp / "nn" / f"last_Reach_ep_{epoch_of(newest) + 3}_rew_1.00.pth")
@@ -69,7 +69,7 @@ def test_checkpoints_removed_under_a_tester_keep_playing_and_a_later_pin_is_refu
         # a pinned one that goes: it plays on, and a reload asked for meanwhile changes nothing
         pinned = f"{exp.name}/nn/{oldest.name}"
         assert api.post(f"{url}/pin", json={"checkpoint": pinned}, timeout=5).ok
-        wait_for(lambda: tester_status(port)["checkpoint"] == pinned, 30, what="the pin")
+        wait_for(lambda: status_of_tester(port)["checkpoint"] == pinned, 30, what="the pin")
         retire(exp / "nn" / oldest.name)
         assert api.post(f"{url}/reload", timeout=5).ok
         s = plays_on(port, pinned)
@@ -77,7 +77,7 @@ def test_checkpoints_removed_under_a_tester_keep_playing_and_a_later_pin_is_refu
 
         # unpinned, it follows what exists
         assert api.delete(f"{url}/pin", timeout=5).ok
-        wait_for(lambda: tester_status(port)["checkpoint"] == f"{exp.name}/nn/{later.name}", 30, what="the newest")
+        wait_for(lambda: status_of_tester(port)["checkpoint"] == f"{exp.name}/nn/{later.name}", 30, what="the newest")
         assert proc.poll() is None
     finally:
         proc.terminate()

@@ -18,7 +18,7 @@ import pytest
 from services.core.checkpoints import list_checkpoints
 from services.core.cli import command
 from tests.processes import run
-from tests.waiting import free_port, tester_status, wait_for
+from tests.waiting import free_port, status_of_tester, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTCOME = ROOT / "tests" / "tester" / "outcome"
@@ -78,7 +78,7 @@ def test_the_status_counts_each_checkpoint_in_rounds_of_every_world(outcome_chec
     )
 
     def status():
-        s = tester_status(port)
+        s = status_of_tester(port)
         return s if s and s["episodes"] >= 100 else None
 
     try:
