@@ -41,14 +41,16 @@ dir=${2:?usage: gpu_check.sh install|bench|train|curve|strip|debs DIR ...}
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 MUJOCO_GL=disable   # nothing here renders
 PY=${PY:-python3}; DEVICE=${DEVICE:-cuda:0}; DEBS=${DEBS:-.gl}
 
-# Compile Warp's kernels for BlindGrasping once (a few worlds suffice: the kernels do not depend on their
-# number), so the runs after it (side by side, or the stack's trainer) load them from Warp's cache.
+# Compile Warp's kernels for BlindGrasping once (they do not depend on the world count), and the fused
+# task math (env.compile, on for CUDA: Inductor compiles per world count, so at the runs' own, $2), so
+# the runs after it (side by side, or the stack's trainer) load both from their caches.
 warp_kernels() {
   "$PY" -c "
 import torch; from omegaconf import OmegaConf; from services.sim import make_env
-env = make_env(OmegaConf.load('configs/task/BlindGrasping.yaml'), 64, device='$DEVICE', backend='warp')
-env.step(torch.zeros(64, env.num_actions, device='$DEVICE')); torch.cuda.synchronize()" 2>&1 | grep -v "^Module "
-  echo "Warp kernels ready after $(( $(date +%s) - $1 )) s"
+env = make_env(OmegaConf.load('configs/task/BlindGrasping.yaml'), $2, device='$DEVICE', backend='warp')
+env.step(torch.zeros($2, env.num_actions, device='$DEVICE')); env.states(); torch.cuda.synchronize()
+print('task math', 'fused (torch.compile)' if env.fusion.enabled else 'eager')" 2>&1 | grep -v "^Module "
+  echo "Warp kernels and the task math ready after $(( $(date +%s) - $1 )) s"
 }
 
 # What the stack needs beyond Python on this machine: rsync (sync copies the checkpoints to the testers'
@@ -98,9 +100,10 @@ install)
 bench)
   mkdir -p "$dir"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$dir/gpu.txt"
-  # physics alone vs the full env (task math in torch), BlindGrasping at 1k..64k worlds, Reach at 16k
+  # physics alone vs the full env (task math in torch), BlindGrasping at 1k..64k worlds; with it, the
+  # full env eager vs its task math fused (env.compile), side by side
   timeout "${BENCH_S:-300}" "$PY" bench/sim_throughput.py --backend warp --device "$DEVICE" --tasks BlindGrasping \
-    --seconds 1 2>&1 | grep -v "^Module " | tee "$dir/sim_throughput.txt"
+    --seconds 1 --compile 2>&1 | grep -v "^Module " | tee "$dir/sim_throughput.txt"
   # PPO end to end (rl_games on the GPU, rollouts from the warp env); also printed by every training run
   [ -n "${PPO_BENCH:-}" ] && timeout 240 "$PY" bench/train_throughput.py --backend warp --device "$DEVICE" \
     --tasks BlindGrasping --num-envs 4096 16384 --epochs 8 2>&1 | grep -v "^Module " | tee "$dir/train_throughput.txt"
@@ -134,7 +137,7 @@ curve)
   work=${RUNS:-/root/gpu-runs}/curve; rm -rf "$work"; mkdir -p "$dir"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$dir/curve.txt"
   t0=$(date +%s)
-  warp_kernels "$t0" | tee -a "$dir/curve.txt"
+  warp_kernels "$t0" "$envs" | tee -a "$dir/curve.txt"
   # shellcheck disable=SC2086
   timeout "$("$PY" -c "print(int($minutes * 60 + 300))")" "$PY" bench/learning_curve.py BlindGrasping --backend warp --device "$DEVICE" \
     --num-envs "$envs" --episodes 32 --save-every 10 --minutes "$minutes" --seeds $seeds --parallel --out "$work" \
@@ -151,7 +154,7 @@ strip)
   export MUJOCO_GL=${STRIP_GL:-egl}   # the testers render (the other modes render nothing)
   strip_preflight "$log" || exit 1
   t0=$(date +%s)
-  [ "${GPU:-1}" = 0 ] || MUJOCO_GL=disable warp_kernels "$t0" | tee -a "$log"
+  [ "${GPU:-1}" = 0 ] || MUJOCO_GL=disable warp_kernels "$t0" "${NUM_ENVS:-4096}" | tee -a "$log"
   # the stack as `make up TASK=BlindGrasping` runs it (GPU=1: it stops with one line where it cannot train
   # on the GPU), its runs and state in a folder of their own; it keeps the foreground until SIGTERM
   t1=$(date +%s)

@@ -11,6 +11,8 @@ Prints, side by side in one run:
    Strategies are timed round-robin in short slices, so a busy machine slows them alike.
 2. the full env (`make_env(...).step`: task math, auto-reset, torch tensors) env-steps/s;
 3. render ms/frame (median) at 320x240 and 640x480, fixed camera, one world and a 2x2 tile.
+With --compile, the full env eager and with its task math fused by torch.compile (env.compile=true),
+side by side, and the fused env's first step (the compile).
 With --backend warp: physics steps/s of MuJoCo Warp alone (the captured graph of a control step's
 substeps) next to the full env's env-steps/s at the same world counts: their ratio is what the task
 math, resets and the env's bookkeeping cost.
@@ -39,6 +41,7 @@ import mujoco.batch  # noqa: E402
 import mujoco.rollout  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import torch._dynamo  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from services.sim import make_env  # noqa: E402
@@ -134,6 +137,9 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-physics", action="store_true", help="only the env and render figures")
     ap.add_argument("--backend", choices=("mujoco", "warp"), default="mujoco")
     ap.add_argument("--device", default="cpu", help="warp: cuda:0 (or cpu, Warp's slow CPU device)")
+    ap.add_argument(
+        "--compile", action="store_true", help="the full env eager vs its task math fused (env.compile), side by side"
+    )
     args = ap.parse_args(argv)
     if args.backend == "warp":
         return warp_bench(args)
@@ -174,9 +180,18 @@ def main(argv=None) -> int:
         print("  its rate / the fastest here: " + ", ".join(ratios))
 
     print("\n2) full env: make_env(...).step with random actions (task math, auto-reset, torch tensors)")
+    if args.compile:
+        print("   eager vs the task math fused (env.compile=true), side by side; compile: its first step")
     for task, cfg in cfgs.items():
         row = []
         for n in args.envs:
+            if args.compile:
+                rates, ready = eager_vs_fused(cfg, n, "cpu", "mujoco", args.seconds)
+                row.append(
+                    f"N={n} {rates['eager']:>8,.0f} vs {rates['fused']:>8,.0f} "
+                    f"({rates['fused'] / rates['eager']:.2f}x, compile {ready:.0f} s)"
+                )
+                continue
             env = make_env(cfg, n, seed=0)
             env.reset()
             rng = np.random.default_rng(0)
@@ -203,6 +218,41 @@ def main(argv=None) -> int:
             print(f"  {w}x{h} tile={tile}: {statistics.median(times):6.1f} ms/frame")
     env.close()
     return 0
+
+
+def eager_vs_fused(cfg, n: int, device: str, backend: str, seconds: float, sync=lambda: None):
+    """({'eager': env-steps/s, 'fused': env-steps/s}, seconds the fused env's first step took: compiling).
+
+    The two envs step round-robin in short slices (`interleaved`), so machine load slows both alike.
+    """
+    envs = {name: make_env(cfg, n, device=device, seed=0, backend=backend, compile=name == "fused") for name in FUSION}
+    acts = [torch.rand(n, envs["eager"].num_actions, device=device) * 2 - 1 for _ in range(8)]
+    torch._dynamo.config.recompile_limit = 64  # one compile per task and size here, not one per process
+    ready = 0.0
+    for name, env in envs.items():
+        env.reset()
+        t0 = time.perf_counter()
+        env.step(acts[0])  # compiles (fused) and, on warp, captures the physics graphs
+        sync()
+        ready = time.perf_counter() - t0 if name == "fused" else ready
+    if not envs["fused"].fusion.enabled:
+        print("  (the fused env fell back to eager: see the warning above)")
+    k = iter(range(10**9))
+
+    def stepper(env):
+        def step():
+            env.step(acts[next(k) % 8])
+            sync()
+
+        return step
+
+    rates = interleaved({name: stepper(env) for name, env in envs.items()}, seconds)
+    for env in envs.values():
+        env.close()
+    return {name: rate * n for name, rate in rates.items()}, ready
+
+
+FUSION = ("eager", "fused")
 
 
 def warp_bench(args) -> int:
@@ -240,6 +290,13 @@ def warp_bench(args) -> int:
             )
             env.close()
             env = None  # freed before the next size is built (GPU memory)
+            if args.compile:
+                rates, compiling = eager_vs_fused(cfg, n, args.device, "warp", args.seconds, sync)
+                print(
+                    f"  {'':<13} {'':<8} full env eager {rates['eager']:>11,.0f} vs fused {rates['fused']:>11,.0f} "
+                    f"env-steps/s ({rates['fused'] / rates['eager']:.2f}x) side by side | compile {compiling:.0f} s",
+                    flush=True,
+                )
             if cuda:
                 torch.cuda.empty_cache()
     return 0

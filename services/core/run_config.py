@@ -28,6 +28,10 @@ class Env:
     backend: Literal["auto", "mujoco", "warp"] = option(
         "auto", "physics: mujoco (CPU), warp (MuJoCo Warp, GPU), auto = warp on cuda when installed"
     )
+    # Seconds of compiling at start for fewer kernel launches a step: pays on a GPU, barely on a CPU.
+    compile: bool | None = option(
+        None, "fuse the task math with torch.compile (true/false)", null="on a CUDA device only"
+    )
 
 
 @dataclass

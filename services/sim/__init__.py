@@ -18,7 +18,8 @@ def make_env(task_cfg, num_envs: int, device: str = "cpu", seed: int = 0, backen
     """A batched env of the task `task_cfg` names, with `num_envs` worlds on the named physics backend.
 
     Tensors come out on `device`; the task math runs where the physics runs (the CPU for mujoco,
-    `device` for warp).
+    `device` for warp). `compile=` (env.compile): fuse the per-step task math with torch.compile; None
+    (the default) = on a CUDA device only.
     """
     from services.sim.env import BatchedEnv
 

@@ -15,6 +15,7 @@ import logging
 import numpy as np
 import torch
 
+from services.sim.fused import Fusion, compile_wanted
 from services.sim.noise import WorldNoise
 from services.sim.render import FrameRenderer, import_mujoco
 from services.sim.tasks import Cfg, reward_weights, scale_rewards, task_class
@@ -28,7 +29,9 @@ ENDINGS = (PHYSICS_ERROR, TIME_LIMIT)
 
 
 class BatchedEnv:
-    def __init__(self, task_cfg, num_envs: int, physics, device: str = "cpu", seed: int = 0, **physics_kwargs):
+    def __init__(
+        self, task_cfg, num_envs: int, physics, device: str = "cpu", seed: int = 0, compile=None, **physics_kwargs
+    ):
         import_mujoco()  # a missing GL library fails here, as one line naming it
         cfg = Cfg(task_cfg)
         cls = task_class(cfg)
@@ -51,6 +54,13 @@ class BatchedEnv:
         self._reset(torch.arange(num_envs, device=self.sim_device))  # step() works before reset(), as after it
         self.obs_layout, self.state_layout = self.task.obs_layout, self.task.state_layout  # of reset worlds
         self.num_obs, self.num_actions, self.num_states = self.task.num_obs, self.task.num_actions, self.task.num_states
+        # The per-step task math, fused by torch.compile where `compile` says (services/sim/fused.py);
+        # resets stay eager: their world count changes every step. fusion.enabled: compiled (so far).
+        self.fusion = fuse = Fusion(compile_wanted(compile, self.sim_device))
+        self._act = fuse(self.task.apply_actions, "apply_actions")
+        self._judge = fuse(self._judge_step, "evaluate")
+        self._observe = fuse(self.task.observe, "observe")
+        self._states = fuse(self.task.states, "states")
 
     @property
     def state(self):
@@ -77,14 +87,38 @@ class BatchedEnv:
             self.noise = WorldNoise(seed, self.num_envs, self.sim_device, self.noise.dtype)
         self._reset(torch.arange(self.num_envs, device=self.sim_device))
         self._sync_watched()
-        return self._out(self.task.observe(self.step_count).float())
+        return self._out(self._observe(self.step_count).float())
 
     def step(self, actions):
         a = torch.as_tensor(actions).to(self.sim_device, self.returns.dtype)
         if a.shape != (self.num_envs, self.num_actions):
             raise ValueError(f"actions: expected shape ({self.num_envs}, {self.num_actions}), got {tuple(a.shape)}")
-        self.task.apply_actions(a)
+        self._act(a)
         broken = self.physics.step(self.task.substeps)
+        reward, scaled, done, time_outs, success, metrics, table = self._judge(broken)
+        # The one host read of a step (a GPU waits for nothing else): which worlds finished, the
+        # simulator's faults, and every world's episode row, read before the reset clears them.
+        rows = table.cpu().numpy()
+        faults = rows[:, 1]
+        if faults.any():
+            self.physics.raise_faults(faults)
+        finished = np.flatnonzero(rows[:, 0])
+        episodes = self._episodes(finished, rows[finished, 2:], list(metrics))
+        self._reset(torch.as_tensor(finished, device=self.sim_device))
+        self._sync_watched()
+        info = {
+            "time_outs": self._out(time_outs),
+            "success": self._out(success),
+            "episodes": episodes,
+            "reward_terms": {k: self._out(v.float()) for k, v in scaled.items()},
+        }
+        info.update({k: self._out(v.float()) for k, v in metrics.items()})
+        return self._out(self._observe(self.step_count).float()), self._out(reward.float()), self._out(done), info
+
+    def _judge_step(self, broken: torch.Tensor):
+        """After physics, all on the device: the task's evaluation, weighted rewards, episode stats,
+        why each world ends, and `table`, (N, 6 + terms + metrics) of what the host reads
+        (done, fault, return, length, success, ending, the scaled terms' sums, the metrics)."""
         self.step_count += 1
         ev = self.task.evaluate(self.step_count)
         reward, scaled = scale_rewards(ev.terms, self.weights)
@@ -101,22 +135,16 @@ class BatchedEnv:
         ending = torch.where(broken, k, k + 1)
         if k:
             ending = torch.where(terminated, causes.long().argmax(dim=1), ending)
-        finished = done.nonzero().squeeze(1)
-        episodes = self._episodes(finished, ev.success, ending, ev.metrics)  # before the reset clears their stats
-        self._reset(finished)
-        self._sync_watched()
-        info = {
-            "time_outs": self._out(time_outs),
-            "success": self._out(ev.success),
-            "episodes": episodes,
-            "reward_terms": {k: self._out(v.float()) for k, v in scaled.items()},
-        }
-        info.update({k: self._out(v.float()) for k, v in ev.metrics.items()})
-        return self._out(self.task.observe(self.step_count).float()), self._out(reward.float()), self._out(done), info
+        faults = self.physics.faults()
+        fault = torch.zeros_like(done) if faults is None else faults
+        before = (done, fault, self.returns, self.step_count, ev.success, ending)
+        col = lambda x: x[:, None].to(self.returns.dtype)
+        table = torch.cat([*map(col, before), self.term_sums, *map(col, ev.metrics.values())], dim=1)
+        return reward, scaled, done, time_outs, ev.success, ev.metrics, table
 
     def states(self) -> torch.Tensor | None:
         """The critic's privileged input for the current worlds, (N, num_states); None if the task has none."""
-        states = self.task.states(self.step_count) if self.num_states else None
+        states = self._states(self.step_count) if self.num_states else None
         return None if states is None else self._out(states.float())
 
     def _causes(self, terminations: dict) -> torch.Tensor:
@@ -132,35 +160,20 @@ class BatchedEnv:
             return torch.zeros(self.num_envs, 0, dtype=torch.bool, device=self.sim_device)
         return torch.stack([terminations[n] for n in names], dim=1)
 
-    def _episodes(self, ids: torch.Tensor, success: torch.Tensor, ending: torch.Tensor, metrics: dict) -> list[dict]:
-        """The finished worlds' episodes, read from the device in one transfer."""
-        if len(ids) == 0:
-            return []
-        dtype, names, keys = self.returns.dtype, list(self.weights), list(metrics)
-        rows = torch.cat(
-            [
-                ids[:, None].to(dtype),
-                self.returns[ids, None],
-                self.step_count[ids, None].to(dtype),
-                success[ids, None].to(dtype),
-                ending[ids, None].to(dtype),
-                self.term_sums[ids],
-                *(metrics[k][ids, None].to(dtype) for k in keys),
-            ],
-            dim=1,
-        ).tolist()
-        t = 5 + len(names)
+    def _episodes(self, ids: np.ndarray, rows: np.ndarray, keys: list[str]) -> list[dict]:
+        """The finished worlds' episodes from their host rows (return, length, success, ending, terms, metrics)."""
+        names, t = list(self.weights), 4 + len(self.weights)
         return [
             {
-                "world": int(r[0]),
-                "return": r[1],
-                "length": int(r[2]),
-                "success": bool(r[3]),
-                "termination": self.endings[int(r[4])],  # why it ended: a task's cause, or ENDINGS
-                "reward_terms": dict(zip(names, r[5:t])),
-                "metrics": dict(zip(keys, r[t:])),  # the task's metrics on the episode's last step
+                "world": int(i),
+                "return": float(r[0]),
+                "length": int(r[1]),
+                "success": bool(r[2]),
+                "termination": self.endings[int(r[3])],  # why it ended: a task's cause, or ENDINGS
+                "reward_terms": dict(zip(names, r[4:t].tolist())),
+                "metrics": dict(zip(keys, r[t:].tolist())),  # the task's metrics on the episode's last step
             }
-            for r in rows
+            for i, r in zip(ids.tolist(), rows)
         ]
 
     def _out(self, x: torch.Tensor) -> torch.Tensor:

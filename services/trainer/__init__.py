@@ -60,19 +60,27 @@ def _train(cfg, resume) -> int:
 
     task, seed = str(cfg.task.name), cfg.train.seed
     try:  # before the experiment exists: a refused task value or backend leaves no empty run behind
-        env = make_env(cfg.task, num_envs=cfg.env.numEnvs, device=cfg.device, seed=seed, backend=cfg.env.backend)
+        env = make_env(
+            cfg.task,
+            num_envs=cfg.env.numEnvs,
+            device=cfg.device,
+            seed=seed,
+            backend=cfg.env.backend,
+            compile=cfg.env.compile,
+        )
     except ValueError as e:
         raise TrainError(str(e)) from None
     experiment = create_experiment(cfg.runsDir, task, "train", cfg)  # latest_train -> this run, now
     add_log_file(experiment / "train.log")
     log.info(
-        "experiment %s (%s, %d envs, %s; physics %s on %s)",
+        "experiment %s (%s, %d envs, %s; physics %s on %s; task math %s)",
         experiment,
         task,
         cfg.env.numEnvs,
         cfg.device,
         type(env.physics).__name__,
         env.sim_device,
+        "fused by torch.compile on the first step (env.compile)" if env.fusion.enabled else "eager",
     )
     log.info("observations %s", env.obs_layout)
     if env.state_layout is not None:

@@ -33,6 +33,7 @@ def test_presets_aliases_and_dotted_overrides_compose():
     assert (cfg.train.testGamesNum, cfg.env.numEnvs, cfg.train.checkpoint) == (3, 8, "latest")
     assert (cfg.train.reloadInterval, cfg.stream.port, cfg.train.seed) == (60, 58090, 3)
     assert load_config(["config=train_headless"]).mode == "train"
+    assert load_config([]).env.compile is None and load_config(["env.compile=true"]).env.compile is True
     assert load_config(["config=test_viewer"]).viewer.enabled
 
 
@@ -45,6 +46,7 @@ def test_presets_aliases_and_dotted_overrides_compose():
         ("reloadInterval=inf", "reloadInterval"),  # a wait no timer can hold
         ("numEnvs=0", "numEnvs"),
         ("env.numEnvs=-1", "numEnvs"),
+        ("env.compile=sometimes", "env.compile"),
         ("streamPort=70000", "streamPort"),
         ("headless=maybe", "headless"),
         ("device=gpu", "device"),

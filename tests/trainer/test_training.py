@@ -173,6 +173,15 @@ def test_sigterm_saves_a_final_checkpoint_and_resume_continues_it(runs_dir):
     assert (runs_dir / "latest_train").resolve() == resumed and len(list(runs_dir.glob("*_train_*"))) == 2
 
 
+def test_a_trainer_told_to_fuse_the_task_math_trains_with_it_and_says_so(runs_dir):
+    # env.compile=true on the CPU (null, the default, fuses on CUDA only): torch.compile really runs
+    experiment, err = trained(runs_dir, "task=Reach", "numEnvs=8", "maxIterations=3", "env.compile=true", timeout=300)
+    log = (experiment / "train.log").read_text()
+    assert "task math fused by torch.compile on the first step (env.compile)" in log
+    assert "runs eagerly" not in log + err  # compiled, not fallen back
+    assert list_checkpoints(experiment / "nn") and "done: 3 epochs" in log
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 @pytest.mark.parametrize("backend", ["auto", "warp"])
 def test_cuda_without_cuda_is_refused_with_one_line(runs_dir, backend):

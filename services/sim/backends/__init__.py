@@ -2,7 +2,9 @@
 
 A physics object steps N worlds of one MjModel and exposes them as `state` (a SimState of live
 (N, ...) torch views on its `device`), with `step(nstep) -> broken (N,) bool`, `reset(ids)` (the
-model's defaults), `forward(ids)` (derived fields of fresh states) and `close()`. Tasks run on
+model's defaults), `forward(ids)` (derived fields of fresh states), `faults()` ((N,) nonzero where a
+world's step went wrong, or None; the env reads it with the step's other results) and
+`raise_faults(host values)` (the clear error), and `close()`. Tasks run on
 top of any of them unchanged (services.sim.env). `mujoco` steps on the CPU (mujoco.batch); `warp`
 on a GPU (MuJoCo Warp, `pip install -e '.[gpu]'`); `auto` picks warp for a CUDA device when
 mujoco_warp is installed, else mujoco.

@@ -56,6 +56,13 @@ class MujocoBatchPhysics:
             log.warning("MuJoCo error in %d world(s), they are reset: %s", len(e.ids), e)
         return broken
 
+    def faults(self) -> None:
+        """No buffers to overflow: mujoco.batch grows them (a world it cannot step is `broken`)."""
+        return None
+
+    def raise_faults(self, bits) -> None:
+        pass
+
     def reset(self, ids: torch.Tensor) -> None:
         self.batch.reset(ids.numpy(), stage=0)
 

@@ -91,7 +91,6 @@ class WarpPhysics:
                 self.mjw.step(self.m, self.d)
 
         self._run(("step", nstep), substeps)
-        self._check_overflow()
         s = self.state
         return ~(torch.isfinite(s.qpos).all(dim=1) & torch.isfinite(s.qvel).all(dim=1))
 
@@ -105,16 +104,23 @@ class WarpPhysics:
         # state, which changes nothing the next step would not recompute anyway.
         self._run("forward", lambda: self.mjw.forward(self.m, self.d))
 
-    def _check_overflow(self) -> None:
-        bad = self.overflow & self._overflow_bits
-        if bool(bad.any()):
-            worlds = int((bad != 0).sum())
-            contacts = bool((bad & int(self.mjw.OverflowType.BROADPHASE | self.mjw.OverflowType.NARROWPHASE)).any())
-            key, now = ("task.sim.nconmax", self.nconmax) if contacts else ("task.sim.njmax", self.njmax)
-            raise SimulationOverflow(
-                f"MuJoCo Warp: {'contact' if contacts else 'constraint'} buffer overflow in "
-                f"{worlds} world(s); raise {key} (now {now} per world)"
-            )
+    def faults(self) -> torch.Tensor:
+        """(N,) per world: the overflow bits that make its step wrong (0: none), read by the env with the
+        rest of the step's results in one host transfer, not a sync of its own."""
+        return self.overflow & self._overflow_bits
+
+    def raise_faults(self, bits) -> None:
+        """`bits`: faults() read on the host; raises SimulationOverflow naming the buffer's key."""
+        bad = [int(b) for b in bits if b]
+        if not bad:
+            return
+        contact = int(self.mjw.OverflowType.BROADPHASE | self.mjw.OverflowType.NARROWPHASE)
+        contacts = any(b & contact for b in bad)
+        key, now = ("task.sim.nconmax", self.nconmax) if contacts else ("task.sim.njmax", self.njmax)
+        raise SimulationOverflow(
+            f"MuJoCo Warp: {'contact' if contacts else 'constraint'} buffer overflow in "
+            f"{len(bad)} world(s); raise {key} (now {now} per world)"
+        )
 
     def close(self) -> None:
         self._graph.clear()
