@@ -6,7 +6,7 @@ PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 TASK ?= Reach
-# NUM_ENVS empty: 64 on the CPU, 4096 on a GPU. GPU=auto: the local runtime trains on an NVIDIA GPU when
+# NUM_ENVS empty: 64 on the CPU (BlindGrasping 128), 4096 on a GPU. GPU=auto: the local runtime trains on an NVIDIA GPU when
 # there is one and MuJoCo Warp is installed; GPU=0 the CPU; GPU=1 the GPU (Docker: CUDA images, profile gpu)
 NUM_ENVS ?=
 GPU ?= auto

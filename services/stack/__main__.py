@@ -147,7 +147,11 @@ def main(argv=None) -> int:
     stack = argparse.ArgumentParser(add_help=False)  # what `up` and `deploy` both take
     stack.add_argument("--task", default="Reach", choices=choices("task"))
     stack.add_argument(
-        "--num-envs", type=int, default=None, help=f"training worlds (default: {gpu.CPU_ENVS}; {gpu.GPU_ENVS} on a GPU)"
+        "--num-envs",
+        type=int,
+        default=None,
+        help=f"training worlds (default: {gpu.CPU_ENVS}, BlindGrasping {gpu.cpu_envs('BlindGrasping')}; "
+        f"{gpu.GPU_ENVS} on a GPU)",
     )
     stack.add_argument("--testers", type=int, default=1)
     stack.add_argument("--reload-interval", default=None)

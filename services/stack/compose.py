@@ -58,7 +58,7 @@ def service_env(a) -> dict[str, str]:
     on = a.gpu == "1"  # Docker and Swarm train on a GPU only when asked: CUDA images, the NVIDIA runtime
     return {
         "TASK": a.task,
-        "NUM_ENVS": str(a.num_envs or (gpu.GPU_ENVS if on else gpu.CPU_ENVS)),
+        "NUM_ENVS": str(a.num_envs or (gpu.GPU_ENVS if on else gpu.cpu_envs(a.task))),
         "STREAM_PORT": str(a.port),
         "MAX_ITERATIONS": str(a.max_iterations or ""),
         "SAVE_FREQUENCY": str(a.save_frequency),

@@ -108,7 +108,7 @@ def up(a, saved) -> int:
     specs = service_specs(a)
     if not a.sync_source:  # else the trainer runs on the remote server
         try:
-            training = gpu.choose(a.gpu, a.num_envs)
+            training = gpu.choose(a.gpu, a.num_envs, a.task)
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

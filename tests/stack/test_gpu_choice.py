@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from services.stack import gpu
+from services.stack.compose import service_env
 from services.stack.local import trainer_spec
 from tests.waiting import free_port, wait_for
 
@@ -38,9 +39,9 @@ def args(**kw):
     return SimpleNamespace(**{**base, **kw})
 
 
-def trainer_argv(mode, num_envs=None):
-    training = gpu.choose(mode, num_envs)
-    return training, trainer_spec(args(), training).argv
+def trainer_argv(mode, num_envs=None, task="BlindGrasping"):
+    training = gpu.choose(mode, num_envs, task)
+    return training, trainer_spec(args(task=task), training).argv
 
 
 def test_auto_trains_on_the_gpu_with_gpu_sized_worlds(tmp_path, monkeypatch):
@@ -57,7 +58,18 @@ def test_auto_trains_on_the_gpu_with_gpu_sized_worlds(tmp_path, monkeypatch):
 def test_gpu_0_trains_on_the_cpu_even_with_a_gpu_here(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", fake_nvidia_smi(tmp_path / "bin", H200))
     training, argv = trainer_argv("0")
-    assert "device=cpu" in argv and f"numEnvs={gpu.CPU_ENVS}" in argv and "GPU=0" in training.note
+    assert "device=cpu" in argv and "numEnvs=128" in argv and "GPU=0" in training.note  # BlindGrasping's
+    _, argv = trainer_argv("0", task="Reach")
+    assert "device=cpu" in argv and "numEnvs=64" in argv
+
+
+def test_docker_trains_blind_grasping_with_its_cpu_worlds_and_a_gpu_only_when_asked():
+    env = service_env(args(gpu="auto", num_envs=None, port=58080))
+    assert env["NUM_ENVS"] == "128" and "DEVICE" not in env
+    assert service_env(args(task="Reach", gpu="auto", num_envs=None, port=58080))["NUM_ENVS"] == "64"
+    env = service_env(args(gpu="1", num_envs=None, port=58080))
+    assert env["NUM_ENVS"] == "4096" and env["DEVICE"] == "cuda:0"
+    assert service_env(args(gpu="auto", num_envs=32, port=58080))["NUM_ENVS"] == "32"
 
 
 @pytest.mark.parametrize("listing", [None, ""])
