@@ -2,15 +2,16 @@
 # The GPU figures in the README, as one script for a lent GPU machine that reaches no registry.
 #   bash bench/gpu_check.sh install WHEEL_DIR     # join and install the bundle of bench/gpu_wheels.py (the lock's
 #                                                 # versions; a wheel at any other version is refused)
-#   bash bench/gpu_check.sh bench OUT_DIR         # MuJoCo Warp physics + env, and PPO throughput
+#   bash bench/gpu_check.sh bench OUT_DIR         # MuJoCo Warp physics + env (eager vs fused), PPO throughput
 #   bash bench/gpu_check.sh train OUT_DIR [SECONDS] [NUM_ENVS] ["name key=value ..." ...]
 #       BlindGrasping on the GPU, one run per variant (all at once), logs and checkpoints to OUT_DIR
 #   bash bench/gpu_check.sh curve OUT_DIR [MINUTES] [NUM_ENVS]
 #       the README's 4-seed table: BlindGrasping seeds $SEEDS (42 43 44 45) side by side on the one GPU,
 #       MINUTES (5) of training each, every checkpoint evaluated on 32 seeded episodes on the CPU as it
 #       lands; OUT_DIR gets curve.txt (the log and both tables), summary.csv, curve.csv and curve.png.
-#       Fits one call of under 10 minutes: install ~30 s, Warp kernels ~140 s cold (compiled once here,
-#       before the runs, which then load them from Warp's cache), 4 x MINUTES side by side, final evals.
+#       Fits one call of under 10 minutes: install ~30 s, Warp kernels ~140 s cold and the fused task math
+#       (env.compile, on CUDA; not yet timed there) compiled once here, before the runs, which then load
+#       both from their caches; 4 x MINUTES side by side, final evals.
 #       A lent machine takes 64 MiB per call, the bundle is three ~60 MB parts: make them here with
 #       `python bench/gpu_wheels.py .whl` (.whl is git-ignored; the lock's versions), carry one part per call and copy
 #       it to $HOME/wheels there (the machine keeps its files while it stays warm between calls); the
