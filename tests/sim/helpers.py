@@ -38,3 +38,11 @@ CLOSED = {
     **{f"{f}_mcp": 1.2 for f in ("ff", "mf", "rf", "lf")},
     **{f"{f}_pip": 1.0 for f in ("ff", "mf", "rf", "lf")},
 }
+
+
+def pixel(model, data, camera: str, point, width: int, height: int) -> tuple[int, int]:
+    """Where a world point lands in a camera's image (MuJoCo cameras look down their -z, y up)."""
+    cam = model.camera(camera).id
+    p = data.cam_xmat[cam].reshape(3, 3).T @ (np.asarray(point) - data.cam_xpos[cam])
+    f = 0.5 * height / np.tan(np.radians(model.cam_fovy[cam]) / 2)
+    return int(width / 2 + f * p[0] / -p[2]), int(height / 2 - f * p[1] / -p[2])

@@ -10,6 +10,7 @@ import pytest
 
 from services.sim.hands import adroit, procedural
 from services.sim.hands.procedural import BASE_JOINTS, BOX_HALF, FINGERS
+from tests.sim.helpers import pixel
 
 ROOT = Path(__file__).resolve().parents[2]
 Obj = mujoco.mjtObj
@@ -132,14 +133,6 @@ def test_scripted_grasp_lifts_the_box(model):
     assert data.sensor("hand_table").data[0] == 0
 
 
-def _pixel(model, data, camera: str, point, width: int, height: int) -> tuple[int, int]:
-    """Where a world point lands in a camera's image (MuJoCo cameras look down their -z, y up)."""
-    cam = model.camera(camera).id
-    p = data.cam_xmat[cam].reshape(3, 3).T @ (point - data.cam_xpos[cam])
-    f = 0.5 * height / np.tan(np.radians(model.cam_fovy[cam]) / 2)
-    return int(width / 2 + f * p[0] / -p[2]), int(height / 2 - f * p[1] / -p[2])
-
-
 def test_fixed_camera_shows_the_hand_over_the_box(model):
     data = mujoco.MjData(model)
     mujoco.mj_forward(model, data)
@@ -152,10 +145,10 @@ def test_fixed_camera_shows_the_hand_over_the_box(model):
         empty = renderer.render()
     changed = np.abs(frame.astype(int) - empty.astype(int)).sum(axis=2) > 30
     for site in ["palm_centre", *(f"{f}_tip" for f in FINGERS[1:])]:
-        u, v = _pixel(model, data, "fixed", data.site(site).xpos, 640, 480)
+        u, v = pixel(model, data, "fixed", data.site(site).xpos, 640, 480)
         assert changed[v - 2 : v + 3, u - 2 : u + 3].any(), site
     assert 0.02 < changed.mean() < 0.5
-    u, v = _pixel(model, data, "fixed", data.body("box").xpos, 640, 480)
+    u, v = pixel(model, data, "fixed", data.body("box").xpos, 640, 480)
     assert not changed[v, u]  # the box below stays in view
     ok, png = cv2.imencode(".png", frame[:, :, ::-1])
     assert ok and len(png) < 200_000

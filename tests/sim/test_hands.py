@@ -3,6 +3,7 @@
 import mujoco
 import numpy as np
 import pytest
+import torch
 
 from services.sim.hands import HANDS, hand_module, procedural
 
@@ -54,3 +55,39 @@ def test_contacts_off_switches_collision_off_and_changes_nothing_else(name):
         for _ in range(round(0.3 / model.opt.timestep)):
             mujoco.mj_step(model, data)
         assert (data.body("box").xpos[2] > 0.0) == rests
+
+
+@pytest.mark.parametrize("name", sorted(HANDS))
+def test_the_testers_camera_shows_a_box_lifted_to_success_and_the_hand_holding_it(name):
+    """What a user watches for: the fixed camera keeps the box, at rest and lifted past BlindGrasping's
+    0.2 m success height under a raised hand, and the hand holding it, in the frame."""
+    import services.sim  # noqa: F401 (first: it picks MUJOCO_GL)
+    from tests.sim.helpers import pixel, task_cfg
+
+    env = services.sim.make_env(task_cfg("BlindGrasping", hand=name), 1, seed=0)
+    env.reset()
+    m, s = env.model, env.state
+    z = m.jnt_qposadr[m.joint("ARTz").id]
+    box_z = env.task.box_q + 2
+    rest = env.task.box_pos()[0].clone()
+    s.qpos[0, z] = m.jnt_range[m.joint("ARTz").id][1]  # the mount as high as it goes
+    env.physics.forward(torch.tensor([0]))
+    palm = env.state.site_xpos[0, m.site("palm_centre").id].numpy().copy()
+    s.qpos[0, box_z] = palm[2] - 0.08  # in the hand, below the palm
+    env.physics.forward(torch.tensor([0]))
+    assert env.task.box_lift()[0] > 0.2  # past success height
+    _, data = env.world(0)
+
+    def frame(box_z_value=None):
+        if box_z_value is not None:
+            data.qpos[box_z] = box_z_value
+            mujoco.mj_forward(m, data)
+        return env.render(640, 480, camera="fixed").astype(int)
+
+    lifted = frame()
+    for point in (data.body("box").xpos, data.site("palm_centre").xpos, rest.numpy()):
+        u, v = pixel(m, data, "fixed", point, 640, 480)
+        assert 20 <= u < 620 and 20 <= v < 460, (point, u, v)  # inside, not at an edge
+    hidden = frame(-1.0)  # the box under the table: what the box itself draws
+    assert (np.abs(lifted - hidden).sum(axis=2) > 30).sum() > 300
+    env.close()

@@ -21,6 +21,9 @@ import numpy as np
 from services.sim.hands.scene import compensate_gravity, compile_scene
 
 PALM_HEIGHT = 0.25  # palm centre above the table when ARTz = 0
+# What testers draw: the table's corner, the box at rest, and a box lifted past BlindGrasping's 0.2 m
+# with the hand holding it (at 0.4 m away, aimed at 0.12 m, a lifted box left the frame at the top).
+FIXED_CAMERA, FIXED_TARGET = (0.55, -0.55, 0.5), (0.0, 0.0, 0.2)
 PALM_HALF = (0.045, 0.04, 0.01)
 BOX_HALF = 0.025
 BOX_MASS = 0.1
@@ -194,7 +197,7 @@ def build_mjcf(
     <light name="key" pos="0.4 -0.4 1.2" dir="-0.3 0.3 -1" directional="true" castshadow="false"/>
     <geom name="floor" type="plane" size="2 2 0.05" pos="0 0 -0.75" material="floor" {_WORLD_COL}/>
     <geom name="table" type="box" size="0.3 0.3 0.375" pos="0 0 -0.375" rgba="{_COLORS["table"]}" {_WORLD_COL}/>
-    <camera name="fixed" pos="0.4 -0.4 0.37" xyaxes="{_look_at((0.4, -0.4, 0.37), (0, 0, 0.12))}"/>
+    <camera name="fixed" pos="{_v(*FIXED_CAMERA)}" xyaxes="{_look_at(FIXED_CAMERA, FIXED_TARGET)}"/>
     <body name="hand" pos="0 0 {PALM_HEIGHT}" gravcomp="1">
       {base_joints}
       <camera name="track" mode="trackcom" pos="0.35 -0.35 0.15" xyaxes="{_look_at((0.35, -0.35, 0.15), (0, 0, -0.08))}"/>
