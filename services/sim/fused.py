@@ -6,8 +6,9 @@ function into a handful of kernels (Triton on CUDA, C++ on the CPU). Compiling c
 first call, so it pays on a trainer's long run, not in a tester: `env.compile` null (auto) means on a
 CUDA device only.
 
-A function is compiled whole (`fullgraph`): if it cannot be, nothing of it has run, and it runs eagerly
-from then on after one warning line naming the reason (a missing compiler costs speed, never the run).
+Each function is compiled whole (`fullgraph`): if one cannot be, nothing of it has run, and from then
+on all of them run eagerly, after one warning line naming the reason (a missing compiler costs speed,
+never the run).
 """
 
 from __future__ import annotations
