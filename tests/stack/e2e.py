@@ -188,10 +188,14 @@ def e2e_flow(stack: Stack, shared_checkpoints):
     done = stack.make("reload-interval=60", timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "reload-interval=60 s set on 1 tester(s)" in done.stdout
-    online = stack.online()
-    assert len(online) == 1 and online[0]["reload_interval"] == 60
+
+    def one_tester_at_60():
+        online = stack.online()
+        return online if len(online) == 1 and online[0]["reload_interval"] == 60 else None
+
+    # statuses reach the streamer every second: the dashboard shows the new interval within a few
+    stack.wait("one tester showing the new reload interval on the dashboard", one_tester_at_60, timeout=15)
     # now each checkpoint is kept a minute: what the frames show stays put while we look
-    time.sleep(1.5)  # statuses reach the streamer every second
     check_live_frames(stack, shared_checkpoints)
     check_3d_view(stack)
     check_clips(stack)
